@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.h - a handle-indirected pool for objects of 1..4096 bytes.
+ *
+ * The pool hands out 32-bit handles for objects of up to one page and keeps
+ * them packed in size classes. Objects of a class live in spans: runs of
+ * contiguous pages whose length is chosen per class to waste the least, so an
+ * object may cross a page boundary inside its span. A handle names an entry
+ * in a handle table that holds the object's current location; compaction
+ * moves objects between spans of a class and changes only that entry, so
+ * handles held by callers stay valid.
+ *
+ * Cost per live object, all of it pool bookkeeping:
+ *   4 bytes  handle-table entry (the object's location)
+ *   4 bytes  back-reference in its span (which handle owns the slot; used
+ *            by compaction to find the handle of an object it moves)
+ *   -------
+ *   8 bytes  per live object, plus the per-span descriptor (amortised over
+ *            the objects of a span) and the rounding of size to its class.
+ *
+ * Threads: every function may be called from any thread at any time,
+ * including while pool_compact() runs in another thread. Locks are per size
+ * class; there is no global lock on the alloc/free/read/write path.
+ *
+ * Errors: functions return 0 or -errno; they never print and never exit.
+ * Debug builds (PF_DEBUG) abort with a message on a double free or a stale
+ * handle and run the invariant checker after every operation.
+ */
+#ifndef PAGEFOLD_POOL_H
+#define PAGEFOLD_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POOL_PAGE_SIZE 4096u
+#define POOL_MAX_OBJ   4096u
+
+/* 0 is never a valid handle: callers may use it as "no object". */
+typedef uint32_t pool_handle_t;
+
+struct pool;
+
+struct pool_config {
+	/* Most bytes of span memory the pool may hold; 0 = no limit. */
+	uint64_t limit_bytes;
+};
+
+/* NULL on allocation failure. cfg may be NULL for defaults. */
+struct pool *pool_create(const struct pool_config *cfg);
+/* Frees everything; accepts NULL. Outstanding handles become invalid. */
+void pool_destroy(struct pool *pool);
+
+/*
+ * Allocate an object of size bytes (1..4096). On success stores a non-zero
+ * handle in *handle and returns 0. -EINVAL for a bad size, -ENOMEM when
+ * memory or the pool limit is exhausted; the pool is unchanged on error.
+ * The object's contents are undefined until written.
+ */
+int pool_alloc(struct pool *pool, size_t size, pool_handle_t *handle);
+
+/* Free an object. A stale handle or double free aborts in debug builds. */
+void pool_free(struct pool *pool, pool_handle_t handle);
+
+/* Size the object was allocated with (not its class size); 0 if invalid. */
+size_t pool_obj_size(struct pool *pool, pool_handle_t handle);
+
+/*
+ * Zero-copy access: pool_map() returns the object's address and pins it so
+ * compaction will not move it until the matching pool_unmap(). Objects are
+ * contiguous in memory even when they cross a page boundary. Keep the
+ * mapping short (a memcpy or a decompression); many may be held at once.
+ * Writing through a mapping is allowed.
+ */
+void *pool_map(struct pool *pool, pool_handle_t handle);
+void pool_unmap(struct pool *pool, pool_handle_t handle);
+
+/* Copy-in / copy-out of len bytes at the start of the object; len must not
+ * exceed the object's size (-EINVAL otherwise). */
+int pool_write(struct pool *pool, pool_handle_t handle, const void *src, size_t len);
+int pool_read(struct pool *pool, pool_handle_t handle, void *dst, size_t len);
+
+/*
+ * Compaction in budgeted steps. Moves objects out of the emptiest spans of a
+ * class into the fullest ones, frees the spans it empties, and changes
+ * nothing but handle-table entries. Only spans whose use (in-use objects /
+ * objects per span, in percent) is below usage_pct are emptied: 100 means a
+ * full compaction ("shrink"), which leaves at most one partly used span per
+ * class. At most budget objects are moved per call; each class lock is held
+ * for a bounded number of moves at a time so foreground work interleaves.
+ *
+ * Returns the number of pages freed by this call. *done (may be NULL) is set
+ * to true when a full pass over all classes found nothing more to do.
+ */
+size_t pool_compact(struct pool *pool, size_t budget, unsigned int usage_pct,
+		    bool *done);
+
+/* Fragmentation of the pool in percent: 100 * (bytes in spans - bytes of
+ * live objects rounded to their class) / bytes in spans. Cheap. */
+unsigned int pool_frag_pct(struct pool *pool);
+
+/* Change the limit at run time; below current use, new spans are refused
+ * until use falls under it. */
+void pool_set_limit(struct pool *pool, uint64_t limit_bytes);
+
+/* Statistics. Counters are read without stopping the pool, so a snapshot
+ * taken while others work is consistent per field, not across fields. */
+enum pool_counter {
+	POOL_C_ALLOCS,          /* successful pool_alloc calls */
+	POOL_C_FREES,           /* pool_free calls */
+	POOL_C_MIGRATED,        /* objects moved by compaction */
+	POOL_C_SPANS_ALLOCATED, /* spans created */
+	POOL_C_SPANS_FREED,     /* spans returned to the OS */
+	POOL_C_LOCK_ACQUIRED,   /* class-lock acquisitions */
+	POOL_C_LOCK_CONTENDED,  /* of those, ones that had to wait */
+	POOL_C_ENOMEM,          /* allocations refused for memory or limit */
+	POOL_C_NR
+};
+
+struct pool_class_stats {
+	uint32_t obj_size;       /* bytes per object slot in this class */
+	uint32_t pages_per_span; /* pages in one span */
+	uint32_t objs_per_span;  /* object slots in one span */
+	uint64_t spans;          /* spans currently held */
+	uint64_t objs_inuse;     /* live objects */
+};
+
+struct pool_stats {
+	uint64_t pages;          /* pages held in spans */
+	uint64_t span_bytes;     /* pages * POOL_PAGE_SIZE */
+	uint64_t live_bytes;     /* sum of sizes requested by live objects */
+	uint64_t class_bytes;    /* sum of class sizes of live objects */
+	uint64_t handle_bytes;   /* memory of handle tables and back-refs */
+	uint64_t meta_bytes;     /* all other pool bookkeeping (descriptors) */
+	uint64_t objs;           /* live objects */
+	uint64_t limit_bytes;    /* current limit, 0 = none */
+	uint64_t counters[POOL_C_NR];
+	uint32_t nr_classes;     /* entries used in classes[] */
+	struct pool_class_stats classes[256];
+};
+
+void pool_get_stats(struct pool *pool, struct pool_stats *st);
+
+/* Bytes of memory the pool holds right now (spans + bookkeeping); what a
+ * memory limit above the pool should count. Cheap. */
+uint64_t pool_mem_bytes(struct pool *pool);
+
+/* Run the full invariant checker; false (and a message in *why) if broken.
+ * Takes every class lock in turn. For tests and debug builds. */
+bool pool_is_valid(struct pool *pool, const char **why);
+
+#endif /* PAGEFOLD_POOL_H */

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h - files as sparse arrays of 4 KiB pages, kept compressed in a pool.
+ *
+ * A store holds files; a file is addressed by page index. Each page written
+ * is either a same-filled page (one 8-byte word repeated, zeros included),
+ * kept as the pattern with no pool object; or compressed with LZ4 (stored
+ * raw when the result reaches the huge threshold) into a pool object. With
+ * folding on, identical pages share one object: a page's XXH3 hash is looked
+ * up in the fold index and, on a hit, the contents are compared for real
+ * before a reference is taken.
+ *
+ * Byte offsets, file sizes, names and inodes belong to fs/: the store only
+ * knows pages. All functions return 0 or -errno and never print or exit.
+ * Every function is thread safe; writes and reads to different files or
+ * different clusters of a file proceed in parallel.
+ */
+#ifndef PAGEFOLD_STORE_H
+#define PAGEFOLD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_PAGE_SIZE  4096u
+#define STORE_PAGE_SHIFT 12
+
+struct store;
+struct store_file;
+
+enum store_fold_mode {
+	STORE_FOLD_INLINE = 0, /* fold on every write (default) */
+	STORE_FOLD_SCAN,       /* store first, fold when store_fold() runs */
+	STORE_FOLD_OFF,        /* never fold */
+};
+
+struct store_config {
+	uint64_t mem_limit;          /* bytes, 0 = no limit */
+	enum store_fold_mode fold;   /* default STORE_FOLD_INLINE */
+	unsigned int huge_threshold; /* compressed size >= this: stored raw;
+					0 = default (3/4 of a page) */
+	unsigned int defrag_ratio;   /* percent, 0..100: background compaction
+					starts when fragmentation passes it and
+					store_compact() empties spans used below
+					100 - defrag_ratio; 0 = default (20) */
+	bool no_background;          /* don't start the compaction thread */
+	/* Hash used by the fold index; NULL = XXH3 64-bit. Tests replace it to
+	 * force false matches. */
+	uint64_t (*hash)(const void *page, size_t len);
+};
+
+/* NULL on allocation failure. cfg may be NULL for defaults. */
+struct store *store_create(const struct store_config *cfg);
+/* Stops the background thread, frees every file and the pool; NULL is ok. */
+void store_destroy(struct store *st);
+
+/* A new, empty file. NULL if out of memory or over the limit. */
+struct store_file *store_file_create(struct store *st);
+/* Releases every page of the file and the file itself; NULL is ok. */
+void store_file_destroy(struct store_file *f);
+
+/*
+ * Write one full page. Replaces what the page held before. -ENOSPC when the
+ * memory limit would be passed (the page keeps its old contents), -ENOMEM if
+ * memory runs out, -EFBIG for a page index past STORE_MAX_PAGES.
+ */
+#define STORE_MAX_PAGES (UINT64_C(1) << 40) /* 4 PiB per file */
+int store_write(struct store_file *f, uint64_t page, const void *buf);
+
+/* Read one full page into buf; holes read as zeros. */
+int store_read(struct store_file *f, uint64_t page, void *buf);
+
+/* Release count pages from first on (holes stay holes). Counted in
+ * notify_free for every page that held data. */
+int store_discard(struct store_file *f, uint64_t first, uint64_t count);
+
+/* Release every page at index >= npages. */
+int store_truncate(struct store_file *f, uint64_t npages);
+
+/* First page >= from that holds data (or is a hole), for SEEK_DATA and
+ * SEEK_HOLE; -ENXIO if no data page at or after from. Every page at or
+ * after the highest written page is a hole. */
+int store_seek_data(struct store_file *f, uint64_t from, uint64_t *page);
+int store_seek_hole(struct store_file *f, uint64_t from, uint64_t *page);
+
+/* Per-file figures. */
+struct store_file_stats {
+	uint64_t pages;          /* pages holding data (all kinds) */
+	uint64_t same_pages;     /* of those, same-filled */
+	uint64_t folded_pages;   /* of those, sharing an object with a slot */
+	uint64_t huge_pages;     /* of those, stored raw */
+	uint64_t compr_bytes;    /* compressed bytes referenced by the file */
+	uint64_t clusters;       /* cluster tables allocated */
+	uint64_t meta_bytes;     /* directory + cluster tables of this file */
+	uint64_t end_page;       /* highest page holding data + 1, or 0 */
+};
+void store_file_get_stats(struct store_file *f, struct store_file_stats *fs);
+
+/* Store-wide statistics; the first nine mean what zram's mm_stat means. */
+struct store_stats {
+	uint64_t orig_data_size;   /* bytes of pages stored (4096 per page) */
+	uint64_t compr_data_size;  /* compressed bytes of distinct objects */
+	uint64_t mem_used_total;   /* all memory the store holds (pool spans,
+				      handle tables, clusters, fold index,
+				      file records) */
+	uint64_t mem_limit;        /* current limit, 0 = none */
+	uint64_t mem_used_max;     /* high-water mark of mem_used_total */
+	uint64_t same_pages;       /* same-filled pages stored */
+	uint64_t pages_compacted;  /* pool pages freed by compaction */
+	uint64_t huge_pages;       /* pages stored raw */
+	uint64_t huge_pages_since; /* pages ever stored raw */
+	uint64_t pages_folded;     /* slots sharing an object with another slot */
+	/* folding */
+	uint64_t fold_hits;        /* writes/scans that found an equal page */
+	uint64_t fold_false;       /* hash matched, contents differed */
+	uint64_t fold_objs;        /* shared objects (refcount > 1) */
+	uint64_t fold_index_bytes; /* memory of the fold index */
+	uint64_t fold_scan_freed;  /* pages freed by fold scans, total */
+	/* I/O */
+	uint64_t reads;            /* pages read */
+	uint64_t writes;           /* pages written */
+	uint64_t failed_reads;
+	uint64_t failed_writes;
+	uint64_t notify_free;      /* data pages released by discard/truncate */
+	/* pool */
+	uint64_t pool_pages;       /* pages held by the pool */
+	uint64_t pool_objs;        /* live pool objects */
+	unsigned int frag_pct;     /* pool fragmentation, percent */
+	uint64_t files;            /* live files */
+	uint64_t meta_bytes;       /* cluster tables + directories + files */
+};
+void store_get_stats(struct store *st, struct store_stats *ss);
+
+/* Triggers. Each reports what it freed through the out parameter (may be
+ * NULL). compact empties spans used below 100 - defrag_ratio; shrink packs
+ * every class fully; fold scans stored objects and folds duplicates. */
+int store_compact(struct store *st, uint64_t *pages_freed);
+int store_shrink(struct store *st, uint64_t *pages_freed);
+int store_fold(struct store *st, uint64_t *pages_freed);
+
+/* Settings, changeable while running; -EINVAL for out-of-range values. */
+int store_set_mem_limit(struct store *st, uint64_t bytes);
+int store_set_fold_mode(struct store *st, enum store_fold_mode mode);
+int store_set_defrag_ratio(struct store *st, unsigned int pct);
+void store_reset_mem_used_max(struct store *st);
+enum store_fold_mode store_get_fold_mode(struct store *st);
+unsigned int store_get_defrag_ratio(struct store *st);
+
+/* Pool size classes, for /.ctl/classes: fills up to max entries, returns the
+ * number of classes. */
+struct store_class_stats {
+	uint32_t obj_size;
+	uint32_t pages_per_span;
+	uint32_t objs_per_span;
+	uint64_t spans;
+	uint64_t objs_inuse;
+};
+unsigned int store_get_classes(struct store *st, struct store_class_stats *cls,
+			       unsigned int max);
+
+/* Full consistency check (refcounts, counters, pool); for tests. */
+bool store_is_valid(struct store *st, const char **why);
+
+#endif /* PAGEFOLD_STORE_H */
