@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cluster.h - a file's pages: slots, clusters of 512 slots, and the sparse
+ * directory (a radix tree) above the clusters.
+ *
+ * A slot is one uint64_t:
+ *
+ *   bits  0..1   type: EMPTY (hole), SAME (same-filled), OBJ (own pool
+ *                object), FOLD (object shared through a fold entry)
+ *   bit   2      OBJ/FOLD: stored raw (huge page)
+ *                SAME: the payload is a pattern-table id, not the pattern
+ *   bits  3..15  compressed size of the object, 1..4096 (OBJ/FOLD)
+ *   bits 16..23  page age, reserved for idle tracking (always 0 for now)
+ *   bits 24..31  spare, 0
+ *   bits 32..63  payload: pool handle (OBJ), fold entry id (FOLD), the
+ *                32-bit half of a pattern whose two halves are equal
+ *                (SAME; zero pages included), or a pattern id (SAME + bit 2)
+ *
+ * Metadata per stored page, all layers:
+ *    8 bytes  slot
+ *    8 bytes  pool: handle-table entry + back-reference (alloc/pool.h),
+ *             only for a page that has its own object; a folded page shares
+ *             its object's, a same-filled page has none
+ *   --------
+ *   16 bytes, plus amortised costs: the cluster header (8 bytes per 512
+ *   slots = 0.016 B/page in a full cluster), directory nodes (520 bytes per
+ *   64 clusters = 0.016 B/page), the pool's per-span descriptors, and for
+ *   unique pages with folding on the fold index (fold.h).
+ *
+ * An untouched region costs nothing: a cluster exists only while it holds a
+ * live slot, and directory nodes only above existing clusters. The tree is
+ * as tall as the highest cluster needs (6 index bits per level): a 1 TiB
+ * file (2^19 clusters, 4 levels) with its first and last pages written holds
+ * 2 clusters + 7 nodes = 2 * 4104 + 7 * 520 = 11848 bytes.
+ *
+ * Locking is the caller's: the directory under the file's rwlock (read to
+ * look up, write to add or remove a cluster), slots under the cluster lock.
+ */
+#ifndef PAGEFOLD_STORE_CLUSTER_H
+#define PAGEFOLD_STORE_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lock.h"
+#include "mem.h"
+
+#define CLUSTER_SHIFT 9
+#define CLUSTER_SLOTS (1u << CLUSTER_SHIFT)
+#define DIR_BITS      6
+#define DIR_FANOUT    (1u << DIR_BITS)
+
+/* ---- slots ---- */
+
+enum slot_type {
+	SLOT_EMPTY = 0,
+	SLOT_SAME = 1,
+	SLOT_OBJ = 2,
+	SLOT_FOLD = 3,
+};
+
+#define SLOT_FLAG      (UINT64_C(1) << 2)
+#define SLOT_SIZE_SHIFT 3
+#define SLOT_SIZE_MASK  UINT64_C(0x1fff)
+#define SLOT_AGE_SHIFT  16
+
+typedef uint64_t slot_t;
+
+static inline enum slot_type slot_type(slot_t s)
+{
+	return (enum slot_type)(s & 3);
+}
+
+static inline bool slot_flag(slot_t s)
+{
+	return s & SLOT_FLAG;
+}
+
+static inline unsigned int slot_size(slot_t s)
+{
+	return (unsigned int)((s >> SLOT_SIZE_SHIFT) & SLOT_SIZE_MASK);
+}
+
+static inline uint32_t slot_payload(slot_t s)
+{
+	return (uint32_t)(s >> 32);
+}
+
+/* An object slot (OBJ or FOLD); huge = stored raw. */
+static inline slot_t slot_make_obj(enum slot_type t, uint32_t payload,
+				   unsigned int size, bool huge)
+{
+	return (slot_t)t | (huge ? SLOT_FLAG : 0) |
+	       ((slot_t)size << SLOT_SIZE_SHIFT) | ((slot_t)payload << 32);
+}
+
+/* A same-filled slot: the 32-bit half pattern, or a pattern-table id. */
+static inline slot_t slot_make_same(uint32_t payload, bool table)
+{
+	return (slot_t)SLOT_SAME | (table ? SLOT_FLAG : 0) |
+	       ((slot_t)payload << 32);
+}
+
+/* ---- clusters ---- */
+
+/* Invariant: live == number of slots whose type is not SLOT_EMPTY. */
+struct cluster {
+	struct pf_lock lock;
+	uint32_t live;
+	slot_t slot[CLUSTER_SLOTS];
+};
+
+/* A zeroed (all-empty) cluster, or NULL with -ENOSPC/-ENOMEM in *err. */
+struct cluster *cluster_new(struct pf_mem *mem, int *err);
+void cluster_free(struct pf_mem *mem, struct cluster *c);
+/* Caller holds the cluster lock. */
+bool cluster_is_valid(const struct cluster *c, const char **why);
+
+/* ---- directory ---- */
+
+/*
+ * Invariants:
+ *   root == NULL  =>  height == 0 and clusters == 0
+ *   height == 0   =>  root is the cluster of index 0 (or NULL)
+ *   height > 0    =>  root is a node with a child other than child[0]
+ *                     (the tree is no taller than needed)
+ *   node->count == number of non-NULL children, and never 0
+ *   clusters == clusters reachable, nodes == nodes reachable
+ */
+struct cdir {
+	void *root;
+	unsigned int height;	/* node levels above the clusters */
+	uint64_t clusters;
+	uint64_t nodes;
+};
+
+#define CDIR_NODE_BYTES (sizeof(uint64_t) + DIR_FANOUT * sizeof(void *))
+
+static inline void cdir_init(struct cdir *d)
+{
+	d->root = NULL;
+	d->height = 0;
+	d->clusters = 0;
+	d->nodes = 0;
+}
+
+struct cluster *cdir_lookup(const struct cdir *d, uint64_t ci);
+/* Add cluster c at index ci (which must be free). -ENOSPC/-ENOMEM when a
+ * node cannot be allocated; the directory is unchanged then. */
+int cdir_insert(struct cdir *d, struct pf_mem *mem, uint64_t ci,
+		struct cluster *c);
+/* Unlink the cluster at ci (not freed) and prune empty nodes. */
+struct cluster *cdir_remove(struct cdir *d, struct pf_mem *mem, uint64_t ci);
+/* First cluster with index >= ci, or NULL. */
+struct cluster *cdir_next(const struct cdir *d, uint64_t ci, uint64_t *found);
+/* Last cluster with index <= ci, or NULL. */
+struct cluster *cdir_prev(const struct cdir *d, uint64_t ci, uint64_t *found);
+/* Free every node; fn (may be NULL) is called for each cluster first and
+ * owns it afterwards. Leaves an empty directory. */
+void cdir_clear(struct cdir *d, struct pf_mem *mem,
+		void (*fn)(void *arg, uint64_t ci, struct cluster *c),
+		void *arg);
+bool cdir_is_valid(const struct cdir *d, const char **why);
+
+#endif /* PAGEFOLD_STORE_CLUSTER_H */

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+/*
+ * compact.c - pool compaction for the store: the compact and shrink
+ * triggers, and a background thread that compacts when fragmentation passes
+ * defrag_ratio.
+ *
+ * lock ordering: bg->lock is only held to sleep on the condition variable;
+ * compaction itself runs with no store lock held and takes only the pool's
+ * class locks, a bounded number of moves at a time (pool_compact()).
+ *
+ * Empty clusters need no sweep here: the store frees a cluster the moment
+ * its last slot is released.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <time.h>
+
+#include "store-int.h"
+
+#define STEP_BUDGET	256	/* objects moved per pool_compact() call */
+#define BG_PERIOD_MS	200	/* how often the thread looks at frag_pct */
+#define BG_STEP_PAUSE_US 200	/* pause between background steps */
+
+/* Compact until the pool finds nothing more under usage_pct; returns the
+ * pool pages freed. */
+uint64_t compact_run(struct store *st, unsigned int usage_pct)
+{
+	uint64_t freed = 0;
+	bool done = false;
+
+	while (!done) {
+		size_t n = pool_compact(st->pool, STEP_BUDGET, usage_pct, &done);
+
+		freed += n;
+		ctr_add(st, SC_COMPACTED, (int64_t)n);
+	}
+	return freed;
+}
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void *compactor_main(void *arg)
+{
+	struct store *st = arg;
+	struct compactor *bg = &st->bg;
+
+	pthread_mutex_lock(&bg->lock);
+	while (!atomic_load(&bg->stop)) {
+		struct timespec ts;
+		unsigned int ratio;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += BG_PERIOD_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&bg->cond, &bg->lock, &ts);
+		if (atomic_load(&bg->stop))
+			break;
+		pthread_mutex_unlock(&bg->lock);
+
+		/* Budgeted steps with pauses, so foreground writes and reads
+		 * get the class locks and the CPU between them. */
+		ratio = atomic_load(&st->defrag_ratio);
+		while (!atomic_load(&bg->stop) &&
+		       pool_frag_pct(st->pool) > ratio) {
+			bool done = false;
+			size_t n;
+
+			n = pool_compact(st->pool, STEP_BUDGET, 100 - ratio,
+					 &done);
+			ctr_add(st, SC_COMPACTED, (int64_t)n);
+			if (done)
+				break;
+			sleep_us(BG_STEP_PAUSE_US);
+		}
+		pthread_mutex_lock(&bg->lock);
+	}
+	pthread_mutex_unlock(&bg->lock);
+	return NULL;
+}
+
+int compactor_start(struct store *st)
+{
+	struct compactor *bg = &st->bg;
+	pthread_condattr_t attr;
+	int err;
+
+	atomic_init(&bg->stop, false);
+	pthread_mutex_init(&bg->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&bg->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	err = pthread_create(&bg->thread, NULL, compactor_main, st);
+	if (err) {
+		pthread_cond_destroy(&bg->cond);
+		pthread_mutex_destroy(&bg->lock);
+		return -err;
+	}
+	bg->running = true;
+	return 0;
+}
+
+void compactor_stop(struct store *st)
+{
+	struct compactor *bg = &st->bg;
+
+	if (!bg->running)
+		return;
+	pthread_mutex_lock(&bg->lock);
+	atomic_store(&bg->stop, true);
+	pthread_cond_signal(&bg->cond);
+	pthread_mutex_unlock(&bg->lock);
+	pthread_join(bg->thread, NULL);
+	pthread_cond_destroy(&bg->cond);
+	pthread_mutex_destroy(&bg->lock);
+	bg->running = false;
+}

@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: MIT
+/*
+ * fold.c - the fold index (see fold.h for what it costs).
+ *
+ * lock ordering: fold shard lock, then the pool's class locks (through the
+ * same() callback). Shard locks are never nested with each other.
+ *
+ * A shard holds its entries in chunks of FOLD_CHUNK entries reached through
+ * a chunk directory. Entry ids are (shard, chunk, offset), so entries never
+ * move. The directory is read without the lock by fold_handle(): when it
+ * grows, the new copy is published with a release store and the old copy is
+ * kept (retired, freed at destroy; together smaller than the current one),
+ * so a reader that loaded an old pointer still reads valid chunk pointers for
+ * every entry that existed when it was copied, which covers every entry a
+ * caller can hold a reference on.
+ *
+ * Within a chunk, free entries form a list (through the handle field).
+ * Allocation takes the lowest chunk with a free entry, so when pages go away
+ * the last chunks drain and are freed.
+ *
+ * The index is open addressing with linear probing over uint32 cells (local
+ * entry id + 1, 0 = empty) with backward-shift deletion; the home cell comes
+ * from the low hash bits kept in the entry, so the index can be rebuilt at
+ * any size from the entries alone.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "fold.h"
+#include "lock.h"
+
+#define NONE16  UINT16_MAX
+#define INDEX_MIN 64u
+#define LOCAL_MASK ((1u << FOLD_LOCAL_BITS) - 1)
+#define MAX_CHUNKS (1u << (FOLD_LOCAL_BITS - FOLD_CHUNK_BITS))
+
+struct fold_entry {
+	uint32_t hash;		/* low 32 bits of the page hash */
+	uint32_t handle;	/* pool handle; free: next free offset */
+	uint32_t refs;		/* slots referencing it; 0 = free */
+};
+
+struct chunk_meta {
+	uint16_t live;		/* entries with refs > 0 */
+	uint16_t free_head;	/* first free offset, NONE16 if full */
+};
+
+struct retired {
+	struct retired *next;
+	void *dir;
+};
+
+/*
+ * Invariants (under lock):
+ *   live == sum over chunks of cmeta[c].live == non-empty index cells
+ *   cmeta[c].live + free entries listed from cmeta[c].free_head == FOLD_CHUNK
+ *   every chunk below first_free is full (free_head == NONE16)
+ *   live < mask + 1 (an empty cell ends every probe)
+ *   folded == sum of refs over entries with refs >= 2
+ *   shared == number of entries with refs >= 2
+ */
+struct fold_shard {
+	struct pf_lock lock;
+	uint32_t live;
+	uint32_t *index;
+	uint32_t mask;
+	struct fold_entry **_Atomic dir;
+	uint32_t dir_cap;
+	uint32_t nchunks;
+	uint32_t first_free;
+	struct chunk_meta *cmeta;	/* dir_cap entries */
+	struct retired *retired;
+	uint64_t folded;
+	uint64_t shared;
+	uint64_t false_matches;
+} __attribute__((aligned(64)));
+
+struct fold_index {
+	struct pf_mem *mem;
+	fold_same_fn same;
+	void *ctx;
+	struct fold_shard shard[FOLD_SHARDS];
+};
+
+static inline uint32_t shard_of(uint64_t hash)
+{
+	return (uint32_t)(hash >> (64 - FOLD_SHARD_BITS));
+}
+
+static inline struct fold_entry *entry_at(struct fold_entry **dir,
+					  uint32_t local)
+{
+	return &dir[local >> FOLD_CHUNK_BITS][local & (FOLD_CHUNK - 1)];
+}
+
+static inline struct fold_entry *sh_entry(struct fold_shard *sh,
+					  uint32_t local)
+{
+	return entry_at(atomic_load_explicit(&sh->dir, memory_order_relaxed),
+			local);
+}
+
+struct fold_index *fold_create(struct pf_mem *mem, fold_same_fn same,
+			       void *ctx)
+{
+	struct fold_index *fi;
+	unsigned int i;
+
+	fi = pf_alloc(mem, sizeof(*fi), true, true, NULL);
+	if (!fi)
+		return NULL;
+	fi->mem = mem;
+	fi->same = same;
+	fi->ctx = ctx;
+	for (i = 0; i < FOLD_SHARDS; i++) {
+		pf_lock_init(&fi->shard[i].lock);
+		atomic_init(&fi->shard[i].dir, NULL);
+	}
+	return fi;
+}
+
+void fold_destroy(struct fold_index *fi)
+{
+	unsigned int i, c;
+
+	if (!fi)
+		return;
+	for (i = 0; i < FOLD_SHARDS; i++) {
+		struct fold_shard *sh = &fi->shard[i];
+		struct fold_entry **dir = atomic_load(&sh->dir);
+		struct retired *r, *next;
+
+		for (c = 0; c < sh->nchunks; c++)
+			pf_free(fi->mem, dir[c]);
+		pf_free(fi->mem, dir);
+		pf_free(fi->mem, sh->cmeta);
+		pf_free(fi->mem, sh->index);
+		for (r = sh->retired; r; r = next) {
+			next = r->next;
+			pf_free(fi->mem, r->dir);
+			pf_free(fi->mem, r);
+		}
+	}
+	pf_free(fi->mem, fi);
+}
+
+/* ---- index ---- */
+
+static int index_resize(struct fold_index *fi, struct fold_shard *sh,
+			uint32_t cells)
+{
+	uint32_t *idx, i, mask = cells - 1;
+	int err = 0;
+
+	idx = pf_alloc(fi->mem, (size_t)cells * sizeof(*idx), true, true, &err);
+	if (!idx)
+		return err;
+	for (i = 0; sh->index && i <= sh->mask; i++) {
+		uint32_t v = sh->index[i], pos;
+
+		if (!v)
+			continue;
+		pos = sh_entry(sh, v - 1)->hash & mask;
+		while (idx[pos])
+			pos = (pos + 1) & mask;
+		idx[pos] = v;
+	}
+	pf_free(fi->mem, sh->index);
+	sh->index = idx;
+	sh->mask = mask;
+	return 0;
+}
+
+static void index_delete(struct fold_shard *sh, uint32_t local)
+{
+	uint32_t pos = sh_entry(sh, local)->hash & sh->mask, next;
+
+	while (sh->index[pos] != local + 1)
+		pos = (pos + 1) & sh->mask;
+	next = pos;
+	for (;;) {
+		uint32_t home;
+
+		next = (next + 1) & sh->mask;
+		if (!sh->index[next])
+			break;
+		home = sh_entry(sh, sh->index[next] - 1)->hash & sh->mask;
+		/* Leave it unless its home lies cyclically in (pos, next]. */
+		if (((next - home) & sh->mask) >= ((next - pos) & sh->mask)) {
+			sh->index[pos] = sh->index[next];
+			pos = next;
+		}
+	}
+	sh->index[pos] = 0;
+}
+
+/* ---- entries ---- */
+
+static int dir_grow(struct fold_index *fi, struct fold_shard *sh)
+{
+	uint32_t cap = sh->dir_cap ? sh->dir_cap * 2 : 4;
+	struct fold_entry **old = atomic_load_explicit(&sh->dir,
+						       memory_order_relaxed);
+	struct fold_entry **dir;
+	struct chunk_meta *cm;
+	struct retired *r = NULL;
+	int err = 0;
+
+	if (cap > MAX_CHUNKS)
+		return -ENOSPC;
+	dir = pf_alloc(fi->mem, cap * sizeof(*dir), true, true, &err);
+	cm = pf_alloc(fi->mem, cap * sizeof(*cm), true, true, &err);
+	if (old)
+		r = pf_alloc(fi->mem, sizeof(*r), false, true, &err);
+	if (!dir || !cm || (old && !r)) {
+		pf_free(fi->mem, dir);
+		pf_free(fi->mem, cm);
+		pf_free(fi->mem, r);
+		return err;
+	}
+	if (old) {
+		memcpy(dir, old, sh->dir_cap * sizeof(*dir));
+		memcpy(cm, sh->cmeta, sh->dir_cap * sizeof(*cm));
+		r->dir = old;
+		r->next = sh->retired;
+		sh->retired = r;
+	}
+	pf_free(fi->mem, sh->cmeta);
+	sh->cmeta = cm;
+	sh->dir_cap = cap;
+	atomic_store_explicit(&sh->dir, dir, memory_order_release);
+	return 0;
+}
+
+static int chunk_add(struct fold_index *fi, struct fold_shard *sh)
+{
+	struct fold_entry *chunk, **dir;
+	uint32_t i;
+	int err = 0;
+
+	if (sh->nchunks == sh->dir_cap) {
+		err = dir_grow(fi, sh);
+		if (err)
+			return err;
+	}
+	chunk = pf_alloc(fi->mem, FOLD_CHUNK * sizeof(*chunk), false, true,
+			 &err);
+	if (!chunk)
+		return err;
+	for (i = 0; i < FOLD_CHUNK; i++) {
+		chunk[i].refs = 0;
+		chunk[i].hash = 0;
+		chunk[i].handle = i + 1 < FOLD_CHUNK ? i + 1 : NONE16;
+	}
+	dir = atomic_load_explicit(&sh->dir, memory_order_relaxed);
+	dir[sh->nchunks] = chunk;
+	sh->cmeta[sh->nchunks].live = 0;
+	sh->cmeta[sh->nchunks].free_head = 0;
+	sh->nchunks++;
+	return 0;
+}
+
+static int entry_alloc(struct fold_index *fi, struct fold_shard *sh,
+		       uint32_t *local)
+{
+	struct chunk_meta *cm;
+	struct fold_entry *e;
+	uint32_t c;
+	int err;
+
+	while (sh->first_free < sh->nchunks &&
+	       sh->cmeta[sh->first_free].free_head == NONE16)
+		sh->first_free++;
+	if (sh->first_free == sh->nchunks) {
+		err = chunk_add(fi, sh);
+		if (err)
+			return err;
+	}
+	c = sh->first_free;
+	cm = &sh->cmeta[c];
+	*local = (c << FOLD_CHUNK_BITS) | cm->free_head;
+	e = sh_entry(sh, *local);
+	cm->free_head = (uint16_t)e->handle;
+	cm->live++;
+	return 0;
+}
+
+/* Return a free entry to its chunk; free trailing chunks left empty. */
+static void entry_free(struct fold_index *fi, struct fold_shard *sh,
+		       uint32_t local)
+{
+	struct fold_entry **dir = atomic_load_explicit(&sh->dir,
+						       memory_order_relaxed);
+	uint32_t c = local >> FOLD_CHUNK_BITS;
+	struct fold_entry *e = entry_at(dir, local);
+
+	e->refs = 0;
+	e->handle = sh->cmeta[c].free_head;
+	sh->cmeta[c].free_head = (uint16_t)(local & (FOLD_CHUNK - 1));
+	sh->cmeta[c].live--;
+	if (c < sh->first_free)
+		sh->first_free = c;
+	while (sh->nchunks && sh->cmeta[sh->nchunks - 1].live == 0) {
+		sh->nchunks--;
+		pf_free(fi->mem, dir[sh->nchunks]);
+		dir[sh->nchunks] = NULL;
+	}
+	if (sh->first_free > sh->nchunks)
+		sh->first_free = sh->nchunks;
+}
+
+/* ---- refcount bookkeeping ---- */
+
+static void refs_changed(struct fold_shard *sh, uint32_t before,
+			 uint32_t after)
+{
+	if (before >= 2) {
+		sh->folded -= before;
+		sh->shared--;
+	}
+	if (after >= 2) {
+		sh->folded += after;
+		sh->shared++;
+	}
+}
+
+/* ---- API ---- */
+
+int fold_get(struct fold_index *fi, uint64_t hash, const void *page,
+	     uint32_t *id, uint32_t *aux)
+{
+	uint32_t s = shard_of(hash), h32 = (uint32_t)hash, pos;
+	struct fold_shard *sh = &fi->shard[s];
+	int hit = 0;
+
+	pf_lock(&sh->lock);
+	if (!sh->index)
+		goto out_unlock;
+	for (pos = h32 & sh->mask; sh->index[pos];
+	     pos = (pos + 1) & sh->mask) {
+		uint32_t local = sh->index[pos] - 1;
+		struct fold_entry *e = sh_entry(sh, local);
+
+		if (e->hash != h32 || e->refs == UINT32_MAX)
+			continue;
+		if (!fi->same(fi->ctx, e->handle, page, aux)) {
+			sh->false_matches++;
+			continue;
+		}
+		refs_changed(sh, e->refs, e->refs + 1);
+		e->refs++;
+		*id = (s << FOLD_LOCAL_BITS) | local;
+		hit = 1;
+		break;
+	}
+out_unlock:
+	pf_unlock(&sh->lock);
+	return hit;
+}
+
+int fold_insert(struct fold_index *fi, uint64_t hash, uint32_t handle,
+		uint32_t *id)
+{
+	uint32_t s = shard_of(hash), h32 = (uint32_t)hash, pos, local;
+	struct fold_shard *sh = &fi->shard[s];
+	struct fold_entry *e;
+	int err = 0;
+
+	pf_lock(&sh->lock);
+	if (!sh->index || (sh->live + 1) * 4 > (sh->mask + 1) * 3) {
+		if (sh->index && sh->mask + 1 >= (1u << FOLD_LOCAL_BITS))
+			err = -ENOSPC;
+		else
+			err = index_resize(fi, sh, sh->index ?
+					   (sh->mask + 1) * 2 : INDEX_MIN);
+		/* Refused growth: go on while a cell stays empty. */
+		if (err && (!sh->index || sh->live + 2 > sh->mask + 1))
+			goto out_unlock;
+		err = 0;
+	}
+	if (sh->live >= LOCAL_MASK) {
+		err = -ENOSPC;
+		goto out_unlock;
+	}
+	err = entry_alloc(fi, sh, &local);
+	if (err)
+		goto out_unlock;
+	e = sh_entry(sh, local);
+	e->hash = h32;
+	e->handle = handle;
+	e->refs = 1;
+	for (pos = h32 & sh->mask; sh->index[pos]; pos = (pos + 1) & sh->mask)
+		;
+	sh->index[pos] = local + 1;
+	sh->live++;
+	*id = (s << FOLD_LOCAL_BITS) | local;
+out_unlock:
+	pf_unlock(&sh->lock);
+	return err;
+}
+
+bool fold_ref(struct fold_index *fi, uint32_t id)
+{
+	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
+	struct fold_entry *e;
+	bool done = false;
+
+	pf_lock(&sh->lock);
+	e = sh_entry(sh, id & LOCAL_MASK);
+	if (e->refs < UINT32_MAX) {
+		refs_changed(sh, e->refs, e->refs + 1);
+		e->refs++;
+		done = true;
+	}
+	pf_unlock(&sh->lock);
+	return done;
+}
+
+uint32_t fold_put(struct fold_index *fi, uint32_t id)
+{
+	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
+	uint32_t local = id & LOCAL_MASK, handle = 0;
+	struct fold_entry *e;
+
+	pf_lock(&sh->lock);
+	e = sh_entry(sh, local);
+	refs_changed(sh, e->refs, e->refs - 1);
+	if (--e->refs == 0) {
+		handle = e->handle;
+		index_delete(sh, local);
+		entry_free(fi, sh, local);
+		sh->live--;
+		/* Shrink a mostly empty index (hysteresis: grow at 3/4). */
+		if (sh->mask + 1 > INDEX_MIN && sh->live * 8 < sh->mask + 1)
+			(void)index_resize(fi, sh, (sh->mask + 1) / 2);
+	}
+	pf_unlock(&sh->lock);
+	return handle;
+}
+
+uint32_t fold_handle(struct fold_index *fi, uint32_t id)
+{
+	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
+
+	return entry_at(atomic_load_explicit(&sh->dir, memory_order_acquire),
+			id & LOCAL_MASK)->handle;
+}
+
+uint32_t fold_refs(struct fold_index *fi, uint32_t id)
+{
+	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
+	uint32_t local = id & LOCAL_MASK, refs = 0;
+
+	pf_lock(&sh->lock);
+	if ((local >> FOLD_CHUNK_BITS) < sh->nchunks)
+		refs = sh_entry(sh, local)->refs;
+	pf_unlock(&sh->lock);
+	return refs;
+}
+
+void fold_get_stats(struct fold_index *fi, struct fold_stats *fs)
+{
+	unsigned int i;
+
+	memset(fs, 0, sizeof(*fs));
+	for (i = 0; i < FOLD_SHARDS; i++) {
+		struct fold_shard *sh = &fi->shard[i];
+
+		pf_lock(&sh->lock);
+		fs->entries += sh->live;
+		fs->shared += sh->shared;
+		fs->folded += sh->folded;
+		fs->false_matches += sh->false_matches;
+		pf_unlock(&sh->lock);
+	}
+	fs->bytes = pf_mem_bytes(fi->mem);
+}
+
+void fold_for_each(struct fold_index *fi,
+		   void (*fn)(void *arg, uint32_t id, uint32_t handle,
+			      uint32_t refs),
+		   void *arg)
+{
+	unsigned int i;
+	uint32_t local;
+
+	for (i = 0; i < FOLD_SHARDS; i++) {
+		struct fold_shard *sh = &fi->shard[i];
+
+		pf_lock(&sh->lock);
+		for (local = 0; local < sh->nchunks * FOLD_CHUNK; local++) {
+			struct fold_entry *e = sh_entry(sh, local);
+
+			if (e->refs)
+				fn(arg, (i << FOLD_LOCAL_BITS) | local,
+				   e->handle, e->refs);
+		}
+		pf_unlock(&sh->lock);
+	}
+}
+
+static const char *shard_check(struct fold_shard *sh)
+{
+	uint64_t folded = 0, shared = 0;
+	uint32_t c, i, live = 0, cells = 0;
+
+	if (sh->nchunks > sh->dir_cap || sh->first_free > sh->nchunks)
+		return "fold: chunk counts out of range";
+	for (c = 0; c < sh->nchunks; c++) {
+		struct chunk_meta *cm = &sh->cmeta[c];
+		uint32_t clive = 0, nfree = 0, f;
+
+		for (i = 0; i < FOLD_CHUNK; i++) {
+			struct fold_entry *e = sh_entry(sh, (c << FOLD_CHUNK_BITS) | i);
+
+			if (!e->refs)
+				continue;
+			clive++;
+			if (!e->handle)
+				return "fold: live entry without a handle";
+			if (e->refs >= 2) {
+				folded += e->refs;
+				shared++;
+			}
+		}
+		for (f = cm->free_head; f != NONE16 && nfree <= FOLD_CHUNK;
+		     f = sh_entry(sh, (c << FOLD_CHUNK_BITS) | f)->handle) {
+			if (f >= FOLD_CHUNK)
+				return "fold: free list leaves its chunk";
+			if (sh_entry(sh, (c << FOLD_CHUNK_BITS) | f)->refs)
+				return "fold: live entry on a free list";
+			nfree++;
+		}
+		if (clive != cm->live || clive + nfree != FOLD_CHUNK)
+			return "fold: chunk live + free != chunk size";
+		if (c < sh->first_free && cm->free_head != NONE16)
+			return "fold: free entry below first_free";
+		live += clive;
+	}
+	if (sh->nchunks && sh->cmeta[sh->nchunks - 1].live == 0)
+		return "fold: empty last chunk kept";
+	for (i = 0; sh->index && i <= sh->mask; i++) {
+		uint32_t v = sh->index[i], pos;
+
+		if (!v)
+			continue;
+		cells++;
+		if (((v - 1) >> FOLD_CHUNK_BITS) >= sh->nchunks ||
+		    !sh_entry(sh, v - 1)->refs)
+			return "fold: index names a free entry";
+		/* Every cell between its home and it must be occupied. */
+		for (pos = sh_entry(sh, v - 1)->hash & sh->mask; pos != i;
+		     pos = (pos + 1) & sh->mask)
+			if (!sh->index[pos])
+				return "fold: entry unreachable from its home";
+	}
+	if (live != sh->live || cells != live)
+		return "fold: live count disagrees with entries/index";
+	if (sh->index && live >= sh->mask + 1)
+		return "fold: index full";
+	if (folded != sh->folded || shared != sh->shared)
+		return "fold: folded/shared counters wrong";
+	return NULL;
+}
+
+bool fold_is_valid(struct fold_index *fi, const char **why)
+{
+	const char *bad = NULL;
+	unsigned int i;
+
+	for (i = 0; i < FOLD_SHARDS && !bad; i++) {
+		pf_lock(&fi->shard[i].lock);
+		bad = shard_check(&fi->shard[i]);
+		pf_unlock(&fi->shard[i].lock);
+	}
+	if (bad && why)
+		*why = bad;
+	return !bad;
+}

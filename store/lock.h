@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock.h - a 4-byte mutex for the store's many small locks (one per cluster,
+ * one per fold shard). pthread_mutex_t is 40 bytes; a cluster lock is paid
+ * once per 512 stored pages, so it must be small.
+ *
+ * The classic three-state futex mutex: 0 free, 1 held, 2 held with
+ * (possible) waiters. Uncontended lock and unlock are one atomic each. A
+ * contended locker spins briefly (critical sections here are a slot update
+ * or one page decompression, about a microsecond), then sleeps in the
+ * kernel, so a preempted holder never makes the others burn a core.
+ */
+#ifndef PAGEFOLD_STORE_LOCK_H
+#define PAGEFOLD_STORE_LOCK_H
+
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct pf_lock {
+	_Atomic uint32_t v;	/* 0 free, 1 held, 2 held + waiters */
+};
+
+#define PF_LOCK_INIT { 0 }
+
+static inline void pf_lock_init(struct pf_lock *l)
+{
+	atomic_init(&l->v, 0);
+}
+
+static inline void pf_futex(_Atomic uint32_t *addr, int op, uint32_t val)
+{
+	syscall(SYS_futex, (uint32_t *)addr, op | FUTEX_PRIVATE_FLAG, val,
+		NULL, NULL, 0);
+}
+
+static inline void pf_lock_slow(struct pf_lock *l)
+{
+	uint32_t c;
+	int spin;
+
+	for (spin = 0; spin < 100; spin++) {
+		c = 0;
+		if (atomic_compare_exchange_weak_explicit(&l->v, &c, 1,
+				memory_order_acquire, memory_order_relaxed))
+			return;
+		if (c == 2)
+			break;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	c = atomic_exchange_explicit(&l->v, 2, memory_order_acquire);
+	while (c != 0) {
+		pf_futex(&l->v, FUTEX_WAIT, 2);
+		c = atomic_exchange_explicit(&l->v, 2, memory_order_acquire);
+	}
+}
+
+static inline void pf_lock(struct pf_lock *l)
+{
+	uint32_t c = 0;
+
+	if (atomic_compare_exchange_strong_explicit(&l->v, &c, 1,
+			memory_order_acquire, memory_order_relaxed))
+		return;
+	pf_lock_slow(l);
+}
+
+static inline void pf_unlock(struct pf_lock *l)
+{
+	if (atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2)
+		pf_futex(&l->v, FUTEX_WAKE, 1);
+}
+
+/* For assertions only: true while someone holds the lock. */
+static inline int pf_lock_held(struct pf_lock *l)
+{
+	return atomic_load_explicit(&l->v, memory_order_relaxed) != 0;
+}
+
+#endif /* PAGEFOLD_STORE_LOCK_H */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store-int.h - the store's private structures, shared by store.c (files,
+ * data path, settings, stats) and compact.c (compaction).
+ */
+#ifndef PAGEFOLD_STORE_INT_H
+#define PAGEFOLD_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "fold.h"
+#include "mem.h"
+#include "pattern.h"
+#include "pool.h"
+#include "store.h"
+
+/*
+ * Store-wide counters. Gauges and event counts alike are kept in stripes
+ * (one cache line set per stripe, a thread always uses the same stripe) so
+ * that threads writing pages do not bounce one line between cores; a read
+ * sums the stripes. A gauge's stripes may be negative, their sum is not.
+ */
+enum store_ctr {
+	SC_PAGES,		/* non-empty slots */
+	SC_COMPR,		/* bytes of live objects (distinct) */
+	SC_SAME,		/* SAME slots */
+	SC_HUGE,		/* OBJ/FOLD slots stored raw */
+	SC_HUGE_SINCE,		/* writes that stored a page raw */
+	SC_FOLD_HITS,		/* writes/scans that found an equal page */
+	SC_FOLD_SCAN_FREED,	/* objects freed by fold scans */
+	SC_COMPACTED,		/* pool pages freed by compaction */
+	SC_READS,
+	SC_WRITES,
+	SC_FAILED_READS,
+	SC_FAILED_WRITES,
+	SC_NOTIFY_FREE,
+	SC_NR
+};
+
+#define CTR_STRIPES 8
+
+struct ctr_stripe {
+	_Atomic int64_t v[SC_NR];
+} __attribute__((aligned(64)));
+
+/* Background compaction (compact.c). */
+struct compactor {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	_Atomic bool stop;
+	bool running;
+};
+
+/*
+ * A file. Lock order: st->files_lock (only to link/unlink and iterate),
+ * then f->lock (rwlock: read for slot work, write to add/remove clusters),
+ * then a cluster lock, then a fold shard lock or the pattern lock, then the
+ * pool's class locks.
+ *
+ * Invariants (with f->lock held for writing and no write in flight):
+ *   end_page == index of the last non-empty slot + 1, or 0
+ *   dir.clusters == clusters in the tree, each with live > 0 (a cluster is
+ *   emptied and unlinked under the write lock, never left behind)
+ */
+struct store_file {
+	struct store *st;
+	pthread_rwlock_t lock;
+	struct cdir dir;
+	_Atomic uint64_t end_page;
+	uint64_t id;			/* creation order, for iteration */
+	struct store_file *prev, *next;	/* st->files list */
+	_Atomic uint32_t refs;		/* list membership + iterators */
+};
+
+/*
+ * Memory: mem_used_total == pool_mem_bytes(pool) + mem_meta + mem_fold +
+ * mem_pat, where mem_meta counts the store record, file records, clusters and
+ * directory nodes.
+ */
+struct store {
+	struct pool *pool;
+	struct fold_index *fold;
+	struct pattern_table *pat;
+	struct pf_mem mem_meta;
+	struct pf_mem mem_fold;
+	struct pf_mem mem_pat;
+	_Atomic uint64_t mem_limit;	/* 0 = none */
+	_Atomic uint64_t mem_used_max;
+	_Atomic int fold_mode;
+	_Atomic unsigned int defrag_ratio;
+	unsigned int huge_threshold;
+	uint64_t (*hash)(const void *page, size_t len);
+
+	pthread_mutex_t files_lock;
+	struct store_file *files_head, *files_tail;
+	uint64_t nfiles;
+	uint64_t next_file_id;
+
+	struct compactor bg;
+	struct ctr_stripe ctr[CTR_STRIPES];
+};
+
+unsigned int ctr_stripe_id(void);
+
+static inline void ctr_add(struct store *st, enum store_ctr c, int64_t d)
+{
+	atomic_fetch_add_explicit(&st->ctr[ctr_stripe_id()].v[c], d,
+				  memory_order_relaxed);
+}
+
+static inline uint64_t ctr_read(struct store *st, enum store_ctr c)
+{
+	int64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < CTR_STRIPES; i++)
+		sum += atomic_load_explicit(&st->ctr[i].v[c],
+					    memory_order_relaxed);
+	return sum < 0 ? 0 : (uint64_t)sum;
+}
+
+/* compact.c */
+int compactor_start(struct store *st);
+void compactor_stop(struct store *st);
+uint64_t compact_run(struct store *st, unsigned int usage_pct);
+
+#endif /* PAGEFOLD_STORE_INT_H */

@@ -1,0 +1,1307 @@
+// SPDX-License-Identifier: MIT
+/*
+ * store.c - the store: files, the page data path, settings and stats.
+ *
+ * lock ordering:
+ *   st->files_lock  ->  f->lock (rwlock)  ->  cluster lock
+ *     ->  fold shard lock | pattern lock  ->  pool class locks
+ * No two locks of one kind are ever held together. The data path never
+ * holds a lock across compression: a write classifies and compresses its
+ * page (and takes its reference on a fold entry or pattern) with no lock
+ * held, then swaps the new slot in under the cluster lock, then releases
+ * what the slot held before after dropping it. Reads hold the cluster lock
+ * while they decompress, which is what keeps an object alive under them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "codec.h"
+#include "store-int.h"
+
+#ifdef PF_DEBUG
+#include <stdio.h>
+#define DEBUG_CHECK(ok_, why_) do {                                      \
+	if (!(ok_)) {                                                    \
+		fprintf(stderr, "pagefold store: invariant broken: %s\n", \
+			(why_));                                          \
+		abort();                                                 \
+	}                                                                \
+} while (0)
+#endif
+
+#define PAGE STORE_PAGE_SIZE
+#define MAX_CLUSTER ((STORE_MAX_PAGES - 1) >> CLUSTER_SHIFT)
+
+/* ---- counters ---- */
+
+static _Atomic unsigned int next_stripe;
+static _Thread_local unsigned int tls_stripe_plus1;
+
+unsigned int ctr_stripe_id(void)
+{
+	if (!tls_stripe_plus1)
+		tls_stripe_plus1 = atomic_fetch_add_explicit(&next_stripe, 1,
+				memory_order_relaxed) % CTR_STRIPES + 1;
+	return tls_stripe_plus1 - 1;
+}
+
+/* ---- memory ---- */
+
+static uint64_t mem_total(struct store *st)
+{
+	return pool_mem_bytes(st->pool) + pf_mem_bytes(&st->mem_meta) +
+	       pf_mem_bytes(&st->mem_fold) + pf_mem_bytes(&st->mem_pat);
+}
+
+static bool mem_over(void *ctx, uint64_t extra)
+{
+	struct store *st = ctx;
+	uint64_t limit = atomic_load_explicit(&st->mem_limit,
+					      memory_order_relaxed);
+
+	return limit && mem_total(st) + extra > limit;
+}
+
+static void mem_note_max(struct store *st)
+{
+	uint64_t total = mem_total(st);
+	uint64_t max = atomic_load_explicit(&st->mem_used_max,
+					    memory_order_relaxed);
+
+	while (total > max &&
+	       !atomic_compare_exchange_weak_explicit(&st->mem_used_max, &max,
+			total, memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* ---- objects and slots ---- */
+
+static uint64_t default_hash(const void *page, size_t len)
+{
+	return XXH3_64bits(page, len);
+}
+
+/* Fold-index content check: does the object behind handle hold page? */
+static bool object_same(void *ctx, uint32_t handle, const void *page,
+			uint32_t *aux)
+{
+	struct store *st = ctx;
+	size_t size = pool_obj_size(st->pool, handle);
+	const void *obj;
+	bool same;
+
+	obj = pool_map(st->pool, handle);
+	if (!obj)
+		return false;
+	if (size == PAGE) {
+		same = memcmp(obj, page, PAGE) == 0;
+	} else {
+		void *tmp = codec_scratch(1);
+
+		same = codec_decompress(obj, (unsigned int)size, tmp) == 0 &&
+		       memcmp(tmp, page, PAGE) == 0;
+	}
+	pool_unmap(st->pool, handle);
+	*aux = (uint32_t)size;
+	return same;
+}
+
+/* A new pool object holding size bytes of src. -ENOSPC over the limit. */
+static int object_create(struct store *st, const void *src, unsigned int size,
+			 pool_handle_t *handle)
+{
+	int err;
+
+	err = pool_alloc(st->pool, size, handle);
+	if (err) {
+		if (err == -ENOMEM && mem_over(st, 0))
+			err = -ENOSPC;
+		return err;
+	}
+	if (mem_over(st, 0)) {
+		pool_free(st->pool, *handle);
+		return -ENOSPC;
+	}
+	err = pool_write(st->pool, *handle, src, size);
+	if (err) {
+		pool_free(st->pool, *handle);
+		return err;
+	}
+	ctr_add(st, SC_COMPR, size);
+	mem_note_max(st);
+	return 0;
+}
+
+static void object_free(struct store *st, pool_handle_t handle,
+			unsigned int size)
+{
+	pool_free(st->pool, handle);
+	ctr_add(st, SC_COMPR, -(int64_t)size);
+}
+
+/* Drop whatever reference slot s holds (no lock may be held but the
+ * caller's file lock, if any). */
+static void slot_release(struct store *st, slot_t s)
+{
+	uint32_t handle;
+
+	switch (slot_type(s)) {
+	case SLOT_EMPTY:
+		break;
+	case SLOT_SAME:
+		if (slot_flag(s))
+			pattern_put(st->pat, slot_payload(s));
+		break;
+	case SLOT_OBJ:
+		object_free(st, slot_payload(s), slot_size(s));
+		break;
+	case SLOT_FOLD:
+		handle = fold_put(st->fold, slot_payload(s));
+		if (handle)
+			object_free(st, handle, slot_size(s));
+		break;
+	}
+}
+
+/* Counters that follow the slots in clusters: +1 entering, -1 leaving. */
+static void slot_account(struct store *st, slot_t s, int d)
+{
+	switch (slot_type(s)) {
+	case SLOT_EMPTY:
+		return;
+	case SLOT_SAME:
+		ctr_add(st, SC_SAME, d);
+		break;
+	case SLOT_OBJ:
+	case SLOT_FOLD:
+		if (slot_flag(s))
+			ctr_add(st, SC_HUGE, d);
+		break;
+	}
+	ctr_add(st, SC_PAGES, d);
+}
+
+/*
+ * Turn a page into a slot value holding one reference of its own (a pattern
+ * reference, a fold-entry reference or a new object). No lock held on
+ * entry or exit; *hit tells whether an existing object was folded onto.
+ */
+static int slot_make(struct store *st, const void *buf, slot_t *out, bool *hit)
+{
+	enum store_fold_mode mode;
+	pool_handle_t handle;
+	unsigned int size;
+	uint64_t pattern, hash = 0;
+	uint32_t id, aux;
+	const void *src;
+	bool huge;
+	int err;
+
+	*hit = false;
+	if (codec_same_filled(buf, &pattern)) {
+		uint32_t lo = (uint32_t)pattern;
+
+		if (lo == (uint32_t)(pattern >> 32)) {
+			*out = slot_make_same(lo, false);
+			return 0;
+		}
+		err = pattern_get(st->pat, pattern, &id);
+		if (err)
+			return err;
+		*out = slot_make_same(id, true);
+		return 0;
+	}
+
+	mode = (enum store_fold_mode)atomic_load_explicit(&st->fold_mode,
+							  memory_order_relaxed);
+	if (mode == STORE_FOLD_INLINE) {
+		hash = st->hash(buf, PAGE);
+		if (fold_get(st->fold, hash, buf, &id, &aux)) {
+			*out = slot_make_obj(SLOT_FOLD, id, aux, aux == PAGE);
+			*hit = true;
+			return 0;
+		}
+	}
+
+	src = codec_scratch(0);
+	size = codec_compress(buf, codec_scratch(0), st->huge_threshold - 1);
+	huge = size == 0;
+	if (huge) {
+		src = buf;
+		size = PAGE;
+	}
+	err = object_create(st, src, size, &handle);
+	if (err)
+		return err;
+	if (mode == STORE_FOLD_INLINE &&
+	    fold_insert(st->fold, hash, handle, &id) == 0) {
+		*out = slot_make_obj(SLOT_FOLD, id, size, huge);
+		return 0;
+	}
+	/* Fold off or scan, or the index could not grow: unindexed. */
+	*out = slot_make_obj(SLOT_OBJ, handle, size, huge);
+	return 0;
+}
+
+/* ---- files ---- */
+
+static void file_get(struct store_file *f)
+{
+	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+}
+
+static void file_put(struct store_file *f)
+{
+	struct store *st = f->st;
+
+	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	pthread_rwlock_destroy(&f->lock);
+	pf_free(&st->mem_meta, f);
+}
+
+struct store_file *store_file_create(struct store *st)
+{
+	pthread_rwlockattr_t attr;
+	struct store_file *f;
+
+	f = pf_alloc(&st->mem_meta, sizeof(*f), true, true, NULL);
+	if (!f)
+		return NULL;
+	f->st = st;
+	pthread_rwlockattr_init(&attr);
+	/* Writers (cluster creation, discard) must not starve behind a
+	 * steady stream of page reads and writes. */
+	pthread_rwlockattr_setkind_np(&attr,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	if (pthread_rwlock_init(&f->lock, &attr)) {
+		pthread_rwlockattr_destroy(&attr);
+		pf_free(&st->mem_meta, f);
+		return NULL;
+	}
+	pthread_rwlockattr_destroy(&attr);
+	cdir_init(&f->dir);
+	atomic_init(&f->end_page, 0);
+	atomic_init(&f->refs, 1);
+
+	pthread_mutex_lock(&st->files_lock);
+	f->id = st->next_file_id++;
+	f->prev = st->files_tail;
+	f->next = NULL;
+	if (st->files_tail)
+		st->files_tail->next = f;
+	else
+		st->files_head = f;
+	st->files_tail = f;
+	st->nfiles++;
+	pthread_mutex_unlock(&st->files_lock);
+	mem_note_max(st);
+	return f;
+}
+
+/* cdir_clear() callback: release every slot of a cluster and free it. */
+static void cluster_release_all(void *arg, uint64_t ci, struct cluster *c)
+{
+	struct store_file *f = arg;
+	struct store *st = f->st;
+	uint32_t i;
+
+	(void)ci;
+	for (i = 0; i < CLUSTER_SLOTS; i++) {
+		slot_t s = c->slot[i];
+
+		if (slot_type(s) == SLOT_EMPTY)
+			continue;
+		slot_account(st, s, -1);
+		slot_release(st, s);
+	}
+	cluster_free(&st->mem_meta, c);
+}
+
+void store_file_destroy(struct store_file *f)
+{
+	struct store *st;
+
+	if (!f)
+		return;
+	st = f->st;
+	pthread_mutex_lock(&st->files_lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		st->files_head = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	else
+		st->files_tail = f->prev;
+	st->nfiles--;
+	pthread_mutex_unlock(&st->files_lock);
+
+	pthread_rwlock_wrlock(&f->lock);
+	cdir_clear(&f->dir, &st->mem_meta, cluster_release_all, f);
+	atomic_store_explicit(&f->end_page, 0, memory_order_relaxed);
+	pthread_rwlock_unlock(&f->lock);
+	file_put(f);
+}
+
+/*
+ * Iterate over live files without holding files_lock while working on one:
+ * returns the first file created after *cursor with a reference taken (drop
+ * it with file_put), or NULL at the end.
+ */
+static struct store_file *file_next(struct store *st, uint64_t *cursor)
+{
+	struct store_file *f;
+
+	pthread_mutex_lock(&st->files_lock);
+	for (f = st->files_head; f && f->id < *cursor; f = f->next)
+		;
+	if (f) {
+		file_get(f);
+		*cursor = f->id + 1;
+	}
+	pthread_mutex_unlock(&st->files_lock);
+	return f;
+}
+
+static void end_page_raise(struct store_file *f, uint64_t end)
+{
+	uint64_t cur = atomic_load_explicit(&f->end_page, memory_order_relaxed);
+
+	while (end > cur &&
+	       !atomic_compare_exchange_weak_explicit(&f->end_page, &cur, end,
+			memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* Recompute end_page; f->lock held for writing. */
+static void end_page_recompute(struct store_file *f)
+{
+	uint64_t ci = MAX_CLUSTER, found;
+	struct cluster *c;
+
+	for (;;) {
+		int i;
+
+		c = cdir_prev(&f->dir, ci, &found);
+		if (!c)
+			break;
+		for (i = CLUSTER_SLOTS - 1; i >= 0; i--) {
+			if (slot_type(c->slot[i]) != SLOT_EMPTY) {
+				atomic_store_explicit(&f->end_page,
+					(found << CLUSTER_SHIFT) + i + 1,
+					memory_order_relaxed);
+				return;
+			}
+		}
+		if (!found)
+			break;
+		ci = found - 1;
+	}
+	atomic_store_explicit(&f->end_page, 0, memory_order_relaxed);
+}
+
+/* ---- the data path ---- */
+
+/* Swap new into the slot of page; the old value comes back in *old. */
+static int slot_install(struct store_file *f, uint64_t page, slot_t new,
+			slot_t *old)
+{
+	struct store *st = f->st;
+	uint64_t ci = page >> CLUSTER_SHIFT;
+	unsigned int off = page & (CLUSTER_SLOTS - 1);
+	struct cluster *c;
+	int err;
+
+	pthread_rwlock_rdlock(&f->lock);
+	c = cdir_lookup(&f->dir, ci);
+	if (!c) {
+		pthread_rwlock_unlock(&f->lock);
+		pthread_rwlock_wrlock(&f->lock);
+		c = cdir_lookup(&f->dir, ci);
+		if (!c) {
+			c = cluster_new(&st->mem_meta, &err);
+			if (!c)
+				goto out_unlock;
+			err = cdir_insert(&f->dir, &st->mem_meta, ci, c);
+			if (err) {
+				cluster_free(&st->mem_meta, c);
+				goto out_unlock;
+			}
+			mem_note_max(st);
+#ifdef PF_DEBUG
+			{
+				const char *why = NULL;
+
+				DEBUG_CHECK(cdir_is_valid(&f->dir, &why), why);
+			}
+#endif
+		}
+	}
+	pf_lock(&c->lock);
+	*old = c->slot[off];
+	c->slot[off] = new;
+	if (slot_type(*old) == SLOT_EMPTY)
+		c->live++;
+	slot_account(st, new, 1);
+	slot_account(st, *old, -1);
+	/* Under the cluster lock, so that a discard that clears this slot
+	 * afterwards also sees the end it raised. */
+	end_page_raise(f, page + 1);
+#ifdef PF_DEBUG
+	{
+		const char *why = NULL;
+
+		DEBUG_CHECK(cluster_is_valid(c, &why), why);
+	}
+#endif
+	pf_unlock(&c->lock);
+	err = 0;
+out_unlock:
+	pthread_rwlock_unlock(&f->lock);
+	return err;
+}
+
+int store_write(struct store_file *f, uint64_t page, const void *buf)
+{
+	struct store *st = f->st;
+	slot_t new, old = 0;
+	bool hit;
+	int err;
+
+	if (page >= STORE_MAX_PAGES) {
+		err = -EFBIG;
+		goto fail;
+	}
+	err = slot_make(st, buf, &new, &hit);
+	if (err)
+		goto fail;
+	err = slot_install(f, page, new, &old);
+	if (err)
+		goto fail_release_new;
+	slot_release(st, old);
+	if (hit)
+		ctr_add(st, SC_FOLD_HITS, 1);
+	if (slot_type(new) >= SLOT_OBJ && slot_flag(new))
+		ctr_add(st, SC_HUGE_SINCE, 1);
+	ctr_add(st, SC_WRITES, 1);
+	return 0;
+
+fail_release_new:
+	slot_release(st, new);
+fail:
+	ctr_add(st, SC_FAILED_WRITES, 1);
+	return err;
+}
+
+/* Produce the page slot s stands for; cluster lock held. */
+static int slot_read(struct store *st, slot_t s, void *buf)
+{
+	pool_handle_t handle;
+	const void *obj;
+	int err = 0;
+
+	switch (slot_type(s)) {
+	case SLOT_EMPTY:
+		memset(buf, 0, PAGE);
+		return 0;
+	case SLOT_SAME:
+		if (slot_flag(s)) {
+			codec_fill(buf, pattern_value(st->pat, slot_payload(s)));
+		} else {
+			uint64_t half = slot_payload(s);
+
+			codec_fill(buf, half | half << 32);
+		}
+		return 0;
+	case SLOT_OBJ:
+		handle = slot_payload(s);
+		break;
+	case SLOT_FOLD:
+	default:
+		handle = fold_handle(st->fold, slot_payload(s));
+		break;
+	}
+	obj = pool_map(st->pool, handle);
+	if (!obj)
+		return -EIO;
+	if (slot_flag(s))
+		memcpy(buf, obj, PAGE);
+	else
+		err = codec_decompress(obj, slot_size(s), buf);
+	pool_unmap(st->pool, handle);
+	return err;
+}
+
+int store_read(struct store_file *f, uint64_t page, void *buf)
+{
+	struct store *st = f->st;
+	struct cluster *c;
+	int err = 0;
+
+	if (page >= STORE_MAX_PAGES) {
+		err = -EFBIG;
+		goto out;
+	}
+	pthread_rwlock_rdlock(&f->lock);
+	c = cdir_lookup(&f->dir, page >> CLUSTER_SHIFT);
+	if (!c) {
+		memset(buf, 0, PAGE);
+	} else {
+		pf_lock(&c->lock);
+		err = slot_read(st, c->slot[page & (CLUSTER_SLOTS - 1)], buf);
+		pf_unlock(&c->lock);
+	}
+	pthread_rwlock_unlock(&f->lock);
+out:
+	ctr_add(st, err ? SC_FAILED_READS : SC_READS, 1);
+	return err;
+}
+
+int store_discard(struct store_file *f, uint64_t first, uint64_t count)
+{
+	struct store *st = f->st;
+	slot_t batch[CLUSTER_SLOTS];
+	uint64_t last, ci, last_ci, found;
+	bool end_hit = false;
+
+	if (!count || first >= STORE_MAX_PAGES)
+		return 0;
+	last = count > STORE_MAX_PAGES - first ? STORE_MAX_PAGES - 1 :
+						 first + count - 1;
+	ci = first >> CLUSTER_SHIFT;
+	last_ci = last >> CLUSTER_SHIFT;
+	for (;;) {
+		struct cluster *c;
+		uint64_t lo, hi, i;
+		unsigned int n = 0;
+		bool empty;
+
+		pthread_rwlock_rdlock(&f->lock);
+		c = cdir_next(&f->dir, ci, &found);
+		if (!c || found > last_ci) {
+			pthread_rwlock_unlock(&f->lock);
+			break;
+		}
+		lo = found == (first >> CLUSTER_SHIFT) ?
+		     first & (CLUSTER_SLOTS - 1) : 0;
+		hi = found == last_ci ? last & (CLUSTER_SLOTS - 1) :
+					CLUSTER_SLOTS - 1;
+		pf_lock(&c->lock);
+		for (i = lo; i <= hi; i++) {
+			slot_t s = c->slot[i];
+
+			if (slot_type(s) == SLOT_EMPTY)
+				continue;
+			batch[n++] = s;
+			c->slot[i] = 0;
+			c->live--;
+			slot_account(st, s, -1);
+		}
+		empty = c->live == 0;
+#ifdef PF_DEBUG
+		{
+			const char *why = NULL;
+
+			DEBUG_CHECK(cluster_is_valid(c, &why), why);
+		}
+#endif
+		pf_unlock(&c->lock);
+		if (n) {
+			uint64_t end = atomic_load_explicit(&f->end_page,
+							    memory_order_relaxed);
+
+			if (end > first && end - 1 <= last)
+				end_hit = true;
+		}
+		pthread_rwlock_unlock(&f->lock);
+
+		for (i = 0; i < n; i++)
+			slot_release(st, batch[i]);
+		ctr_add(st, SC_NOTIFY_FREE, n);
+
+		if (empty) {
+			/* Free the cluster if no write refilled it meanwhile;
+			 * under the write lock nobody else can reach it. */
+			pthread_rwlock_wrlock(&f->lock);
+			if (cdir_lookup(&f->dir, found) == c && c->live == 0) {
+				cdir_remove(&f->dir, &st->mem_meta, found);
+				cluster_free(&st->mem_meta, c);
+#ifdef PF_DEBUG
+				{
+					const char *why = NULL;
+
+					DEBUG_CHECK(cdir_is_valid(&f->dir, &why),
+						    why);
+				}
+#endif
+			}
+			pthread_rwlock_unlock(&f->lock);
+		}
+		if (found >= last_ci)
+			break;
+		ci = found + 1;
+	}
+	if (end_hit) {
+		pthread_rwlock_wrlock(&f->lock);
+		end_page_recompute(f);
+		pthread_rwlock_unlock(&f->lock);
+	}
+	return 0;
+}
+
+int store_truncate(struct store_file *f, uint64_t npages)
+{
+	if (npages >= STORE_MAX_PAGES)
+		return 0;
+	return store_discard(f, npages, STORE_MAX_PAGES - npages);
+}
+
+int store_seek_data(struct store_file *f, uint64_t from, uint64_t *page)
+{
+	uint64_t ci = from >> CLUSTER_SHIFT, found;
+	int err = -ENXIO;
+
+	if (from >= STORE_MAX_PAGES)
+		return -ENXIO;
+	pthread_rwlock_rdlock(&f->lock);
+	for (;;) {
+		struct cluster *c = cdir_next(&f->dir, ci, &found);
+		uint64_t i;
+
+		if (!c)
+			break;
+		i = found == (from >> CLUSTER_SHIFT) ?
+		    from & (CLUSTER_SLOTS - 1) : 0;
+		pf_lock(&c->lock);
+		for (; i < CLUSTER_SLOTS; i++)
+			if (slot_type(c->slot[i]) != SLOT_EMPTY)
+				break;
+		pf_unlock(&c->lock);
+		if (i < CLUSTER_SLOTS) {
+			*page = (found << CLUSTER_SHIFT) + i;
+			err = 0;
+			break;
+		}
+		if (found >= MAX_CLUSTER)
+			break;
+		ci = found + 1;
+	}
+	pthread_rwlock_unlock(&f->lock);
+	return err;
+}
+
+int store_seek_hole(struct store_file *f, uint64_t from, uint64_t *page)
+{
+	uint64_t p = from;
+
+	if (from >= STORE_MAX_PAGES)
+		return -ENXIO;
+	pthread_rwlock_rdlock(&f->lock);
+	while (p < atomic_load_explicit(&f->end_page, memory_order_relaxed)) {
+		struct cluster *c = cdir_lookup(&f->dir, p >> CLUSTER_SHIFT);
+		uint64_t i;
+
+		if (!c)
+			break;
+		pf_lock(&c->lock);
+		for (i = p & (CLUSTER_SLOTS - 1); i < CLUSTER_SLOTS; i++)
+			if (slot_type(c->slot[i]) == SLOT_EMPTY)
+				break;
+		pf_unlock(&c->lock);
+		p = ((p >> CLUSTER_SHIFT) << CLUSTER_SHIFT) + i;
+		if (i < CLUSTER_SLOTS)
+			break;
+	}
+	pthread_rwlock_unlock(&f->lock);
+	*page = p;
+	return 0;
+}
+
+void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
+{
+	struct store *st = f->st;
+	uint64_t ci = 0, found;
+	struct cluster *c;
+
+	memset(fs, 0, sizeof(*fs));
+	pthread_rwlock_rdlock(&f->lock);
+	while ((c = cdir_next(&f->dir, ci, &found))) {
+		unsigned int i;
+
+		pf_lock(&c->lock);
+		for (i = 0; i < CLUSTER_SLOTS; i++) {
+			slot_t s = c->slot[i];
+
+			switch (slot_type(s)) {
+			case SLOT_EMPTY:
+				continue;
+			case SLOT_SAME:
+				fs->same_pages++;
+				break;
+			case SLOT_FOLD:
+				if (fold_refs(st->fold, slot_payload(s)) >= 2)
+					fs->folded_pages++;
+				/* fall through */
+			case SLOT_OBJ:
+				fs->huge_pages += slot_flag(s);
+				fs->compr_bytes += slot_size(s);
+				break;
+			}
+			fs->pages++;
+		}
+		pf_unlock(&c->lock);
+		if (found >= MAX_CLUSTER)
+			break;
+		ci = found + 1;
+	}
+	fs->clusters = f->dir.clusters;
+	fs->meta_bytes = f->dir.clusters * sizeof(struct cluster) +
+			 f->dir.nodes * CDIR_NODE_BYTES + sizeof(*f);
+	fs->end_page = atomic_load_explicit(&f->end_page, memory_order_relaxed);
+	pthread_rwlock_unlock(&f->lock);
+}
+
+/* ---- the store ---- */
+
+struct store *store_create(const struct store_config *cfg)
+{
+	struct store_config def = { 0 };
+	struct pf_mem boot;
+	struct store *st;
+	unsigned int i;
+
+	if (!cfg)
+		cfg = &def;
+	if (cfg->fold > STORE_FOLD_OFF || cfg->defrag_ratio > 100 ||
+	    cfg->huge_threshold > PAGE)
+		return NULL;
+	pf_mem_init(&boot, NULL, NULL);
+	st = pf_alloc(&boot, sizeof(*st), true, false, NULL);
+	if (!st)
+		return NULL;
+	pf_mem_init(&st->mem_meta, mem_over, st);
+	pf_mem_init(&st->mem_fold, mem_over, st);
+	pf_mem_init(&st->mem_pat, mem_over, st);
+	atomic_store(&st->mem_meta.bytes, pf_mem_bytes(&boot));
+	atomic_init(&st->mem_limit, cfg->mem_limit);
+	atomic_init(&st->mem_used_max, 0);
+	atomic_init(&st->fold_mode, cfg->fold);
+	atomic_init(&st->defrag_ratio,
+		    cfg->defrag_ratio ? cfg->defrag_ratio : 20);
+	st->huge_threshold = cfg->huge_threshold ? cfg->huge_threshold :
+						   PAGE * 3 / 4;
+	st->hash = cfg->hash ? cfg->hash : default_hash;
+	for (i = 0; i < CTR_STRIPES; i++)
+		for (unsigned int c = 0; c < SC_NR; c++)
+			atomic_init(&st->ctr[i].v[c], 0);
+	pthread_mutex_init(&st->files_lock, NULL);
+
+	st->pool = pool_create(NULL);
+	if (!st->pool)
+		goto fail_free_store;
+	st->fold = fold_create(&st->mem_fold, object_same, st);
+	if (!st->fold)
+		goto fail_destroy_pool;
+	st->pat = pattern_create(&st->mem_pat);
+	if (!st->pat)
+		goto fail_destroy_fold;
+	if (!cfg->no_background && compactor_start(st))
+		goto fail_destroy_pat;
+	mem_note_max(st);
+	return st;
+
+fail_destroy_pat:
+	pattern_destroy(st->pat);
+fail_destroy_fold:
+	fold_destroy(st->fold);
+fail_destroy_pool:
+	pool_destroy(st->pool);
+fail_free_store:
+	pthread_mutex_destroy(&st->files_lock);
+	free(st);
+	return NULL;
+}
+
+void store_destroy(struct store *st)
+{
+	if (!st)
+		return;
+	compactor_stop(st);
+	while (st->files_head)
+		store_file_destroy(st->files_head);
+	pattern_destroy(st->pat);
+	fold_destroy(st->fold);
+	pool_destroy(st->pool);
+	pthread_mutex_destroy(&st->files_lock);
+	free(st);
+}
+
+void store_get_stats(struct store *st, struct store_stats *ss)
+{
+	struct fold_stats fs;
+
+	memset(ss, 0, sizeof(*ss));
+	fold_get_stats(st->fold, &fs);
+	ss->orig_data_size = ctr_read(st, SC_PAGES) * PAGE;
+	ss->compr_data_size = ctr_read(st, SC_COMPR);
+	ss->mem_used_total = mem_total(st);
+	ss->mem_limit = atomic_load(&st->mem_limit);
+	mem_note_max(st);
+	ss->mem_used_max = atomic_load(&st->mem_used_max);
+	ss->same_pages = ctr_read(st, SC_SAME);
+	ss->pages_compacted = ctr_read(st, SC_COMPACTED);
+	ss->huge_pages = ctr_read(st, SC_HUGE);
+	ss->huge_pages_since = ctr_read(st, SC_HUGE_SINCE);
+	ss->pages_folded = fs.folded;
+	ss->fold_hits = ctr_read(st, SC_FOLD_HITS);
+	ss->fold_false = fs.false_matches;
+	ss->fold_objs = fs.shared;
+	ss->fold_index_bytes = fs.bytes;
+	ss->fold_scan_freed = ctr_read(st, SC_FOLD_SCAN_FREED);
+	ss->reads = ctr_read(st, SC_READS);
+	ss->writes = ctr_read(st, SC_WRITES);
+	ss->failed_reads = ctr_read(st, SC_FAILED_READS);
+	ss->failed_writes = ctr_read(st, SC_FAILED_WRITES);
+	ss->notify_free = ctr_read(st, SC_NOTIFY_FREE);
+	ss->frag_pct = pool_frag_pct(st->pool);
+	{
+		struct pool_stats *ps = malloc(sizeof(*ps));
+
+		if (ps) {
+			pool_get_stats(st->pool, ps);
+			ss->pool_pages = ps->pages;
+			ss->pool_objs = ps->objs;
+			free(ps);
+		}
+	}
+	pthread_mutex_lock(&st->files_lock);
+	ss->files = st->nfiles;
+	pthread_mutex_unlock(&st->files_lock);
+	ss->meta_bytes = pf_mem_bytes(&st->mem_meta);
+}
+
+/* ---- triggers ---- */
+
+int store_compact(struct store *st, uint64_t *pages_freed)
+{
+	unsigned int ratio = atomic_load(&st->defrag_ratio);
+	uint64_t n = compact_run(st, 100 - ratio);
+
+	if (pages_freed)
+		*pages_freed = n;
+	return 0;
+}
+
+int store_shrink(struct store *st, uint64_t *pages_freed)
+{
+	uint64_t n = compact_run(st, 100);
+
+	if (pages_freed)
+		*pages_freed = n;
+	return 0;
+}
+
+/*
+ * Fold one slot that holds an unindexed object: hash its contents, share an
+ * equal indexed object if there is one, else index this one. Called with
+ * the cluster lock held; returns the handle to free (0 if none).
+ */
+static pool_handle_t fold_slot(struct store *st, struct cluster *c,
+			       unsigned int i, unsigned int *freed_size)
+{
+	slot_t s = c->slot[i], new;
+	pool_handle_t handle = slot_payload(s);
+	void *page = codec_scratch(0);
+	const void *obj;
+	uint32_t id, aux;
+	uint64_t hash;
+	int err = 0;
+
+	obj = pool_map(st->pool, handle);
+	if (!obj)
+		return 0;
+	if (slot_flag(s))
+		memcpy(page, obj, PAGE);
+	else
+		err = codec_decompress(obj, slot_size(s), page);
+	pool_unmap(st->pool, handle);
+	if (err)
+		return 0;
+	hash = st->hash(page, PAGE);
+	if (fold_get(st->fold, hash, page, &id, &aux)) {
+		new = slot_make_obj(SLOT_FOLD, id, aux, aux == PAGE);
+		slot_account(st, s, -1);
+		slot_account(st, new, 1);
+		c->slot[i] = new;
+		*freed_size = slot_size(s);
+		ctr_add(st, SC_FOLD_HITS, 1);
+		return handle;
+	}
+	if (fold_insert(st->fold, hash, handle, &id) == 0)
+		c->slot[i] = slot_make_obj(SLOT_FOLD, id, slot_size(s),
+					   slot_flag(s));
+	return 0;
+}
+
+static uint64_t fold_file(struct store *st, struct store_file *f)
+{
+	uint64_t ci = 0, found, freed = 0;
+
+	for (;;) {
+		unsigned int i;
+		struct cluster *c;
+
+		pthread_rwlock_rdlock(&f->lock);
+		c = cdir_next(&f->dir, ci, &found);
+		pthread_rwlock_unlock(&f->lock);
+		if (!c)
+			break;
+		/* One slot per lock hold, so writers wait a page at most. */
+		for (i = 0; i < CLUSTER_SLOTS; i++) {
+			pool_handle_t handle = 0;
+			unsigned int size = 0;
+
+			pthread_rwlock_rdlock(&f->lock);
+			c = cdir_lookup(&f->dir, found);
+			if (!c) {
+				pthread_rwlock_unlock(&f->lock);
+				break;
+			}
+			pf_lock(&c->lock);
+			if (slot_type(c->slot[i]) == SLOT_OBJ)
+				handle = fold_slot(st, c, i, &size);
+			pf_unlock(&c->lock);
+			pthread_rwlock_unlock(&f->lock);
+			if (handle) {
+				object_free(st, handle, size);
+				freed++;
+			}
+		}
+		if (found >= MAX_CLUSTER)
+			break;
+		ci = found + 1;
+	}
+	return freed;
+}
+
+int store_fold(struct store *st, uint64_t *pages_freed)
+{
+	struct store_file *f;
+	uint64_t cursor = 0, freed = 0;
+
+	while ((f = file_next(st, &cursor))) {
+		freed += fold_file(st, f);
+		file_put(f);
+	}
+	ctr_add(st, SC_FOLD_SCAN_FREED, (int64_t)freed);
+	if (pages_freed)
+		*pages_freed = freed;
+	return 0;
+}
+
+/* ---- settings ---- */
+
+int store_set_mem_limit(struct store *st, uint64_t bytes)
+{
+	atomic_store(&st->mem_limit, bytes);
+	return 0;
+}
+
+int store_set_fold_mode(struct store *st, enum store_fold_mode mode)
+{
+	if (mode != STORE_FOLD_INLINE && mode != STORE_FOLD_SCAN &&
+	    mode != STORE_FOLD_OFF)
+		return -EINVAL;
+	atomic_store(&st->fold_mode, mode);
+	return 0;
+}
+
+int store_set_defrag_ratio(struct store *st, unsigned int pct)
+{
+	if (pct > 100)
+		return -EINVAL;
+	atomic_store(&st->defrag_ratio, pct);
+	return 0;
+}
+
+void store_reset_mem_used_max(struct store *st)
+{
+	atomic_store(&st->mem_used_max, mem_total(st));
+}
+
+enum store_fold_mode store_get_fold_mode(struct store *st)
+{
+	return (enum store_fold_mode)atomic_load(&st->fold_mode);
+}
+
+unsigned int store_get_defrag_ratio(struct store *st)
+{
+	return atomic_load(&st->defrag_ratio);
+}
+
+unsigned int store_get_classes(struct store *st, struct store_class_stats *cls,
+			       unsigned int max)
+{
+	struct pool_stats *ps = malloc(sizeof(*ps));
+	unsigned int i, n;
+
+	if (!ps)
+		return 0;
+	pool_get_stats(st->pool, ps);
+	n = ps->nr_classes;
+	for (i = 0; i < n && i < max; i++) {
+		cls[i].obj_size = ps->classes[i].obj_size;
+		cls[i].pages_per_span = ps->classes[i].pages_per_span;
+		cls[i].objs_per_span = ps->classes[i].objs_per_span;
+		cls[i].spans = ps->classes[i].spans;
+		cls[i].objs_inuse = ps->classes[i].objs_inuse;
+	}
+	free(ps);
+	return n;
+}
+
+/* ---- consistency ---- */
+
+struct ref {
+	uint32_t key;	/* handle, entry id or pattern id */
+	uint32_t val;	/* object size, or an entry's handle */
+	uint32_t refs;	/* entries: their refcount */
+};
+
+struct refs {
+	struct ref *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void refs_push(struct refs *r, uint32_t key, uint32_t val,
+		      uint32_t refs)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 1024;
+		struct ref *v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v) {
+			r->oom = true;
+			return;
+		}
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n++] = (struct ref){ key, val, refs };
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct ref *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static void refs_sort(struct refs *r)
+{
+	if (r->n)
+		qsort(r->v, r->n, sizeof(*r->v), cmp_ref);
+}
+
+struct check_state {
+	struct store *st;
+	struct refs fold;	/* FOLD slots: entry ids */
+	struct refs obj;	/* OBJ slots: handles, sizes */
+	struct refs pat;	/* SAME slots with a pattern id */
+	struct refs ent;	/* fold entries: id, handle, refs */
+	uint64_t pages, same, huge;
+	const char *bad;
+};
+
+static void check_slot(struct check_state *cs, slot_t s)
+{
+	struct store *st = cs->st;
+	uint32_t handle;
+
+	cs->pages++;
+	switch (slot_type(s)) {
+	case SLOT_EMPTY:
+		break;
+	case SLOT_SAME:
+		cs->same++;
+		if (slot_flag(s))
+			refs_push(&cs->pat, slot_payload(s), 0, 0);
+		break;
+	case SLOT_OBJ:
+	case SLOT_FOLD:
+		cs->huge += slot_flag(s);
+		if (slot_type(s) == SLOT_OBJ) {
+			handle = slot_payload(s);
+			refs_push(&cs->obj, handle, slot_size(s), 0);
+		} else {
+			handle = fold_handle(st->fold, slot_payload(s));
+			refs_push(&cs->fold, slot_payload(s), 0, 0);
+		}
+		if (pool_obj_size(st->pool, handle) != slot_size(s))
+			cs->bad = "store: slot size != its object's size";
+		break;
+	}
+}
+
+static void check_file(struct check_state *cs, struct store_file *f)
+{
+	uint64_t ci = 0, found, last = 0;
+	const char *why = NULL;
+	struct cluster *c;
+
+	pthread_rwlock_rdlock(&f->lock);
+	if (!cdir_is_valid(&f->dir, &why))
+		cs->bad = why;
+	while (!cs->bad && (c = cdir_next(&f->dir, ci, &found))) {
+		unsigned int i;
+
+		pf_lock(&c->lock);
+		if (!cluster_is_valid(c, &why))
+			cs->bad = why;
+		else if (!c->live)
+			cs->bad = "store: empty cluster kept";
+		for (i = 0; i < CLUSTER_SLOTS && !cs->bad; i++) {
+			if (slot_type(c->slot[i]) == SLOT_EMPTY)
+				continue;
+			last = (found << CLUSTER_SHIFT) + i + 1;
+			check_slot(cs, c->slot[i]);
+		}
+		pf_unlock(&c->lock);
+		if (found >= MAX_CLUSTER)
+			break;
+		ci = found + 1;
+	}
+	if (!cs->bad && last != atomic_load(&f->end_page))
+		cs->bad = "store: end_page != last stored page + 1";
+	pthread_rwlock_unlock(&f->lock);
+}
+
+static void check_entry(void *arg, uint32_t id, uint32_t handle, uint32_t refs)
+{
+	struct check_state *cs = arg;
+
+	refs_push(&cs->ent, id, handle, refs);
+}
+
+/* Entries against the slots naming them; sums what the counters should
+ * say. Both lists sorted by id. */
+static void check_entries(struct check_state *cs, uint64_t *compr,
+			  uint64_t *folded, uint64_t *shared)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < cs->ent.n && !cs->bad; i++) {
+		struct ref *e = &cs->ent.v[i];
+		uint32_t n = 0;
+
+		if (j < cs->fold.n && cs->fold.v[j].key < e->key) {
+			cs->bad = "store: slot names a fold entry that is free";
+			break;
+		}
+		for (; j < cs->fold.n && cs->fold.v[j].key == e->key; j++)
+			n++;
+		if (n == 0)
+			cs->bad = "store: fold entry referenced by no slot";
+		else if (n != e->refs)
+			cs->bad = "store: fold refcount != slots naming it";
+		if (n >= 2) {
+			*folded += n;
+			(*shared)++;
+		}
+		*compr += pool_obj_size(cs->st->pool, e->val);
+	}
+	if (!cs->bad && j != cs->fold.n)
+		cs->bad = "store: slot names a fold entry that is free";
+}
+
+bool store_is_valid(struct store *st, const char **why)
+{
+	struct check_state cs = { .st = st };
+	uint64_t cursor = 0, compr = 0, folded = 0, shared = 0, distinct = 0;
+	struct store_file *f;
+	struct store_stats ss;
+	size_t i, j;
+
+	while (!cs.bad && (f = file_next(st, &cursor))) {
+		check_file(&cs, f);
+		file_put(f);
+	}
+	if (cs.bad)
+		goto out_free;
+	if (!fold_is_valid(st->fold, &cs.bad) ||
+	    !pattern_is_valid(st->pat, &cs.bad) ||
+	    !pool_is_valid(st->pool, &cs.bad))
+		goto out_free;
+	fold_for_each(st->fold, check_entry, &cs);
+	if (cs.fold.oom || cs.obj.oom || cs.pat.oom || cs.ent.oom) {
+		cs.bad = "store: out of memory for the check";
+		goto out_free;
+	}
+
+	refs_sort(&cs.fold);
+	refs_sort(&cs.ent);
+	check_entries(&cs, &compr, &folded, &shared);
+	if (cs.bad)
+		goto out_free;
+
+	/* Every pool object is owned once: by one OBJ slot or one entry. */
+	for (i = 0; i < cs.obj.n; i++)
+		compr += cs.obj.v[i].val;
+	for (i = 0; i < cs.ent.n; i++)
+		refs_push(&cs.obj, cs.ent.v[i].val, 0, 0);
+	if (cs.obj.oom) {
+		cs.bad = "store: out of memory for the check";
+		goto out_free;
+	}
+	refs_sort(&cs.obj);
+	for (i = 1; i < cs.obj.n; i++)
+		if (cs.obj.v[i].key == cs.obj.v[i - 1].key) {
+			cs.bad = "store: one pool object owned twice";
+			goto out_free;
+		}
+
+	/* Patterns: refs == slots naming them, none unreferenced. */
+	refs_sort(&cs.pat);
+	for (i = 0; i < cs.pat.n; i = j) {
+		for (j = i; j < cs.pat.n && cs.pat.v[j].key == cs.pat.v[i].key;
+		     j++)
+			;
+		if (pattern_refs(st->pat, cs.pat.v[i].key) != j - i) {
+			cs.bad = "store: pattern refcount != slots naming it";
+			goto out_free;
+		}
+		distinct++;
+	}
+	if (distinct != pattern_count(st->pat)) {
+		cs.bad = "store: unreferenced patterns in the table";
+		goto out_free;
+	}
+
+	/* The counters against what was found. */
+	store_get_stats(st, &ss);
+	if (ss.orig_data_size != cs.pages * PAGE)
+		cs.bad = "store: orig_data_size != stored pages";
+	else if (ss.same_pages != cs.same)
+		cs.bad = "store: same_pages != same-filled slots";
+	else if (ss.huge_pages != cs.huge)
+		cs.bad = "store: huge_pages != raw slots";
+	else if (ss.compr_data_size != compr)
+		cs.bad = "store: compr_data_size != sizes of distinct objects";
+	else if (ss.pages_folded != folded || ss.fold_objs != shared)
+		cs.bad = "store: pages_folded/fold_objs wrong";
+	else if (ss.pool_objs != cs.obj.n)
+		cs.bad = "store: pool objects != objects owned by slots";
+
+out_free:
+	free(cs.fold.v);
+	free(cs.obj.v);
+	free(cs.pat.v);
+	free(cs.ent.v);
+	if (cs.bad && why)
+		*why = cs.bad;
+	return !cs.bad;
+}
