@@ -17,6 +17,7 @@
 #                               O_DIRECT, print its mm_stat as name=value
 #                               pairs on one line, reset the device
 #   zram_init SIZE / zram_release   fresh lz4 device of SIZE for block I/O
+#   zram_reinit SIZE            reset and set up again, keeping the lock
 #   zram_swap_on SIZE / zram_swap_off   fresh lz4 device, mkswap, swapon -p 100
 #   zram_mm_stat                current mm_stat as name=value pairs
 # memory cgroup v1 (children of the group this shell is in):
@@ -47,6 +48,9 @@ ZRAM_LOCK_WAIT=${ZRAM_LOCK_WAIT:-900}
 ZRAM_MM_STAT_NAMES=(orig_data_size compr_data_size mem_used_total mem_limit
 		    mem_used_max same_pages pages_compacted huge_pages
 		    huge_pages_since)
+
+# a failing command inside $(...) fails the substitution too
+shopt -s inherit_errexit
 
 bench_log() { echo "$BENCH_PROG: $*" >&2; }
 bench_die() { echo "$BENCH_PROG: error: $*" >&2; exit 1; }
@@ -266,8 +270,9 @@ zram_measure() (
 	trap 'exit 143' TERM
 	[ -r "$file" ] || bench_die "zram_measure: cannot read $file"
 	size=$(stat -c %s "$file")
-	[ $((size % 4096)) -eq 0 ] && [ "$size" -gt 0 ] ||
+	if [ "$size" -eq 0 ] || [ $((size % 4096)) -ne 0 ]; then
 		bench_die "zram_measure: $file is not whole 4 KiB pages"
+	fi
 	_zram_setup "$(_zram_size_for "$size")"
 	dd if="$file" of="$ZRAM_DEV" bs=1M oflag=direct status=none
 	zram_mm_stat
@@ -277,6 +282,14 @@ zram_measure() (
 zram_init() {
 	bench_cleanup_push zram_release
 	_zram_setup "$1"
+}
+
+zram_reinit() {
+	[ -n "${_zram_owned:-}" ] || bench_die "zram_reinit without zram_init"
+	_zram_reset
+	_zram_owned=1
+	echo lz4 >"$ZRAM_SYS/comp_algorithm"
+	echo "$1" >"$ZRAM_SYS/disksize"
 }
 
 zram_release() {
@@ -387,9 +400,9 @@ redis_start() {
 		 --dir "$_rs_dir" --save '' --appendonly no --daemonize no
 		 --protected-mode yes --logfile "$_rs_dir/redis.log")
 	if [ -n "$_rs_cg" ]; then
-		cg_spawn _rs_pid "$_rs_cg" "${_rs_cmd[@]}"
+		cg_spawn _rs_pid "$_rs_cg" "${_rs_cmd[@]}" >/dev/null
 	else
-		"${_rs_cmd[@]}" &
+		"${_rs_cmd[@]}" >/dev/null &
 		_rs_pid=$!
 	fi
 	bench_cleanup_push redis_stop "$_rs_pid"
