@@ -367,7 +367,7 @@ for j in range(120000):
         random.choice(("view", "cart", "buy", "search")), "q": random.choice(words)}))
     cmd("INCR", f"count:{random.choice(words[:2000])}")
 PY
-	redis-cli -p "$port" --pipe <"$work/mixed.resp" >"$work/redis-mixed.pipe" 2>&1 ||
+	bench_run redis-cli -p "$port" --pipe <"$work/mixed.resp" >"$work/redis-mixed.pipe" 2>&1 ||
 		bench_die "redis-cli --pipe failed: $(tail -n 3 "$work/redis-mixed.pipe")"
 	dump redis "$pid"
 	redis_stop "$pid"
@@ -411,7 +411,7 @@ run_kv() {
 
 	redis_start pid port "$work/redis-kv"
 	say "kv: redis-benchmark -t set -d 1024 -n $n -r $kv_keys"
-	redis-benchmark -p "$port" -t set -d 1024 -n "$n" -r "$kv_keys" -q \
+	bench_run redis-benchmark -p "$port" -t set -d 1024 -n "$n" -r "$kv_keys" -q \
 		>"$work/kv.bench" 2>&1 ||
 		bench_die "redis-benchmark failed: $(tail -n 3 "$work/kv.bench")"
 	say "kv: $(tr '\r' '\n' <"$work/kv.bench" | grep -a 'requests per second' | tail -n 1)," \

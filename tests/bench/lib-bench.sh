@@ -9,6 +9,8 @@
 #   bench_cleanup_push CMD...   run CMD (eval'd) at exit, last pushed first
 #   bench_cleanup_forget CMD... drop the last entry equal to CMD (after you
 #                               ran it yourself)
+#   bench_run CMD...            run a long CMD so that INT/TERM stop it at once
+#                               (bash delays traps until a foreground command ends)
 #
 # zram (all need root; /dev/zram0 is shared, so each holds a lock file while
 # it uses the device, and refuses a device in use as swap, mounted, held or
@@ -87,10 +89,32 @@ _bench_cleanup_run() {
 	exit "$rc"
 }
 
+# bash runs a trap only once the foreground command has finished; long
+# commands go through bench_run so that a signal stops them at once.
+_bench_fg_pid=
+
+bench_run() {
+	local rc=0
+
+	"$@" &
+	_bench_fg_pid=$!
+	wait "$_bench_fg_pid" || rc=$?
+	_bench_fg_pid=
+	return "$rc"
+}
+
+_bench_on_signal() {
+	if [ -n "${_bench_fg_pid:-}" ]; then
+		kill -TERM "$_bench_fg_pid" 2>/dev/null || true
+		wait "$_bench_fg_pid" 2>/dev/null || true
+	fi
+	exit "$1"
+}
+
 trap _bench_cleanup_run EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+trap '_bench_on_signal 130' INT
+trap '_bench_on_signal 143' TERM
+trap '_bench_on_signal 129' HUP
 
 # ---- small helpers ---------------------------------------------------------
 
