@@ -10,21 +10,50 @@
  * moves objects between spans of a class and changes only that entry, so
  * handles held by callers stay valid.
  *
+ * Size classes: 32, 48, ..., 4096 (16-byte steps); a request is rounded up to
+ * the next step. Each step gets the span length of 1..32 pages that wastes the
+ * least (span tail that fits no object, plus the span's bookkeeping below),
+ * and neighbouring steps whose spans come out identical (same pages, same
+ * objects per span) share one class. pool_get_stats() lists the classes.
+ *
+ * Memory: one virtual range is reserved at pool_create() (address space only,
+ * MAP_NORESERVE; ~64 GiB by default, the most a 32-bit location in 16-byte
+ * units can address) and spans are carved from it. Only pages an object has
+ * been placed in are touched, so a span's untouched tail costs nothing; an
+ * emptied span goes back to the OS at once (except one kept per class so
+ * alloc/free pairs do not make a system call each), and a full compaction
+ * also returns the unused tail of the one partly used span it leaves per
+ * class. Under mlockall(), use MCL_ONFAULT: without it MCL_FUTURE would try
+ * to populate the whole reservation.
+ *
  * Cost per live object, all of it pool bookkeeping:
- *   4 bytes  handle-table entry (the object's location)
- *   4 bytes  back-reference in its span (which handle owns the slot; used
- *            by compaction to find the handle of an object it moves)
+ *   4 bytes  handle-table entry: the object's location (arena offset / 16)
+ *   4 bytes  back-reference in its span descriptor: 24-bit handle index
+ *            (which handle owns the slot; compaction uses it to find the
+ *            entry to update) and 8 bits for class size - requested size
+ *            (so pool_obj_size() and live_bytes are exact)
  *   -------
- *   8 bytes  per live object, plus the per-span descriptor (amortised over
- *            the objects of a span) and the rounding of size to its class.
+ *   8 bytes  per live object. Per span, amortised over its objects: a 32-byte
+ *            descriptor plus malloc's header, and 8 bytes per span page in the
+ *            page map (location -> span). stats.handle_bytes counts the
+ *            handle tables and back-references, stats.meta_bytes the rest.
+ *   Objects are also rounded up to their class size (at most 15 bytes each,
+ *   more in the few merged classes, where the span could not hold one more
+ *   object anyway): stats.class_bytes - stats.live_bytes.
+ *
+ * Limits: at most 2^24 - 1025 live objects per size class (handle index
+ * space) and the arena size; beyond either pool_alloc() returns -ENOMEM.
  *
  * Threads: every function may be called from any thread at any time,
  * including while pool_compact() runs in another thread. Locks are per size
- * class; there is no global lock on the alloc/free/read/write path.
+ * class; there is no global lock on the alloc/free/read/write path (the
+ * arena lock is taken only when a span is created or returned).
  *
  * Errors: functions return 0 or -errno; they never print and never exit.
  * Debug builds (PF_DEBUG) abort with a message on a double free or a stale
- * handle and run the invariant checker after every operation.
+ * handle and run invariant checks after every operation: the touched span,
+ * slot and handle, and the class's counters each time; the full class
+ * checker every 1024 operations on a class and after every compaction step.
  */
 #ifndef PAGEFOLD_POOL_H
 #define PAGEFOLD_POOL_H
@@ -44,7 +73,12 @@ struct pool;
 struct pool_config {
 	/* Most bytes of span memory the pool may hold; 0 = no limit. */
 	uint64_t limit_bytes;
+	/* Virtual address space to reserve for spans; 0 = the default (and
+	 * maximum), POOL_ARENA_MAX. Smaller values suit tests. */
+	uint64_t arena_bytes;
 };
+
+#define POOL_ARENA_MAX (UINT64_C(0xff000000) * 16) /* 64 GiB - 256 MiB */
 
 /* NULL on allocation failure. cfg may be NULL for defaults. */
 struct pool *pool_create(const struct pool_config *cfg);

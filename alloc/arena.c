@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+/*
+ * arena.c - the pool's virtual address range: page runs and their release.
+ *
+ * lock ordering: a class lock (pool.c) may be held when the arena lock is
+ * taken; the arena lock is never held while taking another lock or making a
+ * system call.
+ */
+#include "arena.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24 /* Linux 5.18; EINVAL on older kernels */
+#endif
+
+#define ARENA_MIN_BYTES (16u << 20)
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int arena_init(struct arena *a, uint64_t bytes)
+{
+	uint64_t pages = bytes >> ARENA_PAGE_SHIFT;
+
+	memset(a, 0, sizeof(*a));
+	if (pages > UINT32_MAX)
+		pages = UINT32_MAX;
+	/* The kernel may refuse a huge reservation (vm.overcommit_memory=2,
+	 * RLIMIT_AS): halve until it fits. */
+	for (;;) {
+		a->base = map_anon(pages << ARENA_PAGE_SHIFT);
+		if (a->base)
+			break;
+		if ((pages << ARENA_PAGE_SHIFT) / 2 < ARENA_MIN_BYTES)
+			return -ENOMEM;
+		pages /= 2;
+	}
+	a->page_map = map_anon(pages * sizeof(*a->page_map));
+	if (!a->page_map)
+		goto unmap_base;
+	if (pthread_mutex_init(&a->lock, NULL))
+		goto unmap_page_map;
+	a->nr_pages = (uint32_t)pages;
+	return 0;
+
+unmap_page_map:
+	munmap(a->page_map, pages * sizeof(*a->page_map));
+unmap_base:
+	munmap(a->base, pages << ARENA_PAGE_SHIFT);
+	a->base = NULL;
+	return -ENOMEM;
+}
+
+void arena_fini(struct arena *a)
+{
+	if (!a->base)
+		return;
+	for (unsigned int n = 0; n <= ARENA_MAX_RUN; n++)
+		free(a->runs[n].page);
+	pthread_mutex_destroy(&a->lock);
+	munmap(a->page_map, (size_t)a->nr_pages * sizeof(*a->page_map));
+	munmap(a->base, (size_t)a->nr_pages << ARENA_PAGE_SHIFT);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Make room for one more run of length n; 0 or -ENOMEM. Under lock. */
+static int runs_reserve(struct arena_runs *r)
+{
+	uint32_t cap;
+	uint32_t *p;
+
+	if (r->nr < r->cap)
+		return 0;
+	cap = r->cap ? r->cap * 2 : 64;
+	p = realloc(r->page, cap * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	r->page = p;
+	r->cap = cap;
+	return 0;
+}
+
+/* Add a free run; on failure its pages are lost (address space only: they
+ * hold no memory). Under lock. */
+static void runs_push(struct arena *a, uint32_t page, uint32_t n)
+{
+	struct arena_runs *r = &a->runs[n];
+
+	if (runs_reserve(r)) {
+		a->lost_pages += n;
+		return;
+	}
+	r->page[r->nr++] = page;
+	a->free_pages += n;
+	a->runs_added = true;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * Merge adjacent free runs, give a free tail back to the bump pointer and
+ * re-bucket the rest in pieces of at most ARENA_MAX_RUN pages. Rare: only
+ * when the arena is otherwise exhausted. Under lock.
+ */
+static void runs_coalesce(struct arena *a)
+{
+	uint64_t *all;   /* page << 8 | length */
+	uint32_t nr = 0, i, j;
+
+	for (unsigned int n = 1; n <= ARENA_MAX_RUN; n++)
+		nr += a->runs[n].nr;
+	if (!nr)
+		return;
+	all = malloc(nr * sizeof(*all));
+	if (!all)
+		return;
+	nr = 0;
+	for (unsigned int n = 1; n <= ARENA_MAX_RUN; n++) {
+		for (i = 0; i < a->runs[n].nr; i++)
+			all[nr++] = (uint64_t)a->runs[n].page[i] << 8 | n;
+		a->runs[n].nr = 0;
+	}
+	a->free_pages = 0;
+	qsort(all, nr, sizeof(*all), cmp_u64);
+	for (i = 0; i < nr; i = j) {
+		uint32_t start = (uint32_t)(all[i] >> 8);
+		uint32_t end = start + (uint32_t)(all[i] & 0xff);
+
+		for (j = i + 1; j < nr && (uint32_t)(all[j] >> 8) == end; j++)
+			end += (uint32_t)(all[j] & 0xff);
+		if (end == a->bump) {
+			a->bump = start;
+			break;
+		}
+		while (end > start) {
+			uint32_t n = end - start;
+
+			if (n > ARENA_MAX_RUN)
+				n = ARENA_MAX_RUN;
+			runs_push(a, start, n);
+			start += n;
+		}
+	}
+	free(all);
+	a->runs_added = false;
+}
+
+/* An exact free run or the bump pointer. Under lock. */
+static int arena_get_fast(struct arena *a, uint32_t n, uint32_t *page)
+{
+	struct arena_runs *r = &a->runs[n];
+
+	if (r->nr) {
+		*page = r->page[--r->nr];
+		a->free_pages -= n;
+		return 0;
+	}
+	if (a->nr_pages - a->bump >= n) {
+		*page = a->bump;
+		a->bump += n;
+		return 0;
+	}
+	return -ENOMEM;
+}
+
+/* Split the shortest longer run. Under lock. */
+static int arena_get_split(struct arena *a, uint32_t n, uint32_t *page)
+{
+	for (uint32_t m = n + 1; m <= ARENA_MAX_RUN; m++) {
+		struct arena_runs *longer = &a->runs[m];
+
+		if (!longer->nr || runs_reserve(&a->runs[m - n]))
+			continue;
+		*page = longer->page[--longer->nr];
+		a->free_pages -= m;
+		runs_push(a, *page + n, m - n);
+		return 0;
+	}
+	return -ENOMEM;
+}
+
+int arena_get(struct arena *a, uint32_t n, uint32_t *page)
+{
+	int ret;
+
+	if (n < 1 || n > ARENA_MAX_RUN)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	ret = arena_get_fast(a, n, page);
+	if (ret && a->runs_added) {
+		runs_coalesce(a);
+		ret = arena_get_fast(a, n, page);
+	}
+	if (ret)
+		ret = arena_get_split(a, n, page);
+	pthread_mutex_unlock(&a->lock);
+	return ret;
+}
+
+void arena_unget(struct arena *a, uint32_t page, uint32_t n)
+{
+	pthread_mutex_lock(&a->lock);
+	if (page + n == a->bump)
+		a->bump = page;
+	else
+		runs_push(a, page, n);
+	pthread_mutex_unlock(&a->lock);
+}
+
+int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap)
+{
+	int mode = __atomic_load_n(&a->release_mode, __ATOMIC_RELAXED);
+
+	if (mode == ARENA_REL_DONTNEED) {
+		if (!madvise(addr, len, MADV_DONTNEED))
+			goto released;
+		if (errno != EINVAL)
+			return -errno;
+		/* Locked memory (mlockall): try the next method, remember. */
+		mode = ARENA_REL_DONTNEED_LOCKED;
+		__atomic_store_n(&a->release_mode, mode, __ATOMIC_RELAXED);
+	}
+	if (mode == ARENA_REL_DONTNEED_LOCKED) {
+		if (!madvise(addr, len, MADV_DONTNEED_LOCKED))
+			goto released;
+		if (errno != EINVAL)
+			return -errno;
+		mode = ARENA_REL_MMAP;
+		__atomic_store_n(&a->release_mode, mode, __ATOMIC_RELAXED);
+	}
+	if (!allow_remap)
+		return -EOPNOTSUPP;
+	if (mmap(addr, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+		 -1, 0) == MAP_FAILED)
+		return -errno;
+released:
+	__atomic_fetch_add(&a->releases, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched)
+{
+	int ret = 0;
+
+	if (touched)
+		ret = arena_release(a, arena_addr(a, page),
+				    (size_t)touched << ARENA_PAGE_SHIFT, true);
+
+	pthread_mutex_lock(&a->lock);
+	if (ret)
+		/* A failed remap may have left a hole: never reuse the run. */
+		a->lost_pages += n;
+	else
+		runs_push(a, page, n);
+	pthread_mutex_unlock(&a->lock);
+}
+
+uint64_t arena_meta_bytes(struct arena *a)
+{
+	uint64_t bytes, map;
+
+	pthread_mutex_lock(&a->lock);
+	map = (uint64_t)a->bump * sizeof(*a->page_map);
+	bytes = (map + ARENA_PAGE_SIZE - 1) & ~(uint64_t)(ARENA_PAGE_SIZE - 1);
+	for (unsigned int n = 0; n <= ARENA_MAX_RUN; n++)
+		bytes += (uint64_t)a->runs[n].cap * sizeof(uint32_t);
+	pthread_mutex_unlock(&a->lock);
+	return bytes;
+}
+
+bool arena_is_valid(struct arena *a, const char **why)
+{
+	uint64_t free_pages = 0;
+	const char *bad = NULL;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->bump > a->nr_pages)
+		bad = "arena: bump past the reservation";
+	for (unsigned int n = 1; n <= ARENA_MAX_RUN && !bad; n++) {
+		struct arena_runs *r = &a->runs[n];
+
+		if (r->nr > r->cap)
+			bad = "arena: run vector overflow";
+		for (uint32_t i = 0; i < r->nr && !bad; i++) {
+			uint32_t p = r->page[i];
+
+			if (p + n > a->bump)
+				bad = "arena: free run above the bump pointer";
+			for (uint32_t k = 0; k < n && !bad; k++)
+				if (a->page_map[p + k])
+					bad = "arena: free run overlaps a span";
+		}
+		free_pages += (uint64_t)r->nr * n;
+	}
+	if (a->runs[0].nr)
+		bad = "arena: free run of length 0";
+	if (!bad && free_pages != a->free_pages)
+		bad = "arena: free_pages != sum of free runs";
+	pthread_mutex_unlock(&a->lock);
+	if (bad && why)
+		*why = bad;
+	return !bad;
+}
