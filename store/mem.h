@@ -69,6 +69,31 @@ static inline void *pf_alloc(struct pf_mem *m, size_t n, bool zero,
 	return p;
 }
 
+/* Zeroed, aligned to align (a power of two >= sizeof(void *)); for structs
+ * with cache-line aligned members. Same errors as pf_alloc(). */
+static inline void *pf_alloc_aligned(struct pf_mem *m, size_t n, size_t align,
+				     int *err)
+{
+	size_t len = (n + align - 1) & ~(align - 1);
+	void *p;
+
+	if (m->over && m->over(m->ctx, (uint64_t)len + 16)) {
+		if (err)
+			*err = -ENOSPC;
+		return NULL;
+	}
+	p = aligned_alloc(align, len);
+	if (!p) {
+		if (err)
+			*err = -ENOMEM;
+		return NULL;
+	}
+	memset(p, 0, len);
+	atomic_fetch_add_explicit(&m->bytes, malloc_usable_size(p),
+				  memory_order_relaxed);
+	return p;
+}
+
 static inline void pf_free(struct pf_mem *m, void *p)
 {
 	if (!p)

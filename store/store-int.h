@@ -56,8 +56,19 @@ struct compactor {
 };
 
 /*
+ * The file lock is a striped reader-writer lock ("big reader" lock): a
+ * reader takes only the rwlock of its thread's counter stripe, so threads
+ * working on one file do not bounce one lock word between cores on every
+ * page; a writer (adding or removing a cluster, rare) takes every stripe in
+ * order. Each stripe has its own cache line.
+ */
+struct file_lock_stripe {
+	pthread_rwlock_t rw;
+} __attribute__((aligned(64)));
+
+/*
  * A file. Lock order: st->files_lock (only to link/unlink and iterate),
- * then f->lock (rwlock: read for slot work, write to add/remove clusters),
+ * then the file lock (read for slot work, write to add/remove clusters),
  * then a cluster lock, then a fold shard lock or the pattern lock, then the
  * pool's class locks.
  *
@@ -67,13 +78,14 @@ struct compactor {
  *   emptied and unlinked under the write lock, never left behind)
  */
 struct store_file {
+	struct file_lock_stripe lock[CTR_STRIPES];
 	struct store *st;
-	pthread_rwlock_t lock;
 	struct cdir dir;
-	_Atomic uint64_t end_page;
 	uint64_t id;			/* creation order, for iteration */
 	struct store_file *prev, *next;	/* st->files list */
 	_Atomic uint32_t refs;		/* list membership + iterators */
+	/* raised by every write: a line of its own */
+	_Atomic uint64_t end_page __attribute__((aligned(64)));
 };
 
 /*

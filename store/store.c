@@ -3,9 +3,10 @@
  * store.c - the store: files, the page data path, settings and stats.
  *
  * lock ordering:
- *   st->files_lock  ->  f->lock (rwlock)  ->  cluster lock
+ *   st->files_lock  ->  file lock (striped rwlock)  ->  cluster lock
  *     ->  fold shard lock | pattern lock  ->  pool class locks
- * No two locks of one kind are ever held together. The data path never
+ * No two locks of one kind are held together, except the stripes of one
+ * file lock, which a writer takes in index order. The data path never
  * holds a lock across compression: a write classifies and compresses its
  * page (and takes its reference on a fold entry or pattern) with no lock
  * held, then swaps the new slot in under the cluster lock, then releases
@@ -247,6 +248,32 @@ static int slot_make(struct store *st, const void *buf, slot_t *out, bool *hit)
 
 /* ---- files ---- */
 
+static void file_rdlock(struct store_file *f)
+{
+	pthread_rwlock_rdlock(&f->lock[ctr_stripe_id()].rw);
+}
+
+static void file_rdunlock(struct store_file *f)
+{
+	pthread_rwlock_unlock(&f->lock[ctr_stripe_id()].rw);
+}
+
+static void file_wrlock(struct store_file *f)
+{
+	unsigned int i;
+
+	for (i = 0; i < CTR_STRIPES; i++)
+		pthread_rwlock_wrlock(&f->lock[i].rw);
+}
+
+static void file_wrunlock(struct store_file *f)
+{
+	unsigned int i = CTR_STRIPES;
+
+	while (i-- > 0)
+		pthread_rwlock_unlock(&f->lock[i].rw);
+}
+
 static void file_get(struct store_file *f)
 {
 	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
@@ -256,9 +283,12 @@ static void file_put(struct store_file *f)
 {
 	struct store *st = f->st;
 
+	unsigned int i;
+
 	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	pthread_rwlock_destroy(&f->lock);
+	for (i = 0; i < CTR_STRIPES; i++)
+		pthread_rwlock_destroy(&f->lock[i].rw);
 	pf_free(&st->mem_meta, f);
 }
 
@@ -266,8 +296,9 @@ struct store_file *store_file_create(struct store *st)
 {
 	pthread_rwlockattr_t attr;
 	struct store_file *f;
+	unsigned int i;
 
-	f = pf_alloc(&st->mem_meta, sizeof(*f), true, true, NULL);
+	f = pf_alloc_aligned(&st->mem_meta, sizeof(*f), 64, NULL);
 	if (!f)
 		return NULL;
 	f->st = st;
@@ -276,11 +307,8 @@ struct store_file *store_file_create(struct store *st)
 	 * steady stream of page reads and writes. */
 	pthread_rwlockattr_setkind_np(&attr,
 			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	if (pthread_rwlock_init(&f->lock, &attr)) {
-		pthread_rwlockattr_destroy(&attr);
-		pf_free(&st->mem_meta, f);
-		return NULL;
-	}
+	for (i = 0; i < CTR_STRIPES; i++)
+		pthread_rwlock_init(&f->lock[i].rw, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	cdir_init(&f->dir);
 	atomic_init(&f->end_page, 0);
@@ -339,10 +367,10 @@ void store_file_destroy(struct store_file *f)
 	st->nfiles--;
 	pthread_mutex_unlock(&st->files_lock);
 
-	pthread_rwlock_wrlock(&f->lock);
+	file_wrlock(f);
 	cdir_clear(&f->dir, &st->mem_meta, cluster_release_all, f);
 	atomic_store_explicit(&f->end_page, 0, memory_order_relaxed);
-	pthread_rwlock_unlock(&f->lock);
+	file_wrunlock(f);
 	file_put(f);
 }
 
@@ -376,7 +404,7 @@ static void end_page_raise(struct store_file *f, uint64_t end)
 		;
 }
 
-/* Recompute end_page; f->lock held for writing. */
+/* Recompute end_page; file lock held for writing. */
 static void end_page_recompute(struct store_file *f)
 {
 	uint64_t ci = MAX_CLUSTER, found;
@@ -413,13 +441,15 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 	uint64_t ci = page >> CLUSTER_SHIFT;
 	unsigned int off = page & (CLUSTER_SLOTS - 1);
 	struct cluster *c;
+	bool wr = false;
 	int err;
 
-	pthread_rwlock_rdlock(&f->lock);
+	file_rdlock(f);
 	c = cdir_lookup(&f->dir, ci);
 	if (!c) {
-		pthread_rwlock_unlock(&f->lock);
-		pthread_rwlock_wrlock(&f->lock);
+		file_rdunlock(f);
+		file_wrlock(f);
+		wr = true;
 		c = cdir_lookup(&f->dir, ci);
 		if (!c) {
 			c = cluster_new(&st->mem_meta, &err);
@@ -460,7 +490,10 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 	pf_unlock(&c->lock);
 	err = 0;
 out_unlock:
-	pthread_rwlock_unlock(&f->lock);
+	if (wr)
+		file_wrunlock(f);
+	else
+		file_rdunlock(f);
 	return err;
 }
 
@@ -545,7 +578,7 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 		err = -EFBIG;
 		goto out;
 	}
-	pthread_rwlock_rdlock(&f->lock);
+	file_rdlock(f);
 	c = cdir_lookup(&f->dir, page >> CLUSTER_SHIFT);
 	if (!c) {
 		memset(buf, 0, PAGE);
@@ -554,7 +587,7 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 		err = slot_read(st, c->slot[page & (CLUSTER_SLOTS - 1)], buf);
 		pf_unlock(&c->lock);
 	}
-	pthread_rwlock_unlock(&f->lock);
+	file_rdunlock(f);
 out:
 	ctr_add(st, err ? SC_FAILED_READS : SC_READS, 1);
 	return err;
@@ -579,10 +612,10 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 		unsigned int n = 0;
 		bool empty;
 
-		pthread_rwlock_rdlock(&f->lock);
+		file_rdlock(f);
 		c = cdir_next(&f->dir, ci, &found);
 		if (!c || found > last_ci) {
-			pthread_rwlock_unlock(&f->lock);
+			file_rdunlock(f);
 			break;
 		}
 		lo = found == (first >> CLUSTER_SHIFT) ?
@@ -616,7 +649,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 			if (end > first && end - 1 <= last)
 				end_hit = true;
 		}
-		pthread_rwlock_unlock(&f->lock);
+		file_rdunlock(f);
 
 		for (i = 0; i < n; i++)
 			slot_release(st, batch[i]);
@@ -625,7 +658,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 		if (empty) {
 			/* Free the cluster if no write refilled it meanwhile;
 			 * under the write lock nobody else can reach it. */
-			pthread_rwlock_wrlock(&f->lock);
+			file_wrlock(f);
 			if (cdir_lookup(&f->dir, found) == c && c->live == 0) {
 				cdir_remove(&f->dir, &st->mem_meta, found);
 				cluster_free(&st->mem_meta, c);
@@ -638,16 +671,16 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 				}
 #endif
 			}
-			pthread_rwlock_unlock(&f->lock);
+			file_wrunlock(f);
 		}
 		if (found >= last_ci)
 			break;
 		ci = found + 1;
 	}
 	if (end_hit) {
-		pthread_rwlock_wrlock(&f->lock);
+		file_wrlock(f);
 		end_page_recompute(f);
-		pthread_rwlock_unlock(&f->lock);
+		file_wrunlock(f);
 	}
 	return 0;
 }
@@ -666,7 +699,7 @@ int store_seek_data(struct store_file *f, uint64_t from, uint64_t *page)
 
 	if (from >= STORE_MAX_PAGES)
 		return -ENXIO;
-	pthread_rwlock_rdlock(&f->lock);
+	file_rdlock(f);
 	for (;;) {
 		struct cluster *c = cdir_next(&f->dir, ci, &found);
 		uint64_t i;
@@ -689,7 +722,7 @@ int store_seek_data(struct store_file *f, uint64_t from, uint64_t *page)
 			break;
 		ci = found + 1;
 	}
-	pthread_rwlock_unlock(&f->lock);
+	file_rdunlock(f);
 	return err;
 }
 
@@ -699,7 +732,7 @@ int store_seek_hole(struct store_file *f, uint64_t from, uint64_t *page)
 
 	if (from >= STORE_MAX_PAGES)
 		return -ENXIO;
-	pthread_rwlock_rdlock(&f->lock);
+	file_rdlock(f);
 	while (p < atomic_load_explicit(&f->end_page, memory_order_relaxed)) {
 		struct cluster *c = cdir_lookup(&f->dir, p >> CLUSTER_SHIFT);
 		uint64_t i;
@@ -715,7 +748,7 @@ int store_seek_hole(struct store_file *f, uint64_t from, uint64_t *page)
 		if (i < CLUSTER_SLOTS)
 			break;
 	}
-	pthread_rwlock_unlock(&f->lock);
+	file_rdunlock(f);
 	*page = p;
 	return 0;
 }
@@ -727,7 +760,7 @@ void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 	struct cluster *c;
 
 	memset(fs, 0, sizeof(*fs));
-	pthread_rwlock_rdlock(&f->lock);
+	file_rdlock(f);
 	while ((c = cdir_next(&f->dir, ci, &found))) {
 		unsigned int i;
 
@@ -761,7 +794,7 @@ void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 	fs->meta_bytes = f->dir.clusters * sizeof(struct cluster) +
 			 f->dir.nodes * CDIR_NODE_BYTES + sizeof(*f);
 	fs->end_page = atomic_load_explicit(&f->end_page, memory_order_relaxed);
-	pthread_rwlock_unlock(&f->lock);
+	file_rdunlock(f);
 }
 
 /* ---- the store ---- */
@@ -779,7 +812,7 @@ struct store *store_create(const struct store_config *cfg)
 	    cfg->huge_threshold > PAGE)
 		return NULL;
 	pf_mem_init(&boot, NULL, NULL);
-	st = pf_alloc(&boot, sizeof(*st), true, false, NULL);
+	st = pf_alloc_aligned(&boot, sizeof(*st), 64, NULL);
 	if (!st)
 		return NULL;
 	pf_mem_init(&st->mem_meta, mem_over, st);
@@ -791,8 +824,12 @@ struct store *store_create(const struct store_config *cfg)
 	atomic_init(&st->fold_mode, cfg->fold);
 	atomic_init(&st->defrag_ratio,
 		    cfg->defrag_ratio ? cfg->defrag_ratio : 20);
+	/* 7/8 of a page: the pool packs objects across page boundaries, so
+	 * a 3.5 KiB object costs 3.5 KiB; measured on real programs' pages,
+	 * 3/4 stored ~2% of them raw for ~0.8% more memory, 7/8 is the
+	 * smallest total (up to 4095 packs slightly worse). */
 	st->huge_threshold = cfg->huge_threshold ? cfg->huge_threshold :
-						   PAGE * 3 / 4;
+						   PAGE * 7 / 8;
 	st->hash = cfg->hash ? cfg->hash : default_hash;
 	for (i = 0; i < CTR_STRIPES; i++)
 		for (unsigned int c = 0; c < SC_NR; c++)
@@ -954,9 +991,9 @@ static uint64_t fold_file(struct store *st, struct store_file *f)
 		unsigned int i;
 		struct cluster *c;
 
-		pthread_rwlock_rdlock(&f->lock);
+		file_rdlock(f);
 		c = cdir_next(&f->dir, ci, &found);
-		pthread_rwlock_unlock(&f->lock);
+		file_rdunlock(f);
 		if (!c)
 			break;
 		/* One slot per lock hold, so writers wait a page at most. */
@@ -964,17 +1001,17 @@ static uint64_t fold_file(struct store *st, struct store_file *f)
 			pool_handle_t handle = 0;
 			unsigned int size = 0;
 
-			pthread_rwlock_rdlock(&f->lock);
+			file_rdlock(f);
 			c = cdir_lookup(&f->dir, found);
 			if (!c) {
-				pthread_rwlock_unlock(&f->lock);
+				file_rdunlock(f);
 				break;
 			}
 			pf_lock(&c->lock);
 			if (slot_type(c->slot[i]) == SLOT_OBJ)
 				handle = fold_slot(st, c, i, &size);
 			pf_unlock(&c->lock);
-			pthread_rwlock_unlock(&f->lock);
+			file_rdunlock(f);
 			if (handle) {
 				object_free(st, handle, size);
 				freed++;
@@ -1153,7 +1190,7 @@ static void check_file(struct check_state *cs, struct store_file *f)
 	const char *why = NULL;
 	struct cluster *c;
 
-	pthread_rwlock_rdlock(&f->lock);
+	file_rdlock(f);
 	if (!cdir_is_valid(&f->dir, &why))
 		cs->bad = why;
 	while (!cs->bad && (c = cdir_next(&f->dir, ci, &found))) {
@@ -1177,7 +1214,7 @@ static void check_file(struct check_state *cs, struct store_file *f)
 	}
 	if (!cs->bad && last != atomic_load(&f->end_page))
 		cs->bad = "store: end_page != last stored page + 1";
-	pthread_rwlock_unlock(&f->lock);
+	file_rdunlock(f);
 }
 
 static void check_entry(void *arg, uint32_t id, uint32_t handle, uint32_t refs)

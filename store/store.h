@@ -38,7 +38,7 @@ struct store_config {
 	uint64_t mem_limit;          /* bytes, 0 = no limit */
 	enum store_fold_mode fold;   /* default STORE_FOLD_INLINE */
 	unsigned int huge_threshold; /* compressed size >= this: stored raw;
-					0 = default (3/4 of a page) */
+					0 = default (7/8 of a page, 3584) */
 	unsigned int defrag_ratio;   /* percent, 0..100: background compaction
 					starts when fragmentation passes it and
 					store_compact() empties spans used below

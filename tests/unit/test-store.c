@@ -392,6 +392,32 @@ static void test_api_edges(void)
 	store_destroy(st);
 }
 
+/* The default huge threshold is 7/8 of a page: a page compressing to 3.3
+ * KiB is kept compressed, an incompressible one raw. */
+static void test_default_threshold(void)
+{
+	struct store *st = store_create(NULL);
+	struct store_file *f = store_file_create(st);
+	static char dst[2 * PG];
+	struct store_stats ss;
+	unsigned char p[PG], r[PG];
+	int n;
+
+	gen_random(p);
+	memset(p + 3300, 0, PG - 3300);
+	n = LZ4_compress_default((const char *)p, dst, PG, sizeof(dst));
+	ok(n > 3072 && n < 3584, "test page compresses to %d bytes (3/4..7/8)", n);
+	gen_random(r);
+	is_u64(store_write(f, 0, p), 0, "3.3 KiB page written");
+	is_u64(store_write(f, 1, r), 0, "random page written");
+	store_get_stats(st, &ss);
+	is_u64(ss.huge_pages, 1, "default threshold: only the random page is raw");
+	is_u64(ss.compr_data_size, (uint64_t)n + PG,
+	       "default threshold: 3.3 KiB page kept compressed");
+	ok(read_is(f, 0, p) && read_is(f, 1, r), "both read back");
+	store_destroy(st);
+}
+
 static void test_same_filled(void)
 {
 	struct store *st = new_store(NULL, STORE_FOLD_INLINE, false);
@@ -1160,13 +1186,15 @@ static void test_model(uint64_t nops)
 			if (store_get_fold_mode(md.st) == STORE_FOLD_INLINE)
 				md.complete = true;
 		}
-		if (op % 9000 == 4500) {
-			/* mostly inline, sometimes scan or off for a while */
-			enum store_fold_mode mode = rnd_below(3) ?
-				STORE_FOLD_INLINE :
-				(rnd_below(2) ? STORE_FOLD_SCAN : STORE_FOLD_OFF);
+		if (op % 9000 == 1000) {
+			/* scan and off phases in turn, each followed by inline
+			 * phases; fold scans (above) land in all three modes */
+			static const enum store_fold_mode modes[] = {
+				STORE_FOLD_SCAN, STORE_FOLD_INLINE,
+				STORE_FOLD_OFF, STORE_FOLD_INLINE,
+			};
 
-			store_set_fold_mode(md.st, mode);
+			store_set_fold_mode(md.st, modes[(op / 9000) % 4]);
 		}
 		if (op % 20000 == 10000 && !limit_left) {
 			struct store_stats ss;
@@ -1271,6 +1299,7 @@ int main(void)
 	gen_popular_set();
 
 	test_api_edges();
+	test_default_threshold();
 	test_same_filled();
 	test_file_stats();
 	test_seek();
