@@ -74,6 +74,7 @@ struct fold_shard {
 	uint64_t folded;
 	uint64_t shared;
 	uint64_t false_matches;
+	uint64_t ops;		/* debug builds: operations since creation */
 } __attribute__((aligned(64)));
 
 struct fold_index {
@@ -310,6 +311,48 @@ static void entry_free(struct fold_index *fi, struct fold_shard *sh,
 		sh->first_free = sh->nchunks;
 }
 
+static const char *shard_check(struct fold_shard *sh);
+
+/*
+ * Debug builds: after every operation on a shard, under its lock, check the
+ * entry it touched (live, with a handle, reachable from its home cell) and
+ * run the full shard check every 1024 operations.
+ */
+#ifdef PF_DEBUG
+#include <stdio.h>
+static void debug_after(struct fold_shard *sh, uint32_t local, bool live)
+{
+	const char *bad = NULL;
+
+	if (live) {
+		struct fold_entry *e = sh_entry(sh, local);
+		uint32_t pos = e->hash & sh->mask;
+
+		if (!e->refs || !e->handle)
+			bad = "fold: touched entry dead or without handle";
+		while (!bad && sh->index[pos] != local + 1) {
+			if (!sh->index[pos])
+				bad = "fold: touched entry not in the index";
+			pos = (pos + 1) & sh->mask;
+		}
+	}
+	if (!bad && ++sh->ops % 1024 == 0)
+		bad = shard_check(sh);
+	if (bad) {
+		fprintf(stderr, "pagefold store: invariant broken: %s\n", bad);
+		abort();
+	}
+}
+#else
+static inline void debug_after(struct fold_shard *sh, uint32_t local,
+			       bool live)
+{
+	(void)sh;
+	(void)local;
+	(void)live;
+}
+#endif
+
 /* ---- refcount bookkeeping ---- */
 
 static void refs_changed(struct fold_shard *sh, uint32_t before,
@@ -352,6 +395,7 @@ int fold_get(struct fold_index *fi, uint64_t hash, const void *page,
 		e->refs++;
 		*id = (s << FOLD_LOCAL_BITS) | local;
 		hit = 1;
+		debug_after(sh, local, true);
 		break;
 	}
 out_unlock:
@@ -395,6 +439,7 @@ int fold_insert(struct fold_index *fi, uint64_t hash, uint32_t handle,
 	sh->index[pos] = local + 1;
 	sh->live++;
 	*id = (s << FOLD_LOCAL_BITS) | local;
+	debug_after(sh, local, true);
 out_unlock:
 	pf_unlock(&sh->lock);
 	return err;
@@ -412,6 +457,7 @@ bool fold_ref(struct fold_index *fi, uint32_t id)
 		refs_changed(sh, e->refs, e->refs + 1);
 		e->refs++;
 		done = true;
+		debug_after(sh, id & LOCAL_MASK, true);
 	}
 	pf_unlock(&sh->lock);
 	return done;
@@ -434,6 +480,9 @@ uint32_t fold_put(struct fold_index *fi, uint32_t id)
 		/* Shrink a mostly empty index (hysteresis: grow at 3/4). */
 		if (sh->mask + 1 > INDEX_MIN && sh->live * 8 < sh->mask + 1)
 			(void)index_resize(fi, sh, (sh->mask + 1) / 2);
+		debug_after(sh, local, false);
+	} else {
+		debug_after(sh, local, true);
 	}
 	pf_unlock(&sh->lock);
 	return handle;

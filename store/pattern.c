@@ -36,7 +36,29 @@ struct pattern_table {
 	uint32_t nent, cap_ent, free_head, live;
 	uint32_t *index;	/* id + 1, 0 = empty cell */
 	uint32_t mask;
+	uint64_t ops;		/* debug builds: operations since creation */
 };
+
+static bool check_locked(struct pattern_table *pt, const char **why);
+
+/* Debug builds: the full check (the table is small) every 64 operations. */
+#ifdef PF_DEBUG
+#include <stdio.h>
+static void debug_after(struct pattern_table *pt)
+{
+	const char *why = NULL;
+
+	if (++pt->ops % 64 == 0 && !check_locked(pt, &why)) {
+		fprintf(stderr, "pagefold store: invariant broken: %s\n", why);
+		abort();
+	}
+}
+#else
+static inline void debug_after(struct pattern_table *pt)
+{
+	(void)pt;
+}
+#endif
 
 static uint32_t pat_hash(uint64_t v)
 {
@@ -166,6 +188,7 @@ int pattern_get(struct pattern_table *pt, uint64_t value, uint32_t *id)
 	pt->index[pos] = *id + 1;
 	pt->live++;
 out_unlock:
+	debug_after(pt);
 	pf_unlock(&pt->lock);
 	return err;
 }
@@ -205,6 +228,7 @@ void pattern_put(struct pattern_table *pt, uint32_t id)
 		pt->free_head = id;
 		pt->live--;
 	}
+	debug_after(pt);
 	pf_unlock(&pt->lock);
 }
 
@@ -241,10 +265,19 @@ uint32_t pattern_count(struct pattern_table *pt)
 
 bool pattern_is_valid(struct pattern_table *pt, const char **why)
 {
+	bool ok;
+
+	pf_lock(&pt->lock);
+	ok = check_locked(pt, why);
+	pf_unlock(&pt->lock);
+	return ok;
+}
+
+static bool check_locked(struct pattern_table *pt, const char **why)
+{
 	uint32_t i, live = 0, cells = 0, nfree = 0;
 	const char *bad = NULL;
 
-	pf_lock(&pt->lock);
 	for (i = 0; i < pt->nent; i++) {
 		if (pt->ent[i].refs) {
 			live++;
@@ -266,7 +299,6 @@ bool pattern_is_valid(struct pattern_table *pt, const char **why)
 		bad = "pattern: live + free != entries";
 	else if (pt->index && pt->live >= pt->mask + 1)
 		bad = "pattern: index full";
-	pf_unlock(&pt->lock);
 	if (bad && why)
 		*why = bad;
 	return !bad;

@@ -66,19 +66,34 @@ struct file_lock_stripe {
 	pthread_rwlock_t rw;
 } __attribute__((aligned(64)));
 
+/* Per-file counters, striped like the store's (summed on read). */
+enum file_ctr {
+	FC_PAGES,	/* non-empty slots */
+	FC_SAME,	/* SAME slots */
+	FC_HUGE,	/* OBJ/FOLD slots stored raw */
+	FC_COMPR,	/* sum of the sizes in OBJ/FOLD slots */
+	FC_NR
+};
+
+struct file_ctr_stripe {
+	_Atomic int64_t v[FC_NR];
+} __attribute__((aligned(64)));
+
 /*
  * A file. Lock order: st->files_lock (only to link/unlink and iterate),
  * then the file lock (read for slot work, write to add/remove clusters),
  * then a cluster lock, then a fold shard lock or the pattern lock, then the
  * pool's class locks.
  *
- * Invariants (with f->lock held for writing and no write in flight):
+ * Invariants (with the file lock held for writing and no write in flight):
  *   end_page == index of the last non-empty slot + 1, or 0
+ *   ctr[FC_*] summed == the counts over the file's slots
  *   dir.clusters == clusters in the tree, each with live > 0 (a cluster is
  *   emptied and unlinked under the write lock, never left behind)
  */
 struct store_file {
 	struct file_lock_stripe lock[CTR_STRIPES];
+	struct file_ctr_stripe ctr[CTR_STRIPES];
 	struct store *st;
 	struct cdir dir;
 	uint64_t id;			/* creation order, for iteration */

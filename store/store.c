@@ -166,22 +166,46 @@ static void slot_release(struct store *st, slot_t s)
 	}
 }
 
-/* Counters that follow the slots in clusters: +1 entering, -1 leaving. */
-static void slot_account(struct store *st, slot_t s, int d)
+static inline void fctr_add(struct store_file *f, enum file_ctr c, int64_t d)
+{
+	atomic_fetch_add_explicit(&f->ctr[ctr_stripe_id()].v[c], d,
+				  memory_order_relaxed);
+}
+
+static uint64_t fctr_read(struct store_file *f, enum file_ctr c)
+{
+	int64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < CTR_STRIPES; i++)
+		sum += atomic_load_explicit(&f->ctr[i].v[c],
+					    memory_order_relaxed);
+	return sum < 0 ? 0 : (uint64_t)sum;
+}
+
+/* Counters that follow the slots of file f (store-wide and the file's):
+ * d = +1 for a value entering a slot, -1 leaving it. */
+static void slot_account(struct store *st, struct store_file *f, slot_t s,
+			 int d)
 {
 	switch (slot_type(s)) {
 	case SLOT_EMPTY:
 		return;
 	case SLOT_SAME:
 		ctr_add(st, SC_SAME, d);
+		fctr_add(f, FC_SAME, d);
 		break;
 	case SLOT_OBJ:
 	case SLOT_FOLD:
-		if (slot_flag(s))
+		if (slot_flag(s)) {
 			ctr_add(st, SC_HUGE, d);
+			fctr_add(f, FC_HUGE, d);
+		}
+		fctr_add(f, FC_COMPR, d * (int64_t)slot_size(s));
 		break;
 	}
 	ctr_add(st, SC_PAGES, d);
+	fctr_add(f, FC_PAGES, d);
 }
 
 /*
@@ -342,7 +366,7 @@ static void cluster_release_all(void *arg, uint64_t ci, struct cluster *c)
 
 		if (slot_type(s) == SLOT_EMPTY)
 			continue;
-		slot_account(st, s, -1);
+		slot_account(st, f, s, -1);
 		slot_release(st, s);
 	}
 	cluster_free(&st->mem_meta, c);
@@ -475,8 +499,8 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 	c->slot[off] = new;
 	if (slot_type(*old) == SLOT_EMPTY)
 		c->live++;
-	slot_account(st, new, 1);
-	slot_account(st, *old, -1);
+	slot_account(st, f, new, 1);
+	slot_account(st, f, *old, -1);
 	/* Under the cluster lock, so that a discard that clears this slot
 	 * afterwards also sees the end it raised. */
 	end_page_raise(f, page + 1);
@@ -631,7 +655,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 			batch[n++] = s;
 			c->slot[i] = 0;
 			c->live--;
-			slot_account(st, s, -1);
+			slot_account(st, f, s, -1);
 		}
 		empty = c->live == 0;
 #ifdef PF_DEBUG
@@ -753,47 +777,44 @@ int store_seek_hole(struct store_file *f, uint64_t from, uint64_t *page)
 	return 0;
 }
 
+void store_file_get_counts(struct store_file *f, struct store_file_stats *fs)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->pages = fctr_read(f, FC_PAGES);
+	fs->same_pages = fctr_read(f, FC_SAME);
+	fs->huge_pages = fctr_read(f, FC_HUGE);
+	fs->compr_bytes = fctr_read(f, FC_COMPR);
+	fs->end_page = atomic_load_explicit(&f->end_page, memory_order_relaxed);
+	file_rdlock(f);
+	fs->clusters = f->dir.clusters;
+	fs->meta_bytes = f->dir.clusters * sizeof(struct cluster) +
+			 f->dir.nodes * CDIR_NODE_BYTES + sizeof(*f);
+	file_rdunlock(f);
+}
+
 void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 {
 	struct store *st = f->st;
 	uint64_t ci = 0, found;
 	struct cluster *c;
 
-	memset(fs, 0, sizeof(*fs));
+	store_file_get_counts(f, fs);
+	/* Whether a slot's object is shared depends on every other slot in
+	 * the store: count it now, slot by slot. */
 	file_rdlock(f);
 	while ((c = cdir_next(&f->dir, ci, &found))) {
 		unsigned int i;
 
 		pf_lock(&c->lock);
-		for (i = 0; i < CLUSTER_SLOTS; i++) {
-			slot_t s = c->slot[i];
-
-			switch (slot_type(s)) {
-			case SLOT_EMPTY:
-				continue;
-			case SLOT_SAME:
-				fs->same_pages++;
-				break;
-			case SLOT_FOLD:
-				if (fold_refs(st->fold, slot_payload(s)) >= 2)
-					fs->folded_pages++;
-				/* fall through */
-			case SLOT_OBJ:
-				fs->huge_pages += slot_flag(s);
-				fs->compr_bytes += slot_size(s);
-				break;
-			}
-			fs->pages++;
-		}
+		for (i = 0; i < CLUSTER_SLOTS; i++)
+			if (slot_type(c->slot[i]) == SLOT_FOLD &&
+			    fold_refs(st->fold, slot_payload(c->slot[i])) >= 2)
+				fs->folded_pages++;
 		pf_unlock(&c->lock);
 		if (found >= MAX_CLUSTER)
 			break;
 		ci = found + 1;
 	}
-	fs->clusters = f->dir.clusters;
-	fs->meta_bytes = f->dir.clusters * sizeof(struct cluster) +
-			 f->dir.nodes * CDIR_NODE_BYTES + sizeof(*f);
-	fs->end_page = atomic_load_explicit(&f->end_page, memory_order_relaxed);
 	file_rdunlock(f);
 }
 
@@ -946,8 +967,9 @@ int store_shrink(struct store *st, uint64_t *pages_freed)
  * equal indexed object if there is one, else index this one. Called with
  * the cluster lock held; returns the handle to free (0 if none).
  */
-static pool_handle_t fold_slot(struct store *st, struct cluster *c,
-			       unsigned int i, unsigned int *freed_size)
+static pool_handle_t fold_slot(struct store *st, struct store_file *f,
+			       struct cluster *c, unsigned int i,
+			       unsigned int *freed_size)
 {
 	slot_t s = c->slot[i], new;
 	pool_handle_t handle = slot_payload(s);
@@ -970,8 +992,8 @@ static pool_handle_t fold_slot(struct store *st, struct cluster *c,
 	hash = st->hash(page, PAGE);
 	if (fold_get(st->fold, hash, page, &id, &aux)) {
 		new = slot_make_obj(SLOT_FOLD, id, aux, aux == PAGE);
-		slot_account(st, s, -1);
-		slot_account(st, new, 1);
+		slot_account(st, f, s, -1);
+		slot_account(st, f, new, 1);
 		c->slot[i] = new;
 		*freed_size = slot_size(s);
 		ctr_add(st, SC_FOLD_HITS, 1);
@@ -1009,7 +1031,7 @@ static uint64_t fold_file(struct store *st, struct store_file *f)
 			}
 			pf_lock(&c->lock);
 			if (slot_type(c->slot[i]) == SLOT_OBJ)
-				handle = fold_slot(st, c, i, &size);
+				handle = fold_slot(st, f, c, i, &size);
 			pf_unlock(&c->lock);
 			file_rdunlock(f);
 			if (handle) {
@@ -1186,7 +1208,8 @@ static void check_slot(struct check_state *cs, slot_t s)
 
 static void check_file(struct check_state *cs, struct store_file *f)
 {
-	uint64_t ci = 0, found, last = 0;
+	uint64_t ci = 0, found, last = 0, pages = 0, same = 0, huge = 0;
+	uint64_t compr = 0;
 	const char *why = NULL;
 	struct cluster *c;
 
@@ -1206,6 +1229,12 @@ static void check_file(struct check_state *cs, struct store_file *f)
 				continue;
 			last = (found << CLUSTER_SHIFT) + i + 1;
 			check_slot(cs, c->slot[i]);
+			pages++;
+			same += slot_type(c->slot[i]) == SLOT_SAME;
+			if (slot_type(c->slot[i]) >= SLOT_OBJ) {
+				huge += slot_flag(c->slot[i]);
+				compr += slot_size(c->slot[i]);
+			}
 		}
 		pf_unlock(&c->lock);
 		if (found >= MAX_CLUSTER)
@@ -1214,6 +1243,11 @@ static void check_file(struct check_state *cs, struct store_file *f)
 	}
 	if (!cs->bad && last != atomic_load(&f->end_page))
 		cs->bad = "store: end_page != last stored page + 1";
+	if (!cs->bad && (pages != fctr_read(f, FC_PAGES) ||
+			 same != fctr_read(f, FC_SAME) ||
+			 huge != fctr_read(f, FC_HUGE) ||
+			 compr != fctr_read(f, FC_COMPR)))
+		cs->bad = "store: per-file counters != the file's slots";
 	file_rdunlock(f);
 }
 

@@ -94,7 +94,12 @@ struct store_file_stats {
 	uint64_t meta_bytes;     /* directory + cluster tables of this file */
 	uint64_t end_page;       /* highest page holding data + 1, or 0 */
 };
+/* All figures. folded_pages depends on every other file, so it is counted
+ * by walking the file's slots: O(pages of the file). */
 void store_file_get_stats(struct store_file *f, struct store_file_stats *fs);
+/* The same without folded_pages (left 0), in constant time: for st_blocks
+ * and anything else called often. */
+void store_file_get_counts(struct store_file *f, struct store_file_stats *fs);
 
 /* Store-wide statistics; the first nine mean what zram's mm_stat means. */
 struct store_stats {
