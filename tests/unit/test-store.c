@@ -766,6 +766,103 @@ static void test_sparse_tib(void)
 	store_destroy(st);
 }
 
+/* Fragment the pool (write N pages, discard every other one), then check
+ * that compaction gives pages back and every page survives it. */
+static unsigned char *frag_fill(struct store_file *f, unsigned int n)
+{
+	unsigned char *data = malloc((size_t)n * PG);
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (i % 3)
+			gen_text(data + (size_t)i * PG);
+		else
+			gen_struct(data + (size_t)i * PG);
+		store_write(f, i, data + (size_t)i * PG);
+	}
+	for (i = 0; i < n; i += 2)
+		store_discard(f, i, 1);
+	return data;
+}
+
+static bool frag_intact(struct store_file *f, const unsigned char *data,
+			unsigned int n)
+{
+	unsigned int i;
+	bool good = true;
+
+	for (i = 0; i < n; i++)
+		good &= read_is(f, i, i % 2 ? data + (size_t)i * PG : zero_page);
+	return good;
+}
+
+static void test_compaction(void)
+{
+	const unsigned int n = 6000;
+	struct store_config cfg = { .no_background = true, .defrag_ratio = 10 };
+	struct store *st = store_create(&cfg);
+	struct store_file *f = store_file_create(st);
+	struct store_stats s0, s1, s2;
+	unsigned char *data = frag_fill(f, n);
+	uint64_t freed = 0, freed2 = 0, t;
+
+	store_get_stats(st, &s0);
+	diag("fragmented: %llu pool pages, frag %u%%",
+	     (unsigned long long)s0.pool_pages, s0.frag_pct);
+	ok(s0.frag_pct >= 20, "discarding every other page fragments the pool");
+	is_u64(store_compact(st, &freed), 0, "compact");
+	store_get_stats(st, &s1);
+	diag("after compact: %llu pool pages, frag %u%%",
+	     (unsigned long long)s1.pool_pages, s1.frag_pct);
+	ok(freed > 0, "compact freed %llu pages", (unsigned long long)freed);
+	is_u64(s1.pool_pages, s0.pool_pages - freed, "pool_pages fell by what compact freed");
+	is_u64(s1.pages_compacted, freed, "pages_compacted counts it");
+	ok(s1.mem_used_total < s0.mem_used_total, "mem_used_total fell");
+	is_u64(store_shrink(st, &freed2), 0, "shrink");
+	store_get_stats(st, &s2);
+	ok(s2.frag_pct <= s1.frag_pct, "shrink leaves no more fragmentation (%u%%)",
+	   s2.frag_pct);
+	is_u64(s2.pages_compacted, freed + freed2, "pages_compacted adds shrink's");
+	ok(frag_intact(f, data, n), "every page intact after compact and shrink");
+	check_valid(st, "compaction");
+	store_destroy(st);
+	free(data);
+
+	/* the background thread, without any trigger: wait until it has
+	 * compacted and stopped (pages_compacted stable for 0.5 s), then an
+	 * explicit compact at the same ratio must find little left to do */
+	cfg.no_background = false;
+	st = store_create(&cfg);
+	f = store_file_create(st);
+	data = frag_fill(f, n);
+	store_get_stats(st, &s0);
+	{
+		uint64_t last = 0, stable = 0;
+
+		for (t = 0; t < 100 && stable < 5; t++) {	/* up to 10 s */
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+			store_get_stats(st, &s1);
+			stable = s1.pages_compacted && s1.pages_compacted == last ?
+				 stable + 1 : 0;
+			last = s1.pages_compacted;
+		}
+	}
+	ok(s1.pages_compacted > 0, "background thread compacted %llu pages "
+	   "(frag %u%% -> %u%%)", (unsigned long long)s1.pages_compacted,
+	   s0.frag_pct, s1.frag_pct);
+	freed = 0;
+	store_compact(st, &freed);
+	ok(freed * 4 <= s1.pages_compacted,
+	   "an explicit compact afterwards freed only %llu more",
+	   (unsigned long long)freed);
+	ok(frag_intact(f, data, n), "every page intact after background compaction");
+	check_valid(st, "background compaction");
+	store_destroy(st);
+	free(data);
+}
+
 /* ---- the model test ---- */
 
 #define NFILES 4
@@ -1318,6 +1415,7 @@ int main(void)
 	test_false_match();
 	test_limit();
 	test_sparse_tib();
+	test_compaction();
 	test_model(nops);
 	return tap_done();
 }
