@@ -96,7 +96,8 @@ _bench_fg_pid=
 bench_run() {
 	local rc=0
 
-	"$@" &
+	# an explicit stdin: bash gives background commands /dev/null otherwise
+	"$@" 0<&0 &
 	_bench_fg_pid=$!
 	wait "$_bench_fg_pid" || rc=$?
 	_bench_fg_pid=
