@@ -13,7 +13,17 @@
  * Byte offsets, file sizes, names and inodes belong to fs/: the store only
  * knows pages. All functions return 0 or -errno and never print or exit.
  * Every function is thread safe; writes and reads to different files or
- * different clusters of a file proceed in parallel.
+ * different clusters of a file proceed in parallel. Racing writes to one
+ * page leave one of the written pages, whole.
+ *
+ * Memory: mem_used_total counts everything the store allocates - pool
+ * spans and bookkeeping, file records, cluster tables and their directory,
+ * the fold index, the pattern table - and is what the limit sees. Not
+ * counted: 24 KiB of thread-local scratch per thread that ever wrote
+ * (compression state, two page buffers) and the background thread's stack,
+ * as zram does not count its per-CPU streams. Metadata per stored page:
+ * 8 bytes of slot + the pool's 8 per object, plus ~21 bytes per unique page
+ * for the fold index when folding (byte counts in cluster.h and fold.h).
  */
 #ifndef PAGEFOLD_STORE_H
 #define PAGEFOLD_STORE_H
@@ -61,13 +71,17 @@ void store_file_destroy(struct store_file *f);
 
 /*
  * Write one full page. Replaces what the page held before. -ENOSPC when the
- * memory limit would be passed (the page keeps its old contents), -ENOMEM if
- * memory runs out, -EFBIG for a page index past STORE_MAX_PAGES.
+ * memory limit would be passed (the page keeps its old contents; with the
+ * limit set below current use, every write that needs new memory is
+ * refused, while same-filled pages and pages folded onto a stored one still
+ * go in), -ENOMEM if memory runs out, -EFBIG for a page index past
+ * STORE_MAX_PAGES. No lock is held while the page is compressed.
  */
 #define STORE_MAX_PAGES (UINT64_C(1) << 40) /* 4 PiB per file */
 int store_write(struct store_file *f, uint64_t page, const void *buf);
 
-/* Read one full page into buf; holes read as zeros. */
+/* Read one full page into buf; holes read as zeros. -EIO if a stored page
+ * does not decompress to exactly one page, -EFBIG past STORE_MAX_PAGES. */
 int store_read(struct store_file *f, uint64_t page, void *buf);
 
 /* Release count pages from first on (holes stay holes). Counted in
@@ -89,7 +103,9 @@ struct store_file_stats {
 	uint64_t same_pages;     /* of those, same-filled */
 	uint64_t folded_pages;   /* of those, sharing an object with a slot */
 	uint64_t huge_pages;     /* of those, stored raw */
-	uint64_t compr_bytes;    /* compressed bytes referenced by the file */
+	uint64_t compr_bytes;    /* compressed bytes referenced by the file
+				    (a shared object counts in every slot
+				    that references it) */
 	uint64_t clusters;       /* cluster tables allocated */
 	uint64_t meta_bytes;     /* directory + cluster tables of this file */
 	uint64_t end_page;       /* highest page holding data + 1, or 0 */
@@ -136,14 +152,25 @@ struct store_stats {
 };
 void store_get_stats(struct store *st, struct store_stats *ss);
 
-/* Triggers. Each reports what it freed through the out parameter (may be
+/*
+ * Triggers. Each reports what it freed through the out parameter (may be
  * NULL). compact empties spans used below 100 - defrag_ratio; shrink packs
- * every class fully; fold scans stored objects and folds duplicates. */
+ * every class fully; both report pool pages freed (pages_compacted). fold
+ * walks every file's pages that hold an unindexed object (written with
+ * folding off or in scan mode, or when the index could not grow), hashes
+ * them and either shares an equal stored object (freeing this copy) or
+ * indexes the object for later writes; it reports the copies freed, i.e.
+ * pages that no longer hold an object of their own (fold_scan_freed).
+ * Pages already in the index are not re-examined. Locks are taken one page
+ * at a time, so writers wait at most one page's decompression; the call
+ * itself runs until the pass is done.
+ */
 int store_compact(struct store *st, uint64_t *pages_freed);
 int store_shrink(struct store *st, uint64_t *pages_freed);
 int store_fold(struct store *st, uint64_t *pages_freed);
 
-/* Settings, changeable while running; -EINVAL for out-of-range values. */
+/* Settings, changeable while running; -EINVAL for out-of-range values
+ * (fold mode not one of the three, defrag ratio above 100). */
 int store_set_mem_limit(struct store *st, uint64_t bytes);
 int store_set_fold_mode(struct store *st, enum store_fold_mode mode);
 int store_set_defrag_ratio(struct store *st, unsigned int pct);
@@ -163,7 +190,10 @@ struct store_class_stats {
 unsigned int store_get_classes(struct store *st, struct store_class_stats *cls,
 			       unsigned int max);
 
-/* Full consistency check (refcounts, counters, pool); for tests. */
+/* Full consistency check (slots, refcounts, every counter, the fold index,
+ * the pattern table, the pool); for tests and debug builds. The cross-checks
+ * of counters against the slots assume no other thread is changing the
+ * store meanwhile; the background compactor may run. */
 bool store_is_valid(struct store *st, const char **why);
 
 #endif /* PAGEFOLD_STORE_H */
