@@ -122,6 +122,9 @@ dump() {
 	"$dump_pages" -s -v -o "$work/$name.pages" "$pid" 2>"$work/$name.dump" ||
 		bench_die "dump-pages $name (PID $pid) failed: $(cat "$work/$name.dump")"
 	say "$name: $(sed 's/^dump-pages: //' "$work/$name.dump")"
+	# every program here builds up well over 4 MiB: less means its workload failed
+	[ "$(stat -c %s "$work/$name.pages")" -ge $((4 << 20)) ] ||
+		bench_die "$name: only $(stat -c %s "$work/$name.pages") bytes dumped; its workload did not run"
 }
 
 # ---- the programs of real.pages ------------------------------------------
@@ -232,7 +235,7 @@ PL
 # with loops, switches and calls. Dumped while it optimizes, once its
 # anonymous memory passes CC1_MIB (48).
 run_cc1() {
-	local cc1 pid i rss target=$((${CC1_MIB:-48} * 1024))
+	local cc1 pid rss target=$((${CC1_MIB:-48} * 1024))
 
 	python3 - >"$work/big.c" <<'PY'
 import random
@@ -266,7 +269,7 @@ PY
 	"$cc1" -fpreprocessed -quiet -O2 "$work/big.i" -o "$work/big.s" &
 	pid=$!
 	bench_cleanup_push stop_pid "$pid"
-	for i in $(seq 1 600); do
+	for _ in $(seq 1 600); do
 		rss=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null) ||
 			bench_die "cc1 finished before reaching $((target / 1024)) MiB"
 		[ "${rss:-0}" -ge "$target" ] && break
