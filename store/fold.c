@@ -445,24 +445,6 @@ out_unlock:
 	return err;
 }
 
-bool fold_ref(struct fold_index *fi, uint32_t id)
-{
-	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
-	struct fold_entry *e;
-	bool done = false;
-
-	pf_lock(&sh->lock);
-	e = sh_entry(sh, id & LOCAL_MASK);
-	if (e->refs < UINT32_MAX) {
-		refs_changed(sh, e->refs, e->refs + 1);
-		e->refs++;
-		done = true;
-		debug_after(sh, id & LOCAL_MASK, true);
-	}
-	pf_unlock(&sh->lock);
-	return done;
-}
-
 uint32_t fold_put(struct fold_index *fi, uint32_t id)
 {
 	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
