@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ctl.c - the /.ctl pseudo-files.
+ *
+ * The first half is pure: the table, a string buffer, the formatters and
+ * the parsers. The second half (pf_ctl_*) connects them to the store and
+ * the fs counters; ops.c calls it from open and write.
+ *
+ * lock ordering: pf_ctl_show(CTL_FILES) takes fs->ns_lock then an inode's
+ * attr_lock (through pf_fs_list_files); nothing else here takes a lock.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "opts.h"
+#include "pf.h"
+
+const struct ctl_entry ctl_table[CTL_NR] = {
+	[CTL_MM_STAT]      = { "mm_stat",      0444 },
+	[CTL_IO_STAT]      = { "io_stat",      0444 },
+	[CTL_STAT]         = { "stat",         0444 },
+	[CTL_CLASSES]      = { "classes",      0444 },
+	[CTL_FILES]        = { "files",        0444 },
+	[CTL_COMPACT]      = { "compact",      0200 },
+	[CTL_SHRINK]       = { "shrink",       0200 },
+	[CTL_FOLD]         = { "fold",         0644 },
+	[CTL_MEM_LIMIT]    = { "mem_limit",    0644 },
+	[CTL_DEFRAG_RATIO] = { "defrag_ratio", 0644 },
+	[CTL_MEM_USED_MAX] = { "mem_used_max", 0644 },
+};
+
+int ctl_lookup(const char *name)
+{
+	for (int i = 0; i < CTL_NR; i++)
+		if (strcmp(ctl_table[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- string buffer ---- */
+
+void strbuf_init(struct strbuf *sb)
+{
+	sb->buf = NULL;
+	sb->len = 0;
+	sb->cap = 0;
+	sb->err = 0;
+}
+
+void strbuf_release(struct strbuf *sb)
+{
+	free(sb->buf);
+	strbuf_init(sb);
+}
+
+static bool strbuf_grow(struct strbuf *sb, size_t more)
+{
+	size_t want = sb->len + more + 1;
+	size_t cap = sb->cap ? sb->cap : 256;
+	char *nbuf;
+
+	if (sb->err)
+		return false;
+	if (want <= sb->cap)
+		return true;
+	while (cap < want)
+		cap *= 2;
+	nbuf = realloc(sb->buf, cap);
+	if (!nbuf) {
+		sb->err = -ENOMEM;
+		return false;
+	}
+	sb->buf = nbuf;
+	sb->cap = cap;
+	return true;
+}
+
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !strbuf_grow(sb, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+}
+
+void strbuf_add_escaped(struct strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c <= ' ' || c == '\\' || c == 0x7f)
+			strbuf_printf(sb, "\\%03o", c);
+		else
+			strbuf_printf(sb, "%c", c);
+	}
+}
+
+/* ---- formatters ---- */
+
+void ctl_fmt_mm_stat(struct strbuf *sb, const struct store_stats *ss)
+{
+	/* zram's nine columns in zram's order and widths ... */
+	strbuf_printf(sb, "%8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+		      " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+		      " %8" PRIu64,
+		      ss->orig_data_size, ss->compr_data_size,
+		      ss->mem_used_total, ss->mem_limit, ss->mem_used_max,
+		      ss->same_pages, ss->pages_compacted, ss->huge_pages,
+		      ss->huge_pages_since);
+	/* ... then pagefold's own, only ever appended. */
+	strbuf_printf(sb, " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
+		      " %8" PRIu64 "\n",
+		      ss->pages_folded, ss->fold_hits, ss->fold_false,
+		      ss->fold_index_bytes, ss->meta_bytes);
+}
+
+void ctl_fmt_io_stat(struct strbuf *sb, const struct store_stats *ss,
+		     uint64_t invalid_io)
+{
+	strbuf_printf(sb, "%8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "\n",
+		      ss->failed_reads, ss->failed_writes, invalid_io,
+		      ss->notify_free);
+}
+
+void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
+		  const struct ctl_fs_stats *fss)
+{
+	const struct {
+		const char *name;
+		uint64_t val;
+	} rows[] = {
+		{ "orig_data_size", ss->orig_data_size },
+		{ "compr_data_size", ss->compr_data_size },
+		{ "mem_used_total", ss->mem_used_total },
+		{ "mem_limit", ss->mem_limit },
+		{ "mem_used_max", ss->mem_used_max },
+		{ "same_pages", ss->same_pages },
+		{ "pages_compacted", ss->pages_compacted },
+		{ "huge_pages", ss->huge_pages },
+		{ "huge_pages_since", ss->huge_pages_since },
+		{ "pages_folded", ss->pages_folded },
+		{ "fold_hits", ss->fold_hits },
+		{ "fold_false", ss->fold_false },
+		{ "fold_objs", ss->fold_objs },
+		{ "fold_index_bytes", ss->fold_index_bytes },
+		{ "fold_scan_freed", ss->fold_scan_freed },
+		{ "reads", ss->reads },
+		{ "writes", ss->writes },
+		{ "failed_reads", ss->failed_reads },
+		{ "failed_writes", ss->failed_writes },
+		{ "invalid_io", fss->invalid_io },
+		{ "notify_free", ss->notify_free },
+		{ "pool_pages", ss->pool_pages },
+		{ "pool_objs", ss->pool_objs },
+		{ "frag_pct", ss->frag_pct },
+		{ "files", ss->files },
+		{ "meta_bytes", ss->meta_bytes },
+		{ "read_reqs", fss->read_reqs },
+		{ "write_reqs", fss->write_reqs },
+		{ "read_bytes", fss->read_bytes },
+		{ "write_bytes", fss->write_bytes },
+		{ "max_read_req", fss->max_read_req },
+		{ "max_write_req", fss->max_write_req },
+		{ "discard_reqs", fss->discard_reqs },
+		{ "enospc_reqs", fss->enospc },
+		{ "inodes", fss->inodes },
+		{ "threads", fss->threads },
+		{ "mlocked", fss->mlocked },
+		{ "io_flusher", fss->io_flusher },
+		{ "oom_protected", fss->oom_protected },
+		{ "defrag_ratio", fss->defrag_ratio },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		strbuf_printf(sb, "%s %" PRIu64 "\n", rows[i].name, rows[i].val);
+	strbuf_printf(sb, "fold %s\n", opt_fold_name(fss->fold));
+}
+
+#define CLASS_HDR "%5s %8s %14s %13s %8s %14s %10s %10s\n"
+#define CLASS_ROW "%5s %8s %14s %13s %8" PRIu64 " %14" PRIu64 " %10" PRIu64 \
+		  " %10" PRIu64 "\n"
+
+void ctl_fmt_classes(struct strbuf *sb, const struct store_class_stats *cls,
+		     unsigned int n)
+{
+	uint64_t spans = 0, allocated = 0, inuse = 0, pages = 0;
+	char idx[16], size[16], pps[16], ops[16];
+
+	strbuf_printf(sb, CLASS_HDR, "class", "size", "pages_per_span",
+		      "objs_per_span", "spans", "objs_allocated", "objs_inuse",
+		      "pages_used");
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t a = cls[i].spans * cls[i].objs_per_span;
+		uint64_t p = cls[i].spans * cls[i].pages_per_span;
+
+		snprintf(idx, sizeof(idx), "%u", i);
+		snprintf(size, sizeof(size), "%" PRIu32, cls[i].obj_size);
+		snprintf(pps, sizeof(pps), "%" PRIu32, cls[i].pages_per_span);
+		snprintf(ops, sizeof(ops), "%" PRIu32, cls[i].objs_per_span);
+		strbuf_printf(sb, CLASS_ROW, idx, size, pps, ops, cls[i].spans,
+			      a, cls[i].objs_inuse, p);
+		spans += cls[i].spans;
+		allocated += a;
+		inuse += cls[i].objs_inuse;
+		pages += p;
+	}
+	strbuf_printf(sb, CLASS_ROW, "Total", "-", "-", "-", spans, allocated,
+		      inuse, pages);
+}
+
+void ctl_fmt_files_header(struct strbuf *sb)
+{
+	strbuf_printf(sb, "path size pages same folded compr_bytes clusters\n");
+}
+
+void ctl_fmt_files_row(struct strbuf *sb, const char *path, bool deleted,
+		       uint64_t size, const struct store_file_stats *fst)
+{
+	strbuf_add_escaped(sb, path);
+	if (deleted)
+		strbuf_add_escaped(sb, " (deleted)");
+	strbuf_printf(sb, " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		      " %" PRIu64 " %" PRIu64 "\n", size, fst->pages,
+		      fst->same_pages, fst->folded_pages, fst->compr_bytes,
+		      fst->clusters);
+}
+
+/* ---- parsers ---- */
+
+#define CTL_MAX_WRITE 64
+
+/* Copy a written value into str (NUL-terminated), dropping one trailing
+ * newline; -EINVAL if it holds a NUL byte or is too long. */
+static int ctl_value(const char *buf, size_t len, char str[CTL_MAX_WRITE])
+{
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len >= CTL_MAX_WRITE || memchr(buf, '\0', len))
+		return -EINVAL;
+	memcpy(str, buf, len);
+	str[len] = '\0';
+	return 0;
+}
+
+int ctl_parse_trigger(const char *buf, size_t len)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	return strcmp(s, "1") == 0 ? 0 : -EINVAL;
+}
+
+int ctl_parse_size(const char *buf, size_t len, uint64_t *bytes)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	return opt_parse_size(s, bytes);
+}
+
+int ctl_parse_percent(const char *buf, size_t len, unsigned int *pct)
+{
+	char s[CTL_MAX_WRITE];
+	uint64_t v;
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	ret = opt_parse_uint(s, 0, 100, &v);
+	if (ret)
+		return ret;
+	*pct = (unsigned int)v;
+	return 0;
+}
+
+int ctl_parse_fold(const char *buf, size_t len, bool *is_trigger,
+		   enum store_fold_mode *mode)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	if (strcmp(s, "1") == 0) {
+		*is_trigger = true;
+		return 0;
+	}
+	*is_trigger = false;
+	return opt_parse_fold(s, mode);
+}
+
+int ctl_parse_reset(const char *buf, size_t len)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	return strcmp(s, "0") == 0 ? 0 : -EINVAL;
+}
+
+/* ---- glue to the store and the fs ---- */
+
+static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
+{
+	memset(fss, 0, sizeof(*fss));
+	fss->invalid_io = pf_counter_read(fs, PF_C_INVALID_IO);
+	fss->read_reqs = pf_counter_read(fs, PF_C_READ_REQS);
+	fss->write_reqs = pf_counter_read(fs, PF_C_WRITE_REQS);
+	fss->read_bytes = pf_counter_read(fs, PF_C_READ_BYTES);
+	fss->write_bytes = pf_counter_read(fs, PF_C_WRITE_BYTES);
+	fss->max_read_req = pf_counter_read(fs, PF_C_MAX_READ_REQ);
+	fss->max_write_req = pf_counter_read(fs, PF_C_MAX_WRITE_REQ);
+	fss->discard_reqs = pf_counter_read(fs, PF_C_DISCARD_REQS);
+	fss->enospc = pf_counter_read(fs, PF_C_ENOSPC);
+	pthread_mutex_lock(&fs->ns_lock);
+	fss->inodes = fs->ninodes;
+	pthread_mutex_unlock(&fs->ns_lock);
+	fss->threads = fs->threads;
+	fss->mlocked = fs->mlocked;
+	fss->io_flusher = fs->io_flusher;
+	fss->oom_protected = fs->oom_protected;
+	fss->fold = store_get_fold_mode(fs->st);
+	fss->defrag_ratio = store_get_defrag_ratio(fs->st);
+}
+
+int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
+{
+	struct store_stats ss;
+	struct ctl_fs_stats fss;
+	struct store_class_stats cls[256];
+	unsigned int n;
+	int ret = 0;
+
+	switch (id) {
+	case CTL_MM_STAT:
+		store_get_stats(fs->st, &ss);
+		ctl_fmt_mm_stat(sb, &ss);
+		break;
+	case CTL_IO_STAT:
+		store_get_stats(fs->st, &ss);
+		ctl_fmt_io_stat(sb, &ss, pf_counter_read(fs, PF_C_INVALID_IO));
+		break;
+	case CTL_STAT:
+		store_get_stats(fs->st, &ss);
+		ctl_fs_stats(fs, &fss);
+		ctl_fmt_stat(sb, &ss, &fss);
+		break;
+	case CTL_CLASSES:
+		n = store_get_classes(fs->st, cls, sizeof(cls) / sizeof(cls[0]));
+		if (n > sizeof(cls) / sizeof(cls[0]))
+			n = sizeof(cls) / sizeof(cls[0]);
+		ctl_fmt_classes(sb, cls, n);
+		break;
+	case CTL_FILES:
+		ctl_fmt_files_header(sb);
+		ret = pf_fs_list_files(fs, sb);
+		break;
+	case CTL_FOLD:
+		strbuf_printf(sb, "%s\n", opt_fold_name(store_get_fold_mode(fs->st)));
+		break;
+	case CTL_MEM_LIMIT:
+		store_get_stats(fs->st, &ss);
+		strbuf_printf(sb, "%" PRIu64 "\n", ss.mem_limit);
+		break;
+	case CTL_DEFRAG_RATIO:
+		strbuf_printf(sb, "%u\n", store_get_defrag_ratio(fs->st));
+		break;
+	case CTL_MEM_USED_MAX:
+		store_get_stats(fs->st, &ss);
+		strbuf_printf(sb, "%" PRIu64 "\n", ss.mem_used_max);
+		break;
+	default:
+		ret = -EACCES; /* write-only */
+		break;
+	}
+	if (!ret)
+		ret = sb->err;
+	return ret;
+}
+
+int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
+{
+	enum store_fold_mode mode = STORE_FOLD_INLINE;
+	bool trigger = false;
+	unsigned int pct;
+	uint64_t v;
+	int ret;
+
+	switch (id) {
+	case CTL_COMPACT:
+		ret = ctl_parse_trigger(buf, len);
+		if (!ret)
+			ret = store_compact(fs->st, NULL);
+		break;
+	case CTL_SHRINK:
+		ret = ctl_parse_trigger(buf, len);
+		if (!ret)
+			ret = store_shrink(fs->st, NULL);
+		break;
+	case CTL_FOLD:
+		ret = ctl_parse_fold(buf, len, &trigger, &mode);
+		if (!ret)
+			ret = trigger ? store_fold(fs->st, NULL) :
+					store_set_fold_mode(fs->st, mode);
+		break;
+	case CTL_MEM_LIMIT:
+		ret = ctl_parse_size(buf, len, &v);
+		if (!ret)
+			ret = store_set_mem_limit(fs->st, v);
+		break;
+	case CTL_DEFRAG_RATIO:
+		ret = ctl_parse_percent(buf, len, &pct);
+		if (!ret)
+			ret = store_set_defrag_ratio(fs->st, pct);
+		break;
+	case CTL_MEM_USED_MAX:
+		ret = ctl_parse_reset(buf, len);
+		if (!ret)
+			store_reset_mem_used_max(fs->st);
+		break;
+	default:
+		ret = -EACCES; /* read-only */
+		break;
+	}
+	return ret;
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ctl.h - the /.ctl pseudo-files: their table, and the small pure functions
+ * that format stats and parse what is written, kept apart from the FUSE
+ * plumbing so tests can call them directly.
+ *
+ * zram's sysfs is the model: stats files are one line of fixed-order numbers
+ * (new columns are only ever appended) or a table with a header row;
+ * triggers are write-only; settings read back what was set. A write is one
+ * complete value, optionally followed by one newline.
+ */
+#ifndef PAGEFOLD_FS_CTL_H
+#define PAGEFOLD_FS_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store.h"
+
+enum ctl_id {
+	CTL_MM_STAT,
+	CTL_IO_STAT,
+	CTL_STAT,
+	CTL_CLASSES,
+	CTL_FILES,
+	CTL_COMPACT,
+	CTL_SHRINK,
+	CTL_FOLD,         /* setting (mode) and trigger (write 1) in one */
+	CTL_MEM_LIMIT,
+	CTL_DEFRAG_RATIO,
+	CTL_MEM_USED_MAX,
+	CTL_NR
+};
+
+struct ctl_entry {
+	const char *name;
+	mode_t mode;      /* 0444 stats, 0200 triggers, 0644 settings */
+};
+
+extern const struct ctl_entry ctl_table[CTL_NR];
+
+/* Index of the file called name, or -1. */
+int ctl_lookup(const char *name);
+
+/* A growable string buffer. On allocation failure it stays usable, keeps
+ * what it had and records the error in err (-ENOMEM). */
+struct strbuf {
+	char *buf;
+	size_t len;
+	size_t cap;
+	int err;
+};
+
+void strbuf_init(struct strbuf *sb);
+void strbuf_release(struct strbuf *sb);
+__attribute__((format(printf, 2, 3)))
+void strbuf_printf(struct strbuf *sb, const char *fmt, ...);
+/* Append s with blanks, backslashes and control characters written as
+ * \ooo octal escapes (as /proc/mounts does), so it stays one column. */
+void strbuf_add_escaped(struct strbuf *sb, const char *s);
+
+/* fs-level figures that the stats files show beside the store's. */
+struct ctl_fs_stats {
+	uint64_t invalid_io;
+	uint64_t read_reqs, write_reqs, read_bytes, write_bytes;
+	uint64_t max_read_req, max_write_req;
+	uint64_t discard_reqs;
+	uint64_t enospc;
+	uint64_t inodes;
+	unsigned int threads;
+	bool mlocked, io_flusher, oom_protected;
+	enum store_fold_mode fold;
+	unsigned int defrag_ratio;
+};
+
+/* Formatters: pure, append to sb. */
+void ctl_fmt_mm_stat(struct strbuf *sb, const struct store_stats *ss);
+void ctl_fmt_io_stat(struct strbuf *sb, const struct store_stats *ss,
+		     uint64_t invalid_io);
+void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
+		  const struct ctl_fs_stats *fss);
+void ctl_fmt_classes(struct strbuf *sb, const struct store_class_stats *cls,
+		     unsigned int n);
+void ctl_fmt_files_header(struct strbuf *sb);
+void ctl_fmt_files_row(struct strbuf *sb, const char *path, bool deleted,
+		       uint64_t size, const struct store_file_stats *fst);
+
+/*
+ * Parsers for what is written to a control file: buf holds len bytes (not
+ * NUL-terminated); one trailing newline is allowed. They return 0, or
+ * -EINVAL for garbage, an empty value, an unknown word or a value out of
+ * range, -ERANGE for a number that does not fit.
+ */
+int ctl_parse_trigger(const char *buf, size_t len);
+int ctl_parse_size(const char *buf, size_t len, uint64_t *bytes);
+int ctl_parse_percent(const char *buf, size_t len, unsigned int *pct);
+/* fold: either "1" (run a scan, *is_trigger = true) or a mode name. */
+int ctl_parse_fold(const char *buf, size_t len, bool *is_trigger,
+		   enum store_fold_mode *mode);
+int ctl_parse_reset(const char *buf, size_t len);
+
+#endif /* PAGEFOLD_FS_CTL_H */

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+/*
+ * opts.c - value parsing for mount options and /.ctl settings.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "opts.h"
+
+/* Decimal digits only; *end is left at the first non-digit. */
+static int parse_digits(const char *s, uint64_t *val, const char **end)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned int d = (unsigned int)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	*val = v;
+	*end = p;
+	return 0;
+}
+
+int opt_parse_size(const char *s, uint64_t *bytes)
+{
+	const char *end;
+	uint64_t v;
+	unsigned int shift = 0;
+	int ret;
+
+	ret = parse_digits(s, &v, &end);
+	if (ret)
+		return ret;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	case 't': case 'T':
+		shift = 40;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (shift && end[1] != '\0')
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*bytes = v << shift;
+	return 0;
+}
+
+int opt_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *val)
+{
+	const char *end;
+	uint64_t v;
+	int ret;
+
+	ret = parse_digits(s, &v, &end);
+	if (ret)
+		return ret;
+	if (*end != '\0' || v < min || v > max)
+		return -EINVAL;
+	*val = v;
+	return 0;
+}
+
+static const char *const fold_names[] = {
+	[STORE_FOLD_INLINE] = "inline",
+	[STORE_FOLD_SCAN] = "scan",
+	[STORE_FOLD_OFF] = "off",
+};
+
+int opt_parse_fold(const char *s, enum store_fold_mode *mode)
+{
+	for (unsigned int i = 0; i < sizeof(fold_names) / sizeof(fold_names[0]); i++) {
+		if (strcmp(s, fold_names[i]) == 0) {
+			*mode = (enum store_fold_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *opt_fold_name(enum store_fold_mode mode)
+{
+	if ((unsigned int)mode < sizeof(fold_names) / sizeof(fold_names[0]))
+		return fold_names[mode];
+	return "?";
+}
