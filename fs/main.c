@@ -1,0 +1,628 @@
+// SPDX-License-Identifier: MIT
+/*
+ * main.c - pagefold: options, mounting, swap-safety setup and the session
+ * loop.
+ *
+ * The loop is our own rather than fuse_session_loop_mt(): libfuse starts
+ * worker threads and allocates their 1 MiB receive buffers on demand,
+ * i.e. exactly when the machine is short of memory and swapping to us. Here
+ * every worker, its receive buffer and its read buffer exist, and are
+ * touched under mlockall(), before the first request is served.
+ *
+ * Signals: SIGINT, SIGTERM and SIGHUP detach the mount (lazy unmount); the
+ * daemon keeps serving whoever still has a file open - a loop device used
+ * as swap - and exits when the kernel closes the connection. Unmounting
+ * with umount or fusermount3 -u does the same.
+ *
+ * lock ordering: no locks of its own.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "opts.h"
+#include "pf.h"
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT 4
+#endif
+
+#define PF_MAX_THREADS 64
+#define PF_STACK_PREFAULT (64 * 1024)
+
+/* ---- logging ---- */
+
+static bool log_to_syslog;
+
+__attribute__((format(printf, 2, 0)))
+static void pf_vlog(int prio, const char *fmt, va_list ap)
+{
+	if (log_to_syslog) {
+		vsyslog(prio, fmt, ap);
+		return;
+	}
+	fprintf(stderr, "pagefold: ");
+	if (prio == LOG_WARNING)
+		fprintf(stderr, "warning: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void pf_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	pf_vlog(prio, fmt, ap);
+	va_end(ap);
+}
+
+/* libfuse's own messages follow ours to syslog once we are a daemon. */
+static void fuse_log_to_syslog(enum fuse_log_level level, const char *fmt,
+			       va_list ap)
+{
+	vsyslog((int)level, fmt, ap);
+}
+
+/* ---- options ---- */
+
+struct pf_conf {
+	struct store_config store;
+	bool defrag_set;
+	unsigned int threads;     /* 0 = default */
+	bool show_help;
+	bool show_version;
+	const char *nonopt[2];    /* [source] mountpoint */
+	int n_nonopt;
+	char err[256];            /* first error, printed once */
+};
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_MEM_LIMIT,
+	KEY_FOLD,
+	KEY_DEFRAG,
+	KEY_THREADS,
+};
+
+static const struct fuse_opt pf_opt_spec[] = {
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("mem_limit=", KEY_MEM_LIMIT),
+	FUSE_OPT_KEY("fold=", KEY_FOLD),
+	FUSE_OPT_KEY("defrag_ratio=", KEY_DEFRAG),
+	FUSE_OPT_KEY("max_threads=", KEY_THREADS),
+	FUSE_OPT_END
+};
+
+__attribute__((format(printf, 2, 3)))
+static int conf_error(struct pf_conf *conf, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (conf->err[0])
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(conf->err, sizeof(conf->err), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *size_error(int ret)
+{
+	return ret == -ERANGE ? "too large" :
+	       "expected bytes with an optional K, M, G or T suffix";
+}
+
+static int pf_opt_proc(void *data, const char *arg, int key,
+		       struct fuse_args *outargs)
+{
+	struct pf_conf *conf = data;
+	const char *val = strchr(arg, '=');
+	uint64_t v;
+	int ret;
+
+	(void)outargs;
+	val = val ? val + 1 : "";
+	switch (key) {
+	case KEY_HELP:
+		conf->show_help = true;
+		return 0;
+	case KEY_VERSION:
+		conf->show_version = true;
+		return 0;
+	case KEY_MEM_LIMIT:
+		ret = opt_parse_size(val, &v);
+		if (ret)
+			return conf_error(conf, "bad mem_limit '%s': %s", val,
+					  size_error(ret));
+		conf->store.mem_limit = v;
+		return 0;
+	case KEY_FOLD:
+		if (opt_parse_fold(val, &conf->store.fold))
+			return conf_error(conf, "bad fold '%s': expected inline, scan or off",
+					  val);
+		return 0;
+	case KEY_DEFRAG:
+		if (opt_parse_uint(val, 0, 100, &v))
+			return conf_error(conf, "bad defrag_ratio '%s': expected 0..100",
+					  val);
+		conf->store.defrag_ratio = (unsigned int)v;
+		conf->defrag_set = true;
+		return 0;
+	case KEY_THREADS:
+		if (opt_parse_uint(val, 1, PF_MAX_THREADS, &v))
+			return conf_error(conf, "bad max_threads '%s': expected 1..%d",
+					  val, PF_MAX_THREADS);
+		conf->threads = (unsigned int)v;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (conf->n_nonopt == 2)
+			return conf_error(conf, "too many arguments: '%s' (usage: pagefold [options] [source] mountpoint)",
+					  arg);
+		conf->nonopt[conf->n_nonopt++] = arg;
+		return 0;
+	default:
+		return 1; /* for libfuse */
+	}
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] [source] mountpoint\n\n", prog);
+	printf("Mounts a filesystem whose files are page stores kept in memory,\n"
+	       "compressed (LZ4) and with identical pages folded into one.\n"
+	       "Statistics, triggers and settings are in mountpoint/.ctl.\n\n");
+	printf("pagefold options:\n"
+	       "    -o mem_limit=SIZE      most memory the store may hold, in bytes or\n"
+	       "                           with a K, M, G or T suffix; 0 = no limit\n"
+	       "                           (default 0)\n"
+	       "    -o fold=MODE           inline: fold identical pages as they are\n"
+	       "                           written (default); scan: only when 1 is\n"
+	       "                           written to .ctl/fold; off: never\n"
+	       "    -o defrag_ratio=PCT    0..100: pool fragmentation above which\n"
+	       "                           compaction runs (default 20)\n"
+	       "    -o max_threads=N       worker threads, all started at mount\n"
+	       "                           (default: twice the CPUs, 4..16)\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -s                     one worker thread\n"
+	       "    -d, -o debug           print every request (implies -f)\n"
+	       "    -h, --help             print this help\n"
+	       "    -V, --version          print versions\n"
+	       "    -o clone_fd, -o max_idle_threads=N\n"
+	       "                           accepted for compatibility; no effect\n\n"
+	       "FUSE options (allow_other, default_permissions, ...):\n");
+	fuse_lowlevel_help();
+}
+
+static void version(void)
+{
+	printf("pagefold version %s\n", PF_VERSION);
+	printf("FUSE library version %s\n", fuse_pkgversion());
+	fflush(stdout);
+	fuse_lowlevel_version();
+}
+
+/* ---- swap safety ---- */
+
+static bool has_cap_ipc_lock(void)
+{
+	unsigned long long caps = 0;
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "re");
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
+			found = true;
+			break;
+		}
+	fclose(f);
+	return found && (caps & (1ULL << 14)); /* CAP_IPC_LOCK */
+}
+
+static void swap_safety(struct pf_fs *fs)
+{
+	struct rlimit rl;
+	FILE *f;
+
+	/* mlockall(MCL_FUTURE) without CAP_IPC_LOCK makes every later mmap
+	 * past RLIMIT_MEMLOCK fail, so only lock when nothing can fail. */
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && !has_cap_ipc_lock()) {
+		pf_log(LOG_WARNING, "memory not locked: no CAP_IPC_LOCK and RLIMIT_MEMLOCK is %llu bytes (needed when used as swap)",
+		       (unsigned long long)rl.rlim_cur);
+	} else if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) {
+		pf_log(LOG_WARNING, "mlockall: %s (needed when used as swap)",
+		       strerror(errno));
+	} else {
+		fs->mlocked = true;
+	}
+
+	/* Per thread, inherited by the workers created after it. */
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
+		pf_log(LOG_WARNING, "PR_SET_IO_FLUSHER: %s; going on without it",
+		       strerror(errno));
+	else
+		fs->io_flusher = true;
+
+	f = fopen("/proc/self/oom_score_adj", "we");
+	if (!f || fputs("-1000\n", f) == EOF || fflush(f) == EOF) {
+		pf_log(LOG_WARNING, "oom_score_adj -1000: %s; going on",
+		       strerror(errno));
+	} else {
+		fs->oom_protected = true;
+	}
+	if (f)
+		fclose(f);
+}
+
+/* ---- the session loop ---- */
+
+/* What libfuse 3.12..3.16 reads into a receive buffer: FUSE_MAX_MAX_PAGES
+ * (256) pages plus a 4 KiB header, however large max_write is. Other
+ * versions get no preallocated buffer (libfuse allocates it). */
+static size_t receive_bufsize(void)
+{
+	int v = fuse_version();
+
+	if (v < 312 || v > 316)
+		return 0;
+	return 256 * (size_t)sysconf(_SC_PAGESIZE) + 0x1000;
+}
+
+struct worker {
+	pthread_t tid;
+	bool started;
+	struct fuse_buf fbuf;
+	void *scratch;
+	size_t scratch_size;
+};
+
+struct server {
+	struct fuse_session *se;
+	pthread_t main_tid;
+	atomic_uint live;
+	atomic_int error;
+	unsigned int nworkers;
+	struct worker *workers;
+};
+
+static struct server srv;
+
+static void prefault_stack(void)
+{
+	volatile char stack[PF_STACK_PREFAULT];
+
+	for (size_t i = 0; i < sizeof(stack); i += 1024)
+		stack[i] = 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int res;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pf_tls_scratch = w->scratch;
+	pf_tls_scratch_size = w->scratch_size;
+	prefault_stack();
+
+	while (!fuse_session_exited(srv.se)) {
+		/* Cancellable only while blocked on the device, as in
+		 * libfuse's own loop. */
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		res = fuse_session_receive_buf(srv.se, &w->fbuf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (res == -EINTR || res == -EAGAIN)
+			continue;
+		if (res <= 0) {
+			if (res < 0) {
+				pf_log(LOG_ERR, "reading the fuse device: %s",
+				       strerror(-res));
+				atomic_store(&srv.error, res);
+			}
+			fuse_session_exit(srv.se);
+			break;
+		}
+		fuse_session_process_buf(srv.se, &w->fbuf);
+	}
+	atomic_fetch_sub(&srv.live, 1);
+	pthread_kill(srv.main_tid, SIGUSR1);
+	return NULL;
+}
+
+static void workers_free(void)
+{
+	for (unsigned int i = 0; srv.workers && i < srv.nworkers; i++) {
+		free(srv.workers[i].fbuf.mem);
+		free(srv.workers[i].scratch);
+	}
+	free(srv.workers);
+	srv.workers = NULL;
+}
+
+/* Allocate and touch every buffer, then start every thread. */
+static int workers_start(unsigned int n)
+{
+	size_t bufsize = receive_bufsize();
+	unsigned int i;
+	int ret;
+
+	srv.workers = calloc(n, sizeof(*srv.workers));
+	if (!srv.workers)
+		return -ENOMEM;
+	srv.nworkers = n;
+	for (i = 0; i < n; i++) {
+		struct worker *w = &srv.workers[i];
+
+		w->scratch_size = PF_MAX_IO + 2 * PF_PAGE;
+		w->scratch = aligned_alloc(PF_PAGE, w->scratch_size);
+		if (!w->scratch)
+			return -ENOMEM;
+		memset(w->scratch, 0, w->scratch_size);
+		if (bufsize) {
+			w->fbuf.mem = malloc(bufsize);
+			if (!w->fbuf.mem)
+				return -ENOMEM;
+			memset(w->fbuf.mem, 0, bufsize);
+			w->fbuf.size = bufsize;
+		}
+	}
+	if (!bufsize)
+		pf_log(LOG_NOTICE, "libfuse %s: receive buffers allocated on demand",
+		       fuse_pkgversion());
+	atomic_store(&srv.live, n);
+	for (i = 0; i < n; i++) {
+		ret = pthread_create(&srv.workers[i].tid, NULL, worker_main,
+				     &srv.workers[i]);
+		if (ret) {
+			atomic_fetch_sub(&srv.live, n - i);
+			return -ret;
+		}
+		srv.workers[i].started = true;
+	}
+	return 0;
+}
+
+static void workers_stop(void)
+{
+	fuse_session_exit(srv.se);
+	for (unsigned int i = 0; i < srv.nworkers; i++)
+		if (srv.workers[i].started)
+			pthread_cancel(srv.workers[i].tid);
+	for (unsigned int i = 0; i < srv.nworkers; i++)
+		if (srv.workers[i].started)
+			pthread_join(srv.workers[i].tid, NULL);
+}
+
+/* Lazy unmount: the name goes now, the filesystem when its last user does. */
+static void detach_mount(const char *mnt)
+{
+	pid_t pid;
+	int status;
+
+	if (geteuid() == 0) {
+		if (umount2(mnt, MNT_DETACH))
+			pf_log(LOG_ERR, "umount %s: %s", mnt, strerror(errno));
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-z", "-q", "--",
+		       mnt, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		pf_log(LOG_ERR, "fusermount3 -u -z %s failed", mnt);
+}
+
+/* Wait for the workers to finish, detaching the mount on a signal. */
+static void serve(const char *mnt)
+{
+	sigset_t set;
+	bool detached = false;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	for (;;) {
+		sig = sigwaitinfo(&set, NULL);
+		if (sig < 0)
+			continue;
+		if (sig == SIGUSR1) {
+			if (atomic_load(&srv.live) == 0 ||
+			    fuse_session_exited(srv.se))
+				break;
+			continue;
+		}
+		if (!detached) {
+			pf_log(LOG_NOTICE, "signal %d: unmounting %s; exiting once no file is in use",
+			       sig, mnt);
+			detach_mount(mnt);
+			detached = true;
+		}
+	}
+}
+
+static unsigned int default_threads(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = cpus > 0 ? 2 * cpus : 4;
+
+	return (unsigned int)(n < 4 ? 4 : n > 16 ? 16 : n);
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts opts = { 0 };
+	struct pf_conf conf = { 0 };
+	struct fuse_session *se = NULL;
+	struct pf_fs *fs = NULL;
+	char mnt[PATH_MAX];
+	char *fsname = NULL, *optstr = NULL;
+	const char *source;
+	sigset_t set;
+	int status = 1;
+	int ret;
+
+	conf.store.fold = STORE_FOLD_INLINE;
+	if (fuse_opt_parse(&args, &conf, pf_opt_spec, pf_opt_proc) == -1) {
+		if (conf.err[0])
+			fprintf(stderr, "pagefold: %s\n", conf.err);
+		goto free_args;
+	}
+	if (conf.show_help) {
+		usage(argv[0]);
+		status = 0;
+		goto free_args;
+	}
+	if (conf.show_version) {
+		version();
+		status = 0;
+		goto free_args;
+	}
+	if (conf.n_nonopt == 0) {
+		fprintf(stderr, "pagefold: no mountpoint given (usage: pagefold [options] [source] mountpoint)\n");
+		goto free_args;
+	}
+	/* mount.fuse3 runs "pagefold SOURCE MOUNTPOINT -o ...". */
+	source = conf.n_nonopt == 2 ? conf.nonopt[0] : "pagefold";
+	if (fuse_opt_add_opt_escaped(&fsname, source))
+		goto out_of_memory;
+	optstr = malloc(strlen(fsname) + 64);
+	if (!optstr)
+		goto out_of_memory;
+	/* First, so that the user's own fsname= or subtype= win. */
+	sprintf(optstr, "-ofsname=%s,subtype=pagefold", fsname);
+	if (fuse_opt_insert_arg(&args, 1, optstr) ||
+	    fuse_opt_add_arg(&args, conf.nonopt[conf.n_nonopt - 1]))
+		goto out_of_memory;
+
+	if (fuse_parse_cmdline(&args, &opts) != 0)
+		goto free_args;
+	if (!realpath(opts.mountpoint, mnt))
+		snprintf(mnt, sizeof(mnt), "%s", opts.mountpoint);
+
+	fs = pf_fs_create(getuid(), getgid());
+	if (!fs)
+		goto out_of_memory;
+	fs->threads = opts.singlethread ? 1 :
+		      conf.threads ? conf.threads : default_threads();
+
+	se = fuse_session_new(&args, &pf_ops, sizeof(pf_ops), fs);
+	if (!se)
+		goto destroy_fs; /* libfuse said why */
+	if (fuse_session_mount(se, opts.mountpoint) != 0)
+		goto destroy_session;
+	if (fuse_daemonize(opts.foreground) != 0)
+		goto unmount;
+	if (!opts.foreground) {
+		openlog("pagefold", LOG_PID, LOG_DAEMON);
+		log_to_syslog = true;
+		fuse_set_log_func(fuse_log_to_syslog);
+	}
+
+	/* Before any thread or store memory exists, so that all of it is
+	 * locked and every thread inherits PR_SET_IO_FLUSHER. */
+	swap_safety(fs);
+
+	/* Created after the fork: the store may run a thread of its own. */
+	fs->st = store_create(&conf.store);
+	if (!fs->st) {
+		pf_log(LOG_ERR, "cannot create the store: out of memory");
+		goto unmount;
+	}
+	if (conf.defrag_set) {
+		ret = store_set_defrag_ratio(fs->st, conf.store.defrag_ratio);
+		if (ret)
+			pf_log(LOG_WARNING, "defrag_ratio: %s", strerror(-ret));
+	}
+
+	/* Workers inherit the mask; only the main thread takes signals. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	srv.se = se;
+	srv.main_tid = pthread_self();
+	ret = workers_start(fs->threads);
+	if (ret) {
+		pf_log(LOG_ERR, "starting %u workers: %s", fs->threads,
+		       strerror(-ret));
+	} else {
+		serve(mnt);
+		ret = atomic_load(&srv.error);
+	}
+	workers_stop();
+	workers_free();
+	status = ret ? 1 : 0;
+
+#ifdef PF_DEBUG
+	{
+		const char *why = NULL;
+
+		if (!pf_fs_is_valid(fs, &why)) {
+			pf_log(LOG_ERR, "namespace invalid at exit: %s", why);
+			status = 1;
+		}
+		if (!store_is_valid(fs->st, &why)) {
+			pf_log(LOG_ERR, "store invalid at exit: %s",
+			       why ? why : "?");
+			status = 1;
+		}
+	}
+#endif
+unmount:
+	fuse_session_unmount(se);
+destroy_session:
+	fuse_session_destroy(se);
+destroy_fs:
+	if (fs) {
+		struct store *st = fs->st;
+
+		pf_fs_destroy(fs);
+		store_destroy(st);
+	}
+free_args:
+	free(optstr);
+	free(fsname);
+	free(opts.mountpoint);
+	fuse_opt_free_args(&args);
+	return status;
+
+out_of_memory:
+	fprintf(stderr, "pagefold: out of memory\n");
+	goto destroy_fs;
+}
