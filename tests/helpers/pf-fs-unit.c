@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pf-fs-unit - TAP tests of fs/'s pure functions: value parsing for mount
+ * options and /.ctl writes, and the /.ctl formatters. Run by
+ * tests/t0010-fs-units.sh.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "opts.h"
+#include "tap.h"
+
+static void test_parse_size(void)
+{
+	const struct {
+		const char *s;
+		int ret;
+		uint64_t want;
+	} cases[] = {
+		{ "0", 0, 0 },
+		{ "4096", 0, 4096 },
+		{ "1k", 0, 1024 },
+		{ "1K", 0, 1024 },
+		{ "512M", 0, 512ull << 20 },
+		{ "2g", 0, 2ull << 30 },
+		{ "3T", 0, 3ull << 40 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "18446744073709551616", -ERANGE, 0 },
+		{ "99999999999999999999", -ERANGE, 0 },
+		{ "16777216T", -ERANGE, 0 },
+		{ "16777215T", 0, 16777215ull << 40 },
+		{ "", -EINVAL, 0 },
+		{ "M", -EINVAL, 0 },
+		{ "-1", -EINVAL, 0 },
+		{ "+1", -EINVAL, 0 },
+		{ " 1", -EINVAL, 0 },
+		{ "1 ", -EINVAL, 0 },
+		{ "1MB", -EINVAL, 0 },
+		{ "1Q", -EINVAL, 0 },
+		{ "0x10", -EINVAL, 0 },
+		{ "1.5G", -EINVAL, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t v = 12345;
+		int ret = opt_parse_size(cases[i].s, &v);
+
+		ok(ret == cases[i].ret, "opt_parse_size(\"%s\") returns %d (got %d)",
+		   cases[i].s, cases[i].ret, ret);
+		if (cases[i].ret == 0)
+			is_u64(v, cases[i].want, "  ... and the value");
+		else
+			is_u64(v, 12345, "  ... and leaves the value alone");
+	}
+}
+
+static void test_parse_uint_fold(void)
+{
+	enum store_fold_mode m = STORE_FOLD_OFF;
+	uint64_t v = 7;
+
+	ok(opt_parse_uint("100", 0, 100, &v) == 0 && v == 100, "100 in 0..100");
+	ok(opt_parse_uint("101", 0, 100, &v) == -EINVAL && v == 100, "101 not in 0..100");
+	ok(opt_parse_uint("0", 1, 64, &v) == -EINVAL, "0 not in 1..64");
+	ok(opt_parse_uint("99999999999999999999", 0, 100, &v) == -ERANGE,
+	   "overflow is ERANGE");
+	ok(opt_parse_uint("5x", 0, 100, &v) == -EINVAL, "trailing garbage");
+	ok(opt_parse_fold("scan", &m) == 0 && m == STORE_FOLD_SCAN, "fold scan");
+	ok(opt_parse_fold("inline", &m) == 0 && m == STORE_FOLD_INLINE, "fold inline");
+	ok(opt_parse_fold("off", &m) == 0 && m == STORE_FOLD_OFF, "fold off");
+	ok(opt_parse_fold("Off", &m) == -EINVAL && m == STORE_FOLD_OFF,
+	   "fold names are lower case");
+	ok(strcmp(opt_fold_name(STORE_FOLD_SCAN), "scan") == 0, "fold name");
+}
+
+#define S(x) x, sizeof(x) - 1
+
+static void test_ctl_parsers(void)
+{
+	enum store_fold_mode m = STORE_FOLD_OFF;
+	bool trig = false;
+	unsigned int pct = 0;
+	uint64_t v = 0;
+
+	ok(ctl_parse_trigger(S("1\n")) == 0, "trigger 1\\n");
+	ok(ctl_parse_trigger(S("1")) == 0, "trigger 1");
+	ok(ctl_parse_trigger(S("0\n")) == -EINVAL, "trigger 0");
+	ok(ctl_parse_trigger(S("1\n\n")) == -EINVAL, "trigger with two newlines");
+	ok(ctl_parse_trigger(S("")) == -EINVAL, "empty trigger");
+	ok(ctl_parse_trigger(S("1\0")) == -EINVAL, "NUL byte");
+	ok(ctl_parse_size(S("64M\n"), &v) == 0 && v == 64ull << 20, "size 64M");
+	ok(ctl_parse_size(S("99999999999999999999\n"), &v) == -ERANGE &&
+	   v == 64ull << 20, "size overflow");
+	ok(ctl_parse_size(S("abc\n"), &v) == -EINVAL, "size garbage");
+	ok(ctl_parse_size(S("\n"), &v) == -EINVAL, "size empty");
+	ok(ctl_parse_size("1111111111111111111111111111111111111111111111111111111111111111111111", 70, &v) ==
+	   -EINVAL, "size too long to be a value");
+	ok(ctl_parse_percent(S("30\n"), &pct) == 0 && pct == 30, "percent 30");
+	ok(ctl_parse_percent(S("101\n"), &pct) == -EINVAL && pct == 30, "percent 101");
+	ok(ctl_parse_fold(S("1\n"), &trig, &m) == 0 && trig, "fold 1 is the trigger");
+	ok(ctl_parse_fold(S("scan\n"), &trig, &m) == 0 && !trig &&
+	   m == STORE_FOLD_SCAN, "fold scan is the mode");
+	ok(ctl_parse_fold(S("sometimes\n"), &trig, &m) == -EINVAL, "fold unknown");
+	ok(ctl_parse_reset(S("0\n")) == 0, "reset 0");
+	ok(ctl_parse_reset(S("1\n")) == -EINVAL, "reset 1");
+	ok(ctl_lookup("mm_stat") == CTL_MM_STAT && ctl_lookup("nope") == -1,
+	   "ctl_lookup");
+}
+
+static int count_fields(const char *s)
+{
+	int n = 0;
+	bool in = false;
+
+	for (; *s && *s != '\n'; s++) {
+		if (*s != ' ' && !in)
+			n++;
+		in = *s != ' ';
+	}
+	return n;
+}
+
+static void test_ctl_formatters(void)
+{
+	struct store_stats ss;
+	struct store_class_stats cls[2] = {
+		{ .obj_size = 32, .pages_per_span = 1, .objs_per_span = 128,
+		  .spans = 3, .objs_inuse = 300 },
+		{ .obj_size = 3264, .pages_per_span = 4, .objs_per_span = 5,
+		  .spans = 2, .objs_inuse = 9 },
+	};
+	struct store_file_stats fst = { .pages = 10, .same_pages = 2,
+		.folded_pages = 3, .compr_bytes = 5000, .clusters = 1 };
+	unsigned long long col[14];
+	struct strbuf sb;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.orig_data_size = 1;
+	ss.compr_data_size = 2;
+	ss.mem_used_total = 3;
+	ss.mem_limit = 4;
+	ss.mem_used_max = 5;
+	ss.same_pages = 6;
+	ss.pages_compacted = 7;
+	ss.huge_pages = 8;
+	ss.huge_pages_since = 9;
+	ss.pages_folded = 10;
+	ss.fold_hits = 11;
+	ss.fold_false = 12;
+	ss.fold_index_bytes = 13;
+	ss.meta_bytes = 14;
+	ss.failed_reads = 21;
+	ss.failed_writes = 22;
+	ss.notify_free = 24;
+
+	strbuf_init(&sb);
+	ctl_fmt_mm_stat(&sb, &ss);
+	ok(sb.len > 0 && sb.buf[sb.len - 1] == '\n' && !strchr(sb.buf, '\n')[1],
+	   "mm_stat is one line");
+	ok(sscanf(sb.buf, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+		  &col[0], &col[1], &col[2], &col[3], &col[4], &col[5], &col[6],
+		  &col[7], &col[8], &col[9], &col[10], &col[11], &col[12],
+		  &col[13]) == 14, "mm_stat has 14 columns");
+	{
+		int i = 0;
+
+		while (i < 14 && col[i] == (unsigned long long)i + 1)
+			i++;
+		ok(i == 14, "mm_stat: zram's nine in order, then pages_folded, fold_hits, fold_false, fold_index_bytes, meta_bytes");
+	}
+
+	sb.len = 0;
+	ctl_fmt_io_stat(&sb, &ss, 23);
+	ok(sscanf(sb.buf, "%llu %llu %llu %llu", &col[0], &col[1], &col[2],
+		  &col[3]) == 4 && col[0] == 21 && col[1] == 22 && col[2] == 23 &&
+	   col[3] == 24 && count_fields(sb.buf) == 4,
+	   "io_stat: failed_reads failed_writes invalid_io notify_free");
+
+	sb.len = 0;
+	ctl_fmt_classes(&sb, cls, 2);
+	ok(strncmp(sb.buf, "class ", 6) == 0 &&
+	   strstr(sb.buf, "objs_inuse"), "classes has a header row");
+	{
+		const char *total = strstr(sb.buf, "Total");
+		unsigned long long spans, alloc, inuse, pages;
+
+		ok(total && sscanf(total, "Total - - - %llu %llu %llu %llu",
+				   &spans, &alloc, &inuse, &pages) == 4 &&
+		   spans == 5 && alloc == 3 * 128 + 2 * 5 && inuse == 309 &&
+		   pages == 3 + 8, "classes Total row sums the classes");
+	}
+
+	sb.len = 0;
+	ctl_fmt_files_row(&sb, "/a b\\c", false, 40960, &fst);
+	if (!ok(strcmp(sb.buf, "/a\\040b\\134c 40960 10 2 3 5000 1\n") == 0,
+		"files row escapes the path"))
+		diag("got: %s", sb.buf);
+	sb.len = 0;
+	ctl_fmt_files_row(&sb, "gone", true, 1, &fst);
+	if (!ok(strncmp(sb.buf, "gone\\040(deleted) 1 ", 20) == 0,
+		"deleted files are marked in one column"))
+		diag("got: %s", sb.buf);
+	ok(sb.err == 0, "no allocation failure");
+	strbuf_release(&sb);
+}
+
+int main(void)
+{
+	test_parse_size();
+	test_parse_uint_fold();
+	test_ctl_parsers();
+	test_ctl_formatters();
+	return tap_done();
+}
