@@ -1,0 +1,174 @@
+#!/bin/bash
+# The program: -h, --version, bad options (one clear message, non-zero
+# exit, nothing mounted), options taking effect, mounting from fstab as
+# type fuse.pagefold through mount.fuse3, an ordinary user mounting through
+# fusermount3, and SIGTERM (lazy unmount; the daemon serves open files
+# until the last one closes).
+. "$(dirname "$0")/lib.sh"
+pf_require root fuse
+
+# --- help and version
+"$PAGEFOLD" -h >"$PF_TMP/help" 2>&1
+pf_ok $? "-h exits 0"
+missing=
+for o in mem_limit= fold= defrag_ratio= max_threads= allow_other default_permissions; do
+	grep -q -- "$o" "$PF_TMP/help" || missing="$missing $o"
+done
+pf_is "$missing" "" "-h describes every option"
+"$PAGEFOLD" --version >"$PF_TMP/version" 2>&1
+pf_ok $? "--version exits 0"
+grep -q "^pagefold version [0-9]" "$PF_TMP/version"
+pf_ok $? "--version names the program and its version" || pf_diag_file "$PF_TMP/version"
+
+# --- bad options: one line on stderr, exit status not 0, nothing mounted
+mkdir -p "$PF_TMP/bad"
+bad_option() { # DESC ARGS...
+	local desc=$1 status lines
+	shift
+	timeout 30 "$PAGEFOLD" "$@" >"$PF_TMP/bad.out" 2>"$PF_TMP/bad.err"
+	status=$?
+	lines=$(wc -l <"$PF_TMP/bad.err")
+	[ $status -ne 0 ] && [ $status -ne 124 ] && [ "$lines" -eq 1 ] &&
+		! pf_is_mounted "$PF_TMP/bad"
+	pf_ok $? "$desc: exit $status, one message, nothing mounted" ||
+		{ pf_diag_file "$PF_TMP/bad.err"; pf_is_mounted "$PF_TMP/bad" &&
+			fusermount3 -u "$PF_TMP/bad"; }
+}
+bad_option "mem_limit with an unknown suffix" -o mem_limit=12Q "$PF_TMP/bad"
+bad_option "empty mem_limit" -o mem_limit= "$PF_TMP/bad"
+bad_option "mem_limit too large" -o mem_limit=99999999999999999999 "$PF_TMP/bad"
+bad_option "unknown fold mode" -o fold=sometimes "$PF_TMP/bad"
+bad_option "defrag_ratio over 100" -o defrag_ratio=101 "$PF_TMP/bad"
+bad_option "defrag_ratio not a number" -o defrag_ratio=abc "$PF_TMP/bad"
+bad_option "max_threads 0" -o max_threads=0 "$PF_TMP/bad"
+bad_option "an unknown option" -o no_such_option "$PF_TMP/bad"
+bad_option "an unknown flag" --no-such-flag "$PF_TMP/bad"
+bad_option "three arguments" a b "$PF_TMP/bad"
+bad_option "no mountpoint"
+bad_option "a mountpoint that does not exist" "$PF_TMP/does-not-exist"
+timeout 30 "$PAGEFOLD" -o mem_limit=12Q "$PF_TMP/bad" 2>"$PF_TMP/bad.err"
+grep -q "mem_limit '12Q'" "$PF_TMP/bad.err"
+pf_ok $? "the message names the option and the value" || pf_diag_file "$PF_TMP/bad.err"
+
+# --- options take effect
+pf_mount -o mem_limit=64M,fold=scan,defrag_ratio=30,max_threads=3 ||
+	{ pf_ok 1 "mount with options"; pf_done; }
+pf_is "$(cat "$PF_MNT/.ctl/mem_limit")" 67108864 "mem_limit=64M"
+pf_is "$(cat "$PF_MNT/.ctl/fold")" scan "fold=scan"
+pf_is "$(cat "$PF_MNT/.ctl/defrag_ratio")" 30 "defrag_ratio=30"
+pf_is "$(awk '$1 == "threads" { print $2 }' "$PF_MNT/.ctl/stat")" 3 "max_threads=3"
+pf_is "$(findmnt -n -M "$PF_MNT" -o FSTYPE,SOURCE | tr -s ' ')" "fuse.pagefold pagefold" \
+	"mounted as type fuse.pagefold, source pagefold"
+pf_umount "$PF_MNT"
+
+# --- SIGTERM: the name goes at once, the daemon stays for open files
+pf_mount || { pf_ok 1 "mount"; pf_done; }
+M=$PF_MNT
+pid=$PF_PID
+echo "still here" >"$M/f"
+exec 3<"$M/f"
+kill -TERM "$pid"
+for i in $(seq 50); do pf_is_mounted "$M" || break; sleep 0.1; done
+pf_ok $(pf_is_mounted "$M" && echo 1 || echo 0) "SIGTERM unmounts (lazily)"
+sleep 0.5
+pf_ok $(pf_alive "$pid" && echo 0 || echo 1) "... the daemon stays while a file is open"
+pf_is "$(cat <&3)" "still here" "... and still serves it"
+exec 3<&-
+pf_umount "$M"   # not mounted any more: only waits for a clean exit
+
+# The rest runs in a private mount namespace (pf_ns): mount(8) drops PATH
+# before it runs mount.fuse3, whose shell then finds "pagefold" only on the
+# default PATH, so /usr/local/sbin is bound to a directory holding pagefold;
+# and /dev/fuse, 0666 on Debian, may be 0600 in a container, so a 0666 node
+# for the same device is bound over it for the ordinary user. Nothing of
+# this is visible outside the namespace, which goes away with the test.
+pf_ns_start || { pf_ok 1 "private mount namespace"; pf_done; }
+mkdir -p "$PF_TMP/bin" "$PF_TMP/fmnt"
+ln -s "$PAGEFOLD" "$PF_TMP/bin/pagefold"
+pf_ns mount --bind "$PF_TMP/bin" /usr/local/sbin
+pf_ok $? "bind a directory holding pagefold over /usr/local/sbin (namespace only)"
+if [ "$(stat -c %a /dev/fuse)" != 666 ]; then
+	mknod -m 666 "$PF_TMP/fuse" c "$((0x$(stat -c %t /dev/fuse)))" \
+		"$((0x$(stat -c %T /dev/fuse)))" &&
+		pf_ns mount --bind "$PF_TMP/fuse" /dev/fuse
+	pf_ok $? "a 0666 /dev/fuse for the ordinary user (namespace only)"
+fi
+
+# A pagefold serving MNT, started by mount.fuse3 or setpriv, so ours.
+daemon_pid() { # MNT COMM
+	local f p
+	for f in $(grep -lsxzF -- "$1" /proc/[0-9]*/cmdline); do
+		p=${f#/proc/}
+		p=${p%/cmdline}
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ] && echo "$p"
+	done
+}
+
+# --- fstab: type fuse.pagefold through mount.fuse3
+F=$PF_TMP/fmnt
+pf_track_ns_mount "$F"
+pf_ns mount -t fuse.pagefold pagefold "$F" -o mem_limit=32M,fold=off \
+	2>"$PF_TMP/mount.err"
+pf_ok $? "mount -t fuse.pagefold pagefold MNT -o ..." || pf_diag_file "$PF_TMP/mount.err"
+pf_is "$(pf_ns findmnt -n -M "$F" -o FSTYPE,SOURCE | tr -s ' ')" \
+	"fuse.pagefold pagefold" "... shows as fuse.pagefold from pagefold"
+pf_is "$(pf_ns cat "$F/.ctl/mem_limit") $(pf_ns cat "$F/.ctl/fold")" "33554432 off" \
+	"... with its options"
+pf_ns sh -c "echo hello > '$F/x'"
+pf_is "$(pf_ns cat "$F/x")" hello "... and works"
+dpid=$(daemon_pid "$F" pagefold)
+pf_ok $([ -n "$dpid" ]; echo $?) "the daemon runs in the background"
+[ -n "$dpid" ] && pf_track_pid "$dpid"
+pf_ns umount "$F"
+pf_ok $? "umount"
+pf_wait_exit "$dpid" 30
+pf_ok $(pf_alive "$dpid" && echo 1 || echo 0) "the daemon exits after umount"
+
+printf 'pagefold %s fuse.pagefold mem_limit=16M,defrag_ratio=40,noauto 0 0\n' "$F" \
+	>"$PF_TMP/fstab"
+pf_ns mount -T "$PF_TMP/fstab" "$F" 2>"$PF_TMP/mount.err"
+pf_ok $? "mount from an fstab line" || pf_diag_file "$PF_TMP/mount.err"
+pf_is "$(pf_ns cat "$F/.ctl/mem_limit") $(pf_ns cat "$F/.ctl/defrag_ratio")" \
+	"16777216 40" "... with the options of the fstab line"
+dpid=$(daemon_pid "$F" pagefold)
+[ -n "$dpid" ] && pf_track_pid "$dpid"
+pf_ns umount "$F"
+pf_wait_exit "$dpid" 30
+pf_ok $(pf_alive "$dpid" && echo 1 || echo 0) "the daemon exits after umount"
+
+# --- an ordinary user, through fusermount3
+U=$PF_TMP/umnt
+mkdir -p "$U"
+chown nobody:nogroup "$U"
+cp "$PAGEFOLD" "$PF_TMP/bin/pagefold-user"
+chmod 755 "$PF_TMP/bin/pagefold-user"
+pf_track_ns_mount "$U"
+as_nobody() { pf_ns setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+as_nobody "$PF_TMP/bin/pagefold-user" -f "$U" >"$PF_TMP/user.log" 2>&1 &
+upid=$!
+pf_track_pid "$upid"
+for i in $(seq 300); do
+	[ "$(pf_ns findmnt -n -M "$U" -o FSTYPE)" = fuse.pagefold ] && break
+	pf_alive "$upid" || break
+	sleep 0.1
+done
+pf_is "$(pf_ns findmnt -n -M "$U" -o FSTYPE)" fuse.pagefold \
+	"user nobody mounts through fusermount3" || pf_diag_file "$PF_TMP/user.log"
+pf_is "$(pf_ns findmnt -n -M "$U" -o OPTIONS | grep -o 'user_id=[0-9]*')" user_id=65534 \
+	"... as its own mount"
+as_nobody sh -c "echo data > '$U/file' && cat '$U/file'" >"$PF_TMP/user.out" 2>&1
+pf_is "$(cat "$PF_TMP/user.out")" data "the user writes and reads a file"
+as_nobody sh -c "echo 8M > '$U/.ctl/mem_limit' && cat '$U/.ctl/mem_limit'" \
+	>"$PF_TMP/user.out" 2>&1
+pf_is "$(cat "$PF_TMP/user.out")" 8388608 "the mounting user may write /.ctl settings"
+grep -q "memory not locked" "$PF_TMP/user.log"
+pf_ok $? "without CAP_IPC_LOCK the daemon warns that memory is not locked" ||
+	pf_diag_file "$PF_TMP/user.log"
+as_nobody fusermount3 -u "$U"
+pf_ok $? "the user unmounts with fusermount3 -u"
+pf_wait_exit "$upid" 30
+[ "$pf_wait_status" = 0 ] && ! grep -q -E 'Sanitizer|runtime error:' "$PF_TMP/user.log"
+pf_ok $? "the user's daemon exits cleanly (status $pf_wait_status)" ||
+	pf_diag_file "$PF_TMP/user.log" 40
+
+pf_done
