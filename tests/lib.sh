@@ -20,7 +20,9 @@
 #        pf_mount [pagefold options...]   -> PF_MNT, PF_PID, PF_LOG
 #        pf_umount MNT                      (also a test point: clean exit)
 #        pf_track_swap DEV | pf_track_loop DEV | pf_track_cgroup DIR |
-#        pf_track_pid PID | pf_track_mount MNT
+#        pf_track_pid PID (a workload: killed first) |
+#        pf_track_daemon PID (a pagefold: waited for after the unmounts) |
+#        pf_track_mount MNT
 #        pf_ns_start: a private mount namespace (held by a sleeping process);
 #        pf_ns CMD... runs CMD in it; pf_track_ns_mount MNT
 #
@@ -45,6 +47,7 @@ pf_swaps=()
 pf_loops=()
 pf_cgroups=()
 pf_extra_pids=()
+pf_daemon_pids=()
 pf_extra_mnts=()
 pf_ns_mnts=()
 PF_NS=
@@ -162,14 +165,14 @@ pf_memcg_base() {
 pf_track_swap() { pf_swaps+=("$1"); }
 pf_track_loop() { pf_loops+=("$1"); }
 pf_track_cgroup() { pf_cgroups+=("$1"); }
-pf_track_pid() { pf_extra_pids+=("$1"); }
+pf_track_pid() { pf_extra_pids+=("$1"); }     # killed first
+pf_track_daemon() { pf_daemon_pids+=("$1"); } # after the unmounts
 pf_track_mount() { pf_extra_mnts+=("$1"); }
 pf_track_ns_mount() { pf_ns_mnts+=("$1"); }
 
 pf_ns_start() {
 	unshare -m --propagation private sleep 100000 &
 	PF_NS=$!
-	pf_track_pid "$PF_NS"
 	local t
 	for t in $(seq 50); do
 		[ "$(readlink "/proc/$PF_NS/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] &&
@@ -263,20 +266,21 @@ pf_done() {
 	exit
 }
 
+# Undo everything, in an order that works while things are still running:
+# the workloads first (swapoff must not have to fit their pages back into
+# a full cgroup), then swap, loop devices, cgroups, mounts, daemons.
 pf_cleanup() {
 	local status=$? x i pid
 	set +e
+	trap '' INT TERM
+	for pid in "${pf_extra_pids[@]}"; do
+		pf_alive "$pid" && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
 	for x in "${pf_swaps[@]}"; do
 		grep -q "^$(readlink -f "$x") " /proc/swaps && swapoff "$x"
 	done
 	for x in "${pf_loops[@]}"; do
 		losetup "$x" >/dev/null 2>&1 && losetup -d "$x"
-	done
-	for x in "${pf_ns_mnts[@]}"; do
-		[ -n "$PF_NS" ] && pf_alive "$PF_NS" && pf_ns umount -l "$x" 2>/dev/null
-	done
-	for pid in "${pf_extra_pids[@]}"; do
-		pf_alive "$pid" && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	for ((i = ${#pf_cgroups[@]} - 1; i >= 0; i--)); do
 		x=${pf_cgroups[$i]}
@@ -286,13 +290,21 @@ pf_cleanup() {
 		done
 		rmdir "$x" 2>/dev/null || { sleep 1; rmdir "$x"; }
 	done
+	if [ -n "$PF_NS" ] && pf_alive "$PF_NS"; then
+		for x in "${pf_ns_mnts[@]}"; do
+			pf_ns umount -l "$x" 2>/dev/null
+		done
+	fi
 	for x in "${pf_mnts[@]}" "${pf_extra_mnts[@]}"; do
 		pf_is_mounted "$x" && { fusermount3 -u "$x" 2>/dev/null || umount -l "$x"; }
 	done
-	for pid in "${pf_pids[@]}"; do
+	for pid in "${pf_pids[@]}" "${pf_daemon_pids[@]}"; do
 		pf_wait_exit "$pid" 10 || { kill -TERM "$pid"; pf_wait_exit "$pid" 5 ||
 			kill -KILL "$pid"; }
 	done 2>/dev/null
+	if [ -n "$PF_NS" ] && pf_alive "$PF_NS"; then
+		kill -KILL "$PF_NS" && wait "$PF_NS"
+	fi 2>/dev/null
 	if [ -n "$PF_TMP" ] && [ -d "$PF_TMP" ]; then
 		if findmnt -rn -o TARGET | grep -q "^$PF_TMP"; then
 			echo "# leaving $PF_TMP: something is still mounted in it"

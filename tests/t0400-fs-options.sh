@@ -118,7 +118,7 @@ pf_ns sh -c "echo hello > '$F/x'"
 pf_is "$(pf_ns cat "$F/x")" hello "... and works"
 dpid=$(daemon_pid "$F" pagefold)
 pf_ok $([ -n "$dpid" ]; echo $?) "the daemon runs in the background"
-[ -n "$dpid" ] && pf_track_pid "$dpid"
+[ -n "$dpid" ] && pf_track_daemon "$dpid"
 pf_ns umount "$F"
 pf_ok $? "umount"
 pf_wait_exit "$dpid" 30
@@ -131,7 +131,7 @@ pf_ok $? "mount from an fstab line" || pf_diag_file "$PF_TMP/mount.err"
 pf_is "$(pf_ns cat "$F/.ctl/mem_limit") $(pf_ns cat "$F/.ctl/defrag_ratio")" \
 	"16777216 40" "... with the options of the fstab line"
 dpid=$(daemon_pid "$F" pagefold)
-[ -n "$dpid" ] && pf_track_pid "$dpid"
+[ -n "$dpid" ] && pf_track_daemon "$dpid"
 pf_ns umount "$F"
 pf_wait_exit "$dpid" 30
 pf_ok $(pf_alive "$dpid" && echo 1 || echo 0) "the daemon exits after umount"
@@ -146,7 +146,7 @@ pf_track_ns_mount "$U"
 as_nobody() { pf_ns setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 as_nobody "$PF_TMP/bin/pagefold-user" -f "$U" >"$PF_TMP/user.log" 2>&1 &
 upid=$!
-pf_track_pid "$upid"
+pf_track_daemon "$upid"
 for i in $(seq 300); do
 	[ "$(pf_ns findmnt -n -M "$U" -o FSTYPE)" = fuse.pagefold ] && break
 	pf_alive "$upid" || break
