@@ -50,6 +50,7 @@ int arena_init(struct arena *a, uint64_t bytes)
 	if (pthread_mutex_init(&a->lock, NULL))
 		goto unmap_page_map;
 	a->nr_pages = (uint32_t)pages;
+	a->bump = 1;  /* page 0 is never handed out: location 0 means none */
 	return 0;
 
 unmap_page_map:
@@ -66,6 +67,7 @@ void arena_fini(struct arena *a)
 		return;
 	for (unsigned int n = 0; n <= ARENA_MAX_RUN; n++)
 		free(a->runs[n].page);
+	free(a->large.run);
 	pthread_mutex_destroy(&a->lock);
 	munmap(a->page_map, (size_t)a->nr_pages * sizeof(*a->page_map));
 	munmap(a->base, (size_t)a->nr_pages << ARENA_PAGE_SHIFT);
@@ -104,6 +106,35 @@ static void runs_push(struct arena *a, uint32_t page, uint32_t n)
 	a->runs_added = true;
 }
 
+/* Keep a merged run of more than ARENA_MAX_RUN pages whole; on failure
+ * fall back to pieces. Under lock. */
+static void large_push(struct arena *a, uint32_t page, uint32_t len)
+{
+	struct arena_large *l = &a->large;
+
+	if (l->nr == l->cap) {
+		uint32_t cap = l->cap ? l->cap * 2 : 16;
+		void *r = realloc(l->run, cap * sizeof(*l->run));
+
+		if (!r) {
+			while (len) {
+				uint32_t n = len < ARENA_MAX_RUN ? len : ARENA_MAX_RUN;
+
+				runs_push(a, page, n);
+				page += n;
+				len -= n;
+			}
+			return;
+		}
+		l->run = r;
+		l->cap = cap;
+	}
+	l->run[l->nr].page = page;
+	l->run[l->nr].len = len;
+	l->nr++;
+	a->free_pages += len;
+}
+
 static int cmp_u64(const void *x, const void *y)
 {
 	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
@@ -113,13 +144,13 @@ static int cmp_u64(const void *x, const void *y)
 
 /*
  * Merge adjacent free runs, give a free tail back to the bump pointer and
- * re-bucket the rest in pieces of at most ARENA_MAX_RUN pages. Rare: only
- * when the arena is otherwise exhausted. Under lock.
+ * file the rest by length (longer than ARENA_MAX_RUN: whole, as a large
+ * run). Rare: only when the arena is otherwise exhausted. Under lock.
  */
 static void runs_coalesce(struct arena *a)
 {
-	uint64_t *all;   /* page << 8 | length */
-	uint32_t nr = 0, i, j;
+	uint64_t *all;   /* page << 32 | length */
+	uint32_t nr = a->large.nr, i, j;
 
 	for (unsigned int n = 1; n <= ARENA_MAX_RUN; n++)
 		nr += a->runs[n].nr;
@@ -131,32 +162,57 @@ static void runs_coalesce(struct arena *a)
 	nr = 0;
 	for (unsigned int n = 1; n <= ARENA_MAX_RUN; n++) {
 		for (i = 0; i < a->runs[n].nr; i++)
-			all[nr++] = (uint64_t)a->runs[n].page[i] << 8 | n;
+			all[nr++] = (uint64_t)a->runs[n].page[i] << 32 | n;
 		a->runs[n].nr = 0;
 	}
+	for (i = 0; i < a->large.nr; i++)
+		all[nr++] = (uint64_t)a->large.run[i].page << 32 |
+			    a->large.run[i].len;
+	a->large.nr = 0;
 	a->free_pages = 0;
 	qsort(all, nr, sizeof(*all), cmp_u64);
 	for (i = 0; i < nr; i = j) {
-		uint32_t start = (uint32_t)(all[i] >> 8);
-		uint32_t end = start + (uint32_t)(all[i] & 0xff);
+		uint32_t start = (uint32_t)(all[i] >> 32);
+		uint32_t end = start + (uint32_t)all[i];
 
-		for (j = i + 1; j < nr && (uint32_t)(all[j] >> 8) == end; j++)
-			end += (uint32_t)(all[j] & 0xff);
-		if (end == a->bump) {
+		for (j = i + 1; j < nr && (uint32_t)(all[j] >> 32) == end; j++)
+			end += (uint32_t)all[j];
+		if (end == a->bump)
 			a->bump = start;
-			break;
-		}
-		while (end > start) {
-			uint32_t n = end - start;
-
-			if (n > ARENA_MAX_RUN)
-				n = ARENA_MAX_RUN;
-			runs_push(a, start, n);
-			start += n;
-		}
+		else if (end - start > ARENA_MAX_RUN)
+			large_push(a, start, end - start);
+		else
+			runs_push(a, start, end - start);
 	}
 	free(all);
 	a->runs_added = false;
+}
+
+/* Carve n pages from the front of a large run. Under lock. */
+static int arena_get_large(struct arena *a, uint32_t n, uint32_t *page)
+{
+	struct arena_large *l = &a->large;
+	uint32_t i = l->nr - 1;
+
+	if (!l->nr)
+		return -ENOMEM;
+	if (l->run[i].len - n <= ARENA_MAX_RUN &&
+	    runs_reserve(&a->runs[l->run[i].len - n]))
+		return -ENOMEM;
+	*page = l->run[i].page;
+	l->run[i].page += n;
+	l->run[i].len -= n;
+	a->free_pages -= n;
+	if (l->run[i].len <= ARENA_MAX_RUN) {
+		/* Short now: file it with the others. */
+		uint32_t len = l->run[i].len, start = l->run[i].page;
+
+		l->nr--;
+		a->free_pages -= len;
+		if (len)
+			runs_push(a, start, len);
+	}
+	return 0;
 }
 
 /* An exact free run or the bump pointer. Under lock. */
@@ -201,9 +257,13 @@ int arena_get(struct arena *a, uint32_t n, uint32_t *page)
 		return -EINVAL;
 	pthread_mutex_lock(&a->lock);
 	ret = arena_get_fast(a, n, page);
+	if (ret)
+		ret = arena_get_large(a, n, page);
 	if (ret && a->runs_added) {
 		runs_coalesce(a);
 		ret = arena_get_fast(a, n, page);
+		if (ret)
+			ret = arena_get_large(a, n, page);
 	}
 	if (ret)
 		ret = arena_get_split(a, n, page);
@@ -279,6 +339,7 @@ uint64_t arena_meta_bytes(struct arena *a)
 	bytes = (map + ARENA_PAGE_SIZE - 1) & ~(uint64_t)(ARENA_PAGE_SIZE - 1);
 	for (unsigned int n = 0; n <= ARENA_MAX_RUN; n++)
 		bytes += (uint64_t)a->runs[n].cap * sizeof(uint32_t);
+	bytes += (uint64_t)a->large.cap * sizeof(*a->large.run);
 	pthread_mutex_unlock(&a->lock);
 	return bytes;
 }
@@ -289,8 +350,8 @@ bool arena_is_valid(struct arena *a, const char **why)
 	const char *bad = NULL;
 
 	pthread_mutex_lock(&a->lock);
-	if (a->bump > a->nr_pages)
-		bad = "arena: bump past the reservation";
+	if (a->bump < 1 || a->bump > a->nr_pages)
+		bad = "arena: bump outside the reservation";
 	for (unsigned int n = 1; n <= ARENA_MAX_RUN && !bad; n++) {
 		struct arena_runs *r = &a->runs[n];
 
@@ -306,6 +367,16 @@ bool arena_is_valid(struct arena *a, const char **why)
 					bad = "arena: free run overlaps a span";
 		}
 		free_pages += (uint64_t)r->nr * n;
+	}
+	for (uint32_t i = 0; i < a->large.nr && !bad; i++) {
+		uint32_t p = a->large.run[i].page, n = a->large.run[i].len;
+
+		if (n <= ARENA_MAX_RUN || p + n > a->bump)
+			bad = "arena: bad large free run";
+		for (uint32_t k = 0; k < n && !bad; k++)
+			if (a->page_map[p + k])
+				bad = "arena: free run overlaps a span";
+		free_pages += n;
 	}
 	if (a->runs[0].nr)
 		bad = "arena: free run of length 0";

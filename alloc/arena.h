@@ -6,8 +6,9 @@
  * address space only, no memory until a page is touched). Spans are runs of
  * 1..ARENA_MAX_RUN pages carved from it: first from the free runs of the
  * requested length, then from the never-used top (the bump pointer); when
- * both are exhausted, adjacent free runs are merged (a free run that ends at
- * the bump pointer lowers it) and, failing that, a longer free run is split.
+ * both are exhausted, adjacent free runs are merged (a merged run that ends
+ * at the bump pointer lowers it; longer ones are kept whole and carved from
+ * the front) and, failing that, a longer free run is split.
  * All of this only matters once the reservation is nearly used up. A run handed back is first released to the OS, so free runs hold no
  * memory: only the page map (8 bytes per page below the bump pointer) and
  * the free-run vectors (4 bytes per free run) cost anything.
@@ -44,10 +45,17 @@ struct arena_runs {
 	uint32_t nr, cap;
 };
 
+/* Free runs longer than ARENA_MAX_RUN (made by merging), carved from the
+ * front. */
+struct arena_large {
+	struct { uint32_t page, len; } *run;
+	uint32_t nr, cap;
+};
+
 /*
  * Invariants (under lock):
- *   bump <= nr_pages
- *   free_pages == sum over n of runs[n].nr * n
+ *   1 <= bump <= nr_pages (page 0 is never handed out)
+ *   free_pages == sum over n of runs[n].nr * n + sum of large run lengths
  *   every free run lies below bump and overlaps no other run and no span
  *   page_map[p] != NULL  iff  page p belongs to a live span
  */
@@ -61,6 +69,7 @@ struct arena {
 	uint32_t lost_pages;        /* pages whose release failed: never reused */
 	bool runs_added;            /* runs pushed since the last coalescing */
 	struct arena_runs runs[ARENA_MAX_RUN + 1]; /* runs[n]: free runs of n pages */
+	struct arena_large large;   /* free runs of more than ARENA_MAX_RUN */
 	int release_mode;           /* atomic: enum arena_release_mode */
 	uint64_t releases;          /* atomic: successful releases (any method) */
 };

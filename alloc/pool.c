@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * pool.c - size classes, spans, handle tables and compaction.
+ * pool.c - size classes, shards, spans, handle tables and compaction.
  *
- * A class owns its spans and its handle table; everything about them is
- * protected by the class lock. Spans are sorted into fullness groups: 16
- * groups for partly used spans (group g holds spans with
- * g/16 <= inuse/objs < (g+1)/16), one for full spans and one holding at most
- * one empty span kept for reuse. Allocation takes the head of the fullest
- * non-empty partial group (so spans fill up and frees empty the rest),
- * then the cached empty span, then a new span. Compaction moves objects out
- * of the emptiest span into the fullest.
+ * A class is split into NR_SHARDS shards, each with its own lock, spans,
+ * counters and list of free handle indices; a thread allocates in the shard
+ * of the CPU it runs on, so threads on different CPUs share no lock and no
+ * cache line on the alloc/free path (one lock shared by all CPUs made two
+ * threads run at a third of one thread's speed). The handle table belongs
+ * to the class: a handle does not say which shard holds its object, the
+ * page map does (the owning shard is kept in the low bits of the span
+ * pointer), and compaction moves objects between the shards of a class.
+ *
+ * A shard sorts its spans into fullness groups: 16 groups for partly used
+ * spans (group g holds spans with g/16 <= inuse/objs < (g+1)/16), one for
+ * full spans and one holding at most one empty span kept for reuse.
+ * Allocation takes the head of the fullest non-empty partial group, then the
+ * cached empty span, then a new span. Compaction moves objects out of the
+ * emptiest span of the class into the fullest, whichever shards they are in.
  *
  * Inside a span, slots [0, bump) have been handed out since the span was
  * last reset; freed slots among them form a list threaded through their
@@ -20,13 +27,23 @@
  * Handle = (index + 1) << 8 | class id, so handles are never 0. A class's
  * handle table is a fixed directory of HT_CHUNKS chunks of growing size
  * (chunk k holds 1024 << k entries, mapped on first use), so an entry never
- * moves and pool_unmap() can read it without the lock. An entry holds the
- * object's location (arena offset / 16, < LOC_MAX) or, for a free index,
- * HT_FREE | next free index.
+ * moves and pool_unmap() can read it without a lock. An entry holds the
+ * object's location (arena offset / 16, 0 < location < LOC_MAX: the arena
+ * never hands out its page 0), 0 if the index was never used, or for a free
+ * index HT_FREE | next free index. Shards take never-used indices from the class
+ * in blocks of HT_BLOCK, and keep the indices freed in them on their own
+ * list.
  *
- * lock ordering: class lock -> arena lock. Only pool_is_valid() holds more
- * than one class lock, taking them in ascending class order. Spans emptied
- * under a class lock are unlinked there and returned to the arena (a system
+ * Who may change what: a span, its slots and the handle entries of its live
+ * objects change only under the lock of the span's shard (or all the class's
+ * shard locks: compaction); a shard's free-index list under its lock. To
+ * find an object, obj_lock() reads the entry and the page map without a
+ * lock, locks the shard they name and checks that both still say the same.
+ *
+ * lock ordering: shard locks of a class in ascending order (only compaction
+ * and pool_is_valid() hold more than one; pool_is_valid() takes the classes
+ * in ascending order too) -> class ht_lock -> arena lock. Spans emptied
+ * under a shard lock are unlinked there and returned to the arena (a system
  * call) after the lock is dropped.
  */
 #include "pool.h"
@@ -35,6 +52,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +64,9 @@
 #define MIN_CLASS       32u
 #define CLASS_STEP      16u
 #define NR_STEPS        ((POOL_MAX_OBJ - MIN_CLASS) / CLASS_STEP + 1)  /* 255 */
+
+#define NR_SHARDS       4u    /* power of 2, at most 16 (page map tag bits) */
+#define SHARD_MASK      ((uintptr_t)NR_SHARDS - 1)
 
 #define NR_PARTIAL      16u
 #define G_FULL          NR_PARTIAL
@@ -62,66 +83,60 @@
 #define HT_BASE         (1u << HT_BASE_SHIFT)
 #define HT_CHUNKS       14u
 #define HT_MAX          ((1u << 24) - HT_BASE)   /* indices 0 .. HT_MAX-1 */
+#define HT_BLOCK        64u                      /* divides every chunk */
 #define HT_FREE         0xff000000u
 #define HT_NONE         0x00ffffffu
 #define LOC_MAX         0xff000000u
 
-#define COMPACT_BATCH   32u   /* moves per class-lock hold */
-#define CHECK_EVERY     1024u /* debug: ops on a class between full checks */
+#define COMPACT_BATCH   32u   /* moves per hold of a class's locks */
+#define CHECK_EVERY     1024u /* debug: ops on a shard between full checks */
 
 /* Relaxed atomics for fields written under a lock and read without one
- * (statistics). On x86-64 they compile to plain loads and stores. */
+ * (statistics, hints). On x86-64 they compile to plain loads and stores. */
 #define RD(x)           __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define WR(x, v)        __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 #define ADD(x, n)       WR(x, RD(x) + (n))
 
 /*
- * A span descriptor: 32 bytes plus one back-reference word per slot.
+ * A span descriptor: 32 bytes plus one back-reference word per slot;
+ * malloc's alignment (16) leaves the page map 4 low bits for the shard.
  *
- * Invariants (under the class lock):
+ * Invariants (under the lock of its shard):
  *   inuse + (freed slots on the free list) == bump <= objs
  *   pages_for(bump) <= resident <= pages
- *   the span is on list groups[class_group(inuse)] of its class
+ *   the span is on list groups[class_group(inuse)] of shard[shard]
  *   backref[i], i < bump: live (handle index | delta << 24, delta <= 254,
  *     and the handle's entry is this slot's location) or BR_FREE | next
- *   page_map[page + k] == this span for k < pages
+ *   page_map[page + k] == this span | shard, for k < pages
  *   pins counts pool_map() calls not yet matched by pool_unmap()
  */
 struct span {
 	struct span *prev, *next;  /* fullness-group list */
 	uint32_t page;             /* first arena page */
-	uint32_t pins;             /* atomic */
+	uint16_t pins;             /* atomic */
 	uint16_t inuse;            /* live objects */
 	uint16_t bump;             /* slots [bump, objs) unused since reset */
 	uint16_t free_head;        /* freed slot below bump, or SLOT_NONE */
 	uint8_t resident;          /* pages [0, resident) may hold memory */
 	uint8_t cls;               /* class id */
+	uint8_t shard;             /* owning shard in the class */
 	uint32_t backref[];        /* one per slot */
 };
 
 /*
- * A size class. Geometry is constant; the rest is under lock.
+ * A shard of a class. Under its lock.
  *
  * Invariants:
  *   nr_spans == spans on all lists; nr_full == spans on groups[G_FULL]
  *   groups[G_EMPTY] holds at most one span
  *   bit g of group_mask set  iff  groups[g] != NULL  (g < NR_PARTIAL)
- *   inuse == sum of span inuse == handle entries in [0, hwm) that are live
- *   hwm == inuse + length of the handle free list
- *   resident == sum of span resident
- *   live_bytes == sum of requested sizes of live objects
+ *   inuse == sum of span inuse; resident == sum of span resident
+ *   live_bytes == sum of requested sizes of the live objects in its spans
+ *   the free-index list and [fresh, fresh_end) lie below the class's hwm
  */
-struct pool_class {
+struct pool_shard {
 	pthread_mutex_t lock;
-	/* geometry */
-	uint32_t size;             /* slot bytes, a multiple of 16 */
-	uint32_t size16;           /* size / 16: slot stride in location units */
-	uint32_t recip;            /* ceil(2^32 / size16): unit offset -> slot */
-	uint32_t min_size;         /* smallest request served here */
-	uint16_t pages;            /* pages per span */
-	uint16_t objs;             /* slots per span */
-	uint8_t id;
-	/* spans */
+	uint32_t id;
 	uint32_t group_mask;
 	struct span *groups[NR_GROUPS];
 	uint64_t nr_spans;
@@ -129,10 +144,8 @@ struct pool_class {
 	uint64_t inuse;
 	uint64_t live_bytes;
 	uint64_t resident;         /* pages */
-	/* handles */
-	uint32_t *ht[HT_CHUNKS];
-	uint32_t hfree;            /* first free index, or HT_NONE */
-	uint32_t hwm;              /* indices [0, hwm) have been used */
+	uint32_t hfree;            /* first free handle index, or HT_NONE */
+	uint32_t fresh, fresh_end; /* never-used indices reserved from class */
 	uint64_t counters[POOL_C_NR];
 #ifdef PF_DEBUG
 	uint32_t ops_since_check;
@@ -140,8 +153,30 @@ struct pool_class {
 } __attribute__((aligned(64)));
 
 /*
- * Invariants (when no class lock is held):
- *   pages == sum of class resident
+ * A size class: geometry (constant), the handle table, the shards.
+ *
+ * Invariants (with every shard locked):
+ *   live entries in [0, hwm) == sum of shard inuse, and each points to a
+ *     live slot whose back-ref names it
+ *   hwm == live entries + free-index list lengths + fresh range lengths
+ */
+struct pool_class {
+	uint32_t size;             /* slot bytes, a multiple of 16 */
+	uint32_t size16;           /* size / 16: slot stride in location units */
+	uint32_t recip;            /* ceil(2^32 / size16): unit offset -> slot */
+	uint32_t min_size;         /* smallest request served here */
+	uint16_t pages;            /* pages per span */
+	uint16_t objs;             /* slots per span */
+	uint8_t id;
+	pthread_mutex_t ht_lock;   /* creating chunks */
+	uint32_t *ht[HT_CHUNKS];   /* atomic pointers */
+	uint32_t hwm;              /* atomic: indices [0, hwm) given to shards */
+	struct pool_shard shard[NR_SHARDS];
+} __attribute__((aligned(64)));
+
+/*
+ * Invariants (when no lock is held):
+ *   pages == sum of shard resident
  *   pages * PAGE_SIZE <= limit_bytes, unless the limit was lowered
  *   backref_bytes == sum over spans of objs * 4
  */
@@ -262,6 +297,14 @@ static inline struct pool_class *size_to_class(struct pool *p, size_t size)
 	return &p->cls[p->size_class[(size + CLASS_STEP - 1) / CLASS_STEP]];
 }
 
+/* The shard this thread allocates in: by CPU (glibc reads it from rseq). */
+static inline struct pool_shard *my_shard(struct pool_class *c)
+{
+	int cpu = sched_getcpu();
+
+	return &c->shard[cpu < 0 ? 0 : (unsigned int)cpu & SHARD_MASK];
+}
+
 static inline uint32_t pages_for(const struct pool_class *c, uint32_t slots)
 {
 	return (slots * c->size + PAGE_SIZE - 1) >> PAGE_SHIFT;
@@ -296,10 +339,16 @@ static inline uint32_t loc_slot(const struct pool_class *c,
 	return (uint32_t)(((uint64_t)units * c->recip) >> 32);
 }
 
-static inline struct span *loc_span(const struct pool *p, uint32_t loc)
+/* The page map entry for a location: span pointer | owning shard. */
+static inline uintptr_t loc_tag(const struct pool *p, uint32_t loc)
 {
-	return __atomic_load_n(&p->arena.page_map[loc >> (PAGE_SHIFT - 4)],
-			       __ATOMIC_RELAXED);
+	return (uintptr_t)__atomic_load_n(
+		&p->arena.page_map[loc >> (PAGE_SHIFT - 4)], __ATOMIC_RELAXED);
+}
+
+static inline struct span *tag_span(uintptr_t tag)
+{
+	return (struct span *)(tag & ~SHARD_MASK);
 }
 
 static inline bool slot_live(const struct span *s, uint32_t slot)
@@ -312,18 +361,30 @@ static inline bool span_pinned(const struct span *s)
 	return __atomic_load_n(&s->pins, __ATOMIC_ACQUIRE) != 0;
 }
 
-static void class_lock(struct pool_class *c)
+static void shard_lock(struct pool_shard *sh)
 {
-	if (pthread_mutex_trylock(&c->lock)) {
-		pthread_mutex_lock(&c->lock);
-		ADD(c->counters[POOL_C_LOCK_CONTENDED], 1);
+	if (pthread_mutex_trylock(&sh->lock)) {
+		pthread_mutex_lock(&sh->lock);
+		ADD(sh->counters[POOL_C_LOCK_CONTENDED], 1);
 	}
-	ADD(c->counters[POOL_C_LOCK_ACQUIRED], 1);
+	ADD(sh->counters[POOL_C_LOCK_ACQUIRED], 1);
 }
 
-static void class_unlock(struct pool_class *c)
+static void shard_unlock(struct pool_shard *sh)
 {
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&sh->lock);
+}
+
+static void class_lock_all(struct pool_class *c)
+{
+	for (unsigned int k = 0; k < NR_SHARDS; k++)
+		shard_lock(&c->shard[k]);
+}
+
+static void class_unlock_all(struct pool_class *c)
+{
+	for (unsigned int k = NR_SHARDS; k-- > 0;)
+		shard_unlock(&c->shard[k]);
 }
 
 /* Charge n more resident pages; with enforce, refuse past the limit. */
@@ -341,13 +402,17 @@ static int pool_charge(struct pool *p, uint32_t n, bool enforce)
 
 /* ---------------------------------------------------------- handle table */
 
+static inline unsigned int ht_chunk_of(uint32_t idx)
+{
+	return 31 - __builtin_clz(idx + HT_BASE) - HT_BASE_SHIFT;
+}
+
 static inline uint32_t *ht_entry(struct pool_class *c, uint32_t idx)
 {
-	uint32_t x = idx + HT_BASE;
-	unsigned int k = 31 - __builtin_clz(x) - HT_BASE_SHIFT;
+	unsigned int k = ht_chunk_of(idx);
 	uint32_t *chunk = __atomic_load_n(&c->ht[k], __ATOMIC_ACQUIRE);
 
-	return chunk + (x - (HT_BASE << k));
+	return chunk + (idx + HT_BASE - (HT_BASE << k));
 }
 
 static inline uint32_t ht_get(struct pool_class *c, uint32_t idx)
@@ -365,62 +430,84 @@ static size_t ht_chunk_bytes(unsigned int k)
 	return ((size_t)HT_BASE << k) * sizeof(uint32_t);
 }
 
-/* Make sure an index can be taken without failing. 0 or -ENOMEM. */
-static int ht_reserve(struct pool_class *c)
+/* Make sure a free or never-used index is ready in sh, without changing
+ * anything the stats show unless it succeeds. 0 or -ENOMEM. */
+static int ht_reserve(struct pool_class *c, struct pool_shard *sh)
 {
-	unsigned int k;
-	void *chunk;
+	if (sh->hfree != HT_NONE || sh->fresh < sh->fresh_end)
+		return 0;
+	for (;;) {
+		uint32_t b = __atomic_load_n(&c->hwm, __ATOMIC_ACQUIRE);
+		unsigned int k = ht_chunk_of(b);
 
-	if (c->hfree != HT_NONE)
-		return 0;
-	if (c->hwm >= HT_MAX)
-		return -ENOMEM;
-	k = 31 - __builtin_clz(c->hwm + HT_BASE) - HT_BASE_SHIFT;
-	if (c->ht[k])
-		return 0;
-	chunk = mmap(NULL, ht_chunk_bytes(k), PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (chunk == MAP_FAILED)
-		return -ENOMEM;
-	__atomic_store_n(&c->ht[k], chunk, __ATOMIC_RELEASE);
-	return 0;
+		if (b + HT_BLOCK > HT_MAX)
+			return -ENOMEM;
+		if (!__atomic_load_n(&c->ht[k], __ATOMIC_ACQUIRE)) {
+			void *chunk;
+
+			pthread_mutex_lock(&c->ht_lock);
+			if (!c->ht[k]) {
+				chunk = mmap(NULL, ht_chunk_bytes(k),
+					     PROT_READ | PROT_WRITE,
+					     MAP_PRIVATE | MAP_ANONYMOUS |
+					     MAP_NORESERVE, -1, 0);
+				if (chunk == MAP_FAILED) {
+					pthread_mutex_unlock(&c->ht_lock);
+					return -ENOMEM;
+				}
+				__atomic_store_n(&c->ht[k], chunk,
+						 __ATOMIC_RELEASE);
+			}
+			pthread_mutex_unlock(&c->ht_lock);
+		}
+		/* Blocks never straddle chunks: HT_BLOCK divides them all. */
+		if (__atomic_compare_exchange_n(&c->hwm, &b, b + HT_BLOCK, false,
+						__ATOMIC_RELEASE,
+						__ATOMIC_RELAXED)) {
+			sh->fresh = b;
+			sh->fresh_end = b + HT_BLOCK;
+			return 0;
+		}
+	}
 }
 
 /* After ht_reserve(). */
-static uint32_t ht_take(struct pool_class *c, uint32_t loc)
+static uint32_t ht_take(struct pool_class *c, struct pool_shard *sh,
+			uint32_t loc)
 {
-	uint32_t idx = c->hfree;
+	uint32_t idx = sh->hfree;
 
-	if (idx != HT_NONE) {
-		c->hfree = ht_get(c, idx) & HT_NONE;
-	} else {
-		idx = c->hwm;
-		WR(c->hwm, idx + 1);
-	}
+	if (idx != HT_NONE)
+		sh->hfree = ht_get(c, idx) & HT_NONE;
+	else
+		idx = sh->fresh++;
 	ht_set(c, idx, loc);
 	return idx;
 }
 
-static void ht_put(struct pool_class *c, uint32_t idx)
+static void ht_put(struct pool_class *c, struct pool_shard *sh, uint32_t idx)
 {
-	ht_set(c, idx, HT_FREE | c->hfree);
-	c->hfree = idx;
+	ht_set(c, idx, HT_FREE | sh->hfree);
+	sh->hfree = idx;
 }
 
-/* Unmap every chunk; only when the class has no object at all. */
+/* Unmap every chunk; only with all shards locked and no object left. */
 static void ht_reset(struct pool_class *c)
 {
 	for (unsigned int k = 0; k < HT_CHUNKS; k++) {
 		if (!c->ht[k])
 			continue;
 		munmap(c->ht[k], ht_chunk_bytes(k));
-		c->ht[k] = NULL;
+		__atomic_store_n(&c->ht[k], NULL, __ATOMIC_RELAXED);
 	}
-	c->hfree = HT_NONE;
-	WR(c->hwm, 0);
+	for (unsigned int k = 0; k < NR_SHARDS; k++) {
+		c->shard[k].hfree = HT_NONE;
+		c->shard[k].fresh = c->shard[k].fresh_end = 0;
+	}
+	__atomic_store_n(&c->hwm, 0, __ATOMIC_RELEASE);
 }
 
-/* Resident bytes of the table: entries are used from index 0 up, and chunk
+/* Resident bytes of a table: indices are handed out from 0 up, and chunk
  * boundaries fall on page boundaries (1024 entries = 4 KiB). */
 static uint64_t ht_bytes(uint32_t hwm)
 {
@@ -429,47 +516,49 @@ static uint64_t ht_bytes(uint32_t hwm)
 
 /* ----------------------------------------------------------------- spans */
 
-static void group_add(struct pool_class *c, struct span *s, unsigned int g)
+static void group_add(struct pool_shard *sh, struct span *s, unsigned int g)
 {
 	s->prev = NULL;
-	s->next = c->groups[g];
+	s->next = sh->groups[g];
 	if (s->next)
 		s->next->prev = s;
-	c->groups[g] = s;
+	sh->groups[g] = s;
 	if (g < NR_PARTIAL)
-		c->group_mask |= 1u << g;
+		sh->group_mask |= 1u << g;
 	else if (g == G_FULL)
-		ADD(c->nr_full, 1);
+		ADD(sh->nr_full, 1);
 }
 
-static void group_del(struct pool_class *c, struct span *s, unsigned int g)
+static void group_del(struct pool_shard *sh, struct span *s, unsigned int g)
 {
 	if (s->prev)
 		s->prev->next = s->next;
 	else
-		c->groups[g] = s->next;
+		sh->groups[g] = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
 	s->prev = s->next = NULL;
-	if (g < NR_PARTIAL && !c->groups[g])
-		c->group_mask &= ~(1u << g);
+	if (g < NR_PARTIAL && !sh->groups[g])
+		sh->group_mask &= ~(1u << g);
 	else if (g == G_FULL)
-		ADD(c->nr_full, -1);
+		ADD(sh->nr_full, -1);
 }
 
 /* s->inuse changed from old: move it to its new group. */
-static void span_regroup(struct pool_class *c, struct span *s, uint32_t old)
+static void span_regroup(struct pool_class *c, struct pool_shard *sh,
+			 struct span *s, uint32_t old)
 {
 	unsigned int og = class_group(c, old), ng = class_group(c, s->inuse);
 
 	if (og != ng) {
-		group_del(c, s, og);
-		group_add(c, s, ng);
+		group_del(sh, s, og);
+		group_add(sh, s, ng);
 	}
 }
 
-/* A new span, not yet linked into its class. 0 or -ENOMEM. */
-static int span_create(struct pool *p, struct pool_class *c, struct span **sp)
+/* A new span, not yet linked into its shard. 0 or -ENOMEM. */
+static int span_create(struct pool *p, struct pool_class *c,
+		       struct pool_shard *sh, struct span **sp)
 {
 	struct span *s;
 	uint32_t page;
@@ -491,6 +580,7 @@ static int span_create(struct pool *p, struct pool_class *c, struct span **sp)
 	s->free_head = SLOT_NONE;
 	s->resident = 0;
 	s->cls = c->id;
+	s->shard = (uint8_t)sh->id;
 	*sp = s;
 	return 0;
 }
@@ -506,35 +596,40 @@ static uint64_t span_desc_bytes(const struct pool_class *c, struct span *s)
 	return malloc_usable_size(s) + sizeof(size_t) - span_backref_bytes(c);
 }
 
-/* Make a span created by span_create() part of its class (no group yet). */
-static void span_link(struct pool *p, struct pool_class *c, struct span *s)
+/* Make a span created by span_create() part of its shard (no group yet). */
+static void span_link(struct pool *p, struct pool_class *c,
+		      struct pool_shard *sh, struct span *s)
 {
+	uintptr_t tag = (uintptr_t)s | s->shard;
+
 	for (uint32_t k = 0; k < c->pages; k++)
-		__atomic_store_n(&p->arena.page_map[s->page + k], s,
-				 __ATOMIC_RELAXED);
-	ADD(c->nr_spans, 1);
-	ADD(c->counters[POOL_C_SPANS_ALLOCATED], 1);
+		__atomic_store_n(&p->arena.page_map[s->page + k],
+				 (struct span *)tag, __ATOMIC_RELAXED);
+	ADD(sh->nr_spans, 1);
+	ADD(sh->counters[POOL_C_SPANS_ALLOCATED], 1);
 	__atomic_add_fetch(&p->desc_bytes, span_desc_bytes(c, s),
 			   __ATOMIC_RELAXED);
 	__atomic_add_fetch(&p->backref_bytes, span_backref_bytes(c),
 			   __ATOMIC_RELAXED);
 }
 
-/* Take an empty span (already off its list) out of its class; the caller
- * returns it with span_release() once the class lock is dropped. */
-static void span_unlink(struct pool *p, struct pool_class *c, struct span *s)
+/* Take an empty span (already off its list) out of its shard; the caller
+ * returns it with spans_release() once the lock is dropped. */
+static void span_unlink(struct pool *p, struct pool_class *c,
+			struct pool_shard *sh, struct span *s)
 {
 	for (uint32_t k = 0; k < c->pages; k++)
 		__atomic_store_n(&p->arena.page_map[s->page + k], NULL,
 				 __ATOMIC_RELAXED);
-	ADD(c->nr_spans, -1);
-	ADD(c->resident, -(uint64_t)s->resident);
+	ADD(sh->nr_spans, -1);
+	ADD(sh->resident, -(uint64_t)s->resident);
 	__atomic_sub_fetch(&p->pages, s->resident, __ATOMIC_RELAXED);
-	ADD(c->counters[POOL_C_SPANS_FREED], 1);
+	ADD(sh->counters[POOL_C_SPANS_FREED], 1);
 	__atomic_sub_fetch(&p->desc_bytes, span_desc_bytes(c, s),
 			   __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&p->backref_bytes, span_backref_bytes(c),
 			   __ATOMIC_RELAXED);
+	s->prev = s;  /* marks it unlinked for debug_check() */
 }
 
 /* Return unlinked spans (a list through ->next) to the arena and the OS. */
@@ -550,8 +645,7 @@ static void spans_release(struct pool *p, struct span *list)
 	}
 }
 
-/* Take slot (s->free_head or s->bump) in s; resident must already cover
- * it. */
+/* Take slot (s->free_head or s->bump) in s; resident must cover it. */
 static void span_take_slot(struct span *s, uint32_t slot)
 {
 	if (slot == s->free_head)
@@ -566,22 +660,23 @@ static void span_put_slot(struct span *s, uint32_t slot)
 	s->free_head = (uint16_t)slot;
 }
 
-/* Grow s->resident to cover slot; pages were charged by the caller. */
-static void span_grow(struct pool_class *c, struct span *s, uint32_t need)
+/* Grow s->resident to need pages; they were charged by the caller. */
+static void span_grow(struct pool_shard *sh, struct span *s, uint32_t need)
 {
-	ADD(c->resident, need - s->resident);
+	ADD(sh->resident, need - s->resident);
 	s->resident = (uint8_t)need;
 }
 
 /* ---------------------------------------------------------------- checks */
 
 static const char *span_check_quick(struct pool *p, struct pool_class *c,
-				    struct span *s)
+				    struct pool_shard *sh, struct span *s)
 {
 	unsigned int g = class_group(c, s->inuse);
+	uintptr_t tag = (uintptr_t)s | sh->id;
 
-	if (s->cls != c->id)
-		return "span: wrong class";
+	if (s->cls != c->id || s->shard != sh->id)
+		return "span: wrong class or shard";
 	if (s->inuse > s->bump || s->bump > c->objs)
 		return "span: inuse > bump or bump > objs";
 	if (s->resident > c->pages || pages_for(c, s->bump) > s->resident)
@@ -589,27 +684,29 @@ static const char *span_check_quick(struct pool *p, struct pool_class *c,
 	if (s->free_head != SLOT_NONE &&
 	    (s->free_head >= s->bump || slot_live(s, s->free_head)))
 		return "span: bad free head";
-	if (s->prev ? s->prev->next != s : c->groups[g] != s)
+	if (s->prev ? s->prev->next != s : sh->groups[g] != s)
 		return "span: not on the list of its group";
 	if (s->next && s->next->prev != s)
 		return "span: broken list link";
-	if (p->arena.page_map[s->page] != s ||
-	    p->arena.page_map[s->page + c->pages - 1] != s)
+	if ((uintptr_t)p->arena.page_map[s->page] != tag ||
+	    (uintptr_t)p->arena.page_map[s->page + c->pages - 1] != tag)
 		return "span: page map does not point to it";
 	return NULL;
 }
 
 /* O(bump): every slot, the free list, the back-references. */
 static const char *span_check(struct pool *p, struct pool_class *c,
-			      struct span *s, uint64_t *live_bytes)
+			      struct pool_shard *sh, struct span *s,
+			      uint64_t *live_bytes)
 {
-	const char *why = span_check_quick(p, c, s);
-	uint32_t live = 0, nfree = 0, slot;
+	const char *why = span_check_quick(p, c, sh, s);
+	uintptr_t tag = (uintptr_t)s | sh->id;
+	uint32_t live = 0, nfree = 0, slot, hwm = RD(c->hwm);
 
 	if (why)
 		return why;
 	for (uint32_t k = 0; k < c->pages; k++)
-		if (p->arena.page_map[s->page + k] != s)
+		if ((uintptr_t)p->arena.page_map[s->page + k] != tag)
 			return "span: page map does not point to it";
 	for (slot = s->free_head; slot != SLOT_NONE;
 	     slot = (uint16_t)s->backref[slot]) {
@@ -624,7 +721,7 @@ static const char *span_check(struct pool *p, struct pool_class *c,
 		if (!slot_live(s, slot))
 			continue;
 		live++;
-		if (idx >= c->hwm)
+		if (idx >= hwm)
 			return "span: back-ref past the handle table";
 		if (ht_get(c, idx) != span_loc(c, s, slot))
 			return "span: handle entry does not point back to slot";
@@ -639,38 +736,42 @@ static const char *span_check(struct pool *p, struct pool_class *c,
 	return NULL;
 }
 
-static const char *class_check_counters(struct pool_class *c)
+static const char *shard_check_counters(struct pool_class *c,
+					struct pool_shard *sh)
 {
 	for (unsigned int g = 0; g < NR_PARTIAL; g++)
-		if (!!(c->group_mask & (1u << g)) != !!c->groups[g])
-			return "class: group mask out of date";
-	if (c->groups[G_EMPTY] && c->groups[G_EMPTY]->next)
-		return "class: more than one cached empty span";
-	if (c->nr_full > c->nr_spans ||
-	    c->inuse > c->nr_spans * c->objs ||
-	    c->inuse < c->nr_full * c->objs)
-		return "class: span counters inconsistent";
-	if (c->inuse > c->hwm || (c->hfree != HT_NONE && c->hfree >= c->hwm))
-		return "class: handle counters inconsistent";
-	if (c->resident > c->nr_spans * c->pages)
-		return "class: resident pages exceed spans";
+		if (!!(sh->group_mask & (1u << g)) != !!sh->groups[g])
+			return "shard: group mask out of date";
+	if (sh->groups[G_EMPTY] && sh->groups[G_EMPTY]->next)
+		return "shard: more than one cached empty span";
+	if (sh->nr_full > sh->nr_spans ||
+	    sh->inuse > sh->nr_spans * c->objs ||
+	    sh->inuse < sh->nr_full * c->objs)
+		return "shard: span counters inconsistent";
+	if (sh->fresh > sh->fresh_end || sh->fresh_end > RD(c->hwm) ||
+	    (sh->hfree != HT_NONE && sh->hfree >= RD(c->hwm)))
+		return "shard: handle indices past the table";
+	if (sh->resident > sh->nr_spans * c->pages)
+		return "shard: resident pages exceed spans";
 	return NULL;
 }
 
-/* The whole class: O(spans * objs + handles). Under the class lock. */
-static const char *class_check(struct pool *p, struct pool_class *c)
+/* One shard: its spans and its free-index list. Under its lock. *nfree
+ * gets the free indices it holds (list + fresh range). */
+static const char *shard_check(struct pool *p, struct pool_class *c,
+			       struct pool_shard *sh, uint32_t *nfree)
 {
 	uint64_t spans = 0, full = 0, inuse = 0, resident = 0, live = 0;
-	uint32_t hfree = 0, hlive = 0;
-	const char *why = class_check_counters(c);
+	uint32_t n = 0, hwm = RD(c->hwm);
+	const char *why = shard_check_counters(c, sh);
 
 	if (why)
 		return why;
 	for (unsigned int g = 0; g < NR_GROUPS; g++) {
-		for (struct span *s = c->groups[g]; s; s = s->next) {
+		for (struct span *s = sh->groups[g]; s; s = s->next) {
 			if (class_group(c, s->inuse) != g)
-				return "class: span in the wrong group";
-			why = span_check(p, c, s, &live);
+				return "shard: span in the wrong group";
+			why = span_check(p, c, sh, s, &live);
 			if (why)
 				return why;
 			spans++;
@@ -679,72 +780,100 @@ static const char *class_check(struct pool *p, struct pool_class *c)
 			resident += s->resident;
 		}
 	}
-	if (spans != c->nr_spans || full != c->nr_full)
-		return "class: span count mismatch";
-	if (inuse != c->inuse)
-		return "class: inuse != sum over spans";
-	if (resident != c->resident)
-		return "class: resident != sum over spans";
-	if (live != c->live_bytes)
-		return "class: live_bytes != sum of requested sizes";
-	for (uint32_t idx = c->hfree; idx != HT_NONE;
+	if (spans != sh->nr_spans || full != sh->nr_full)
+		return "shard: span count mismatch";
+	if (inuse != sh->inuse)
+		return "shard: inuse != sum over spans";
+	if (resident != sh->resident)
+		return "shard: resident != sum over spans";
+	if (live != sh->live_bytes)
+		return "shard: live_bytes != sum of requested sizes";
+	for (uint32_t idx = sh->hfree; idx != HT_NONE;
 	     idx = ht_get(c, idx) & HT_NONE) {
-		if (idx >= c->hwm || ht_get(c, idx) < HT_FREE)
-			return "class: handle free list holds a live entry";
-		if (++hfree > c->hwm)
-			return "class: handle free list has a cycle";
+		if (idx >= hwm || ht_get(c, idx) < HT_FREE)
+			return "shard: handle free list holds a live entry";
+		if (++n > hwm)
+			return "shard: handle free list has a cycle";
 	}
-	for (uint32_t idx = 0; idx < c->hwm; idx++) {
-		uint32_t loc = ht_get(c, idx);
+	for (uint32_t idx = sh->fresh; idx < sh->fresh_end; idx++)
+		if (ht_get(c, idx) != 0)
+			return "shard: a never-used handle entry was written";
+	*nfree = n + (sh->fresh_end - sh->fresh);
+	return NULL;
+}
+
+/* The whole class, with every shard locked: O(spans * objs + handles). */
+static const char *class_check(struct pool *p, struct pool_class *c)
+{
+	uint32_t hfree = 0, hlive = 0, hwm = RD(c->hwm);
+	uint64_t inuse = 0;
+	const char *why;
+
+	for (unsigned int k = 0; k < NR_SHARDS; k++) {
+		uint32_t n = 0;
+
+		why = shard_check(p, c, &c->shard[k], &n);
+		if (why)
+			return why;
+		hfree += n;
+		inuse += c->shard[k].inuse;
+	}
+	for (uint32_t idx = 0; idx < hwm; idx++) {
+		uint32_t loc = ht_get(c, idx), slot;
+		uintptr_t tag;
 		struct span *s;
 
-		if (loc >= LOC_MAX)
-			continue;
+		if (!loc || loc >= LOC_MAX)
+			continue;  /* never used (the arena has no page 0), free */
 		hlive++;
-		s = loc_span(p, loc);
-		if (!s || s->cls != c->id)
+		tag = loc_tag(p, loc);
+		s = tag_span(tag);
+		if (!s || s->cls != c->id || s->shard != (tag & SHARD_MASK))
 			return "class: live handle points outside the class";
-		if ((s->backref[loc_slot(c, s, loc)] & BR_INDEX) != idx ||
-		    !slot_live(s, loc_slot(c, s, loc)))
+		slot = loc_slot(c, s, loc);
+		if ((s->backref[slot] & BR_INDEX) != idx || !slot_live(s, slot))
 			return "class: slot does not point back to its handle";
 	}
-	if (hlive != c->inuse || hlive + hfree != c->hwm)
+	if (hlive != inuse)
+		return "class: live handles != objects";
+	if (inuse + hfree != hwm)
 		return "class: handle table counts mismatch";
 	return NULL;
 }
 
 #ifdef PF_DEBUG
-/* After an operation on c that touched span s (may be NULL): O(1) checks,
- * the full class check every CHECK_EVERY operations. */
-static void debug_check(struct pool *p, struct pool_class *c, struct span *s,
-			const char *op)
+/* After an operation on shard sh that touched span s (may be NULL): O(1)
+ * checks, the full shard check every CHECK_EVERY operations. */
+static void debug_check(struct pool *p, struct pool_class *c,
+			struct pool_shard *sh, struct span *s, const char *op)
 {
-	const char *why = class_check_counters(c);
+	const char *why = shard_check_counters(c, sh);
+	uint32_t n;
 
 	if (!why && s && s->prev != s)  /* s may have been unlinked */
-		why = span_check_quick(p, c, s);
-	if (!why && ++c->ops_since_check >= CHECK_EVERY) {
-		c->ops_since_check = 0;
-		why = class_check(p, c);
+		why = span_check_quick(p, c, sh, s);
+	if (!why && ++sh->ops_since_check >= CHECK_EVERY) {
+		sh->ops_since_check = 0;
+		why = shard_check(p, c, sh, &n);
 	}
 	if (why)
-		pool_bug("%s: class %u (%u bytes): invariant broken: %s", op,
-			 c->id, c->size, why);
+		pool_bug("%s: class %u (%u bytes) shard %u: invariant broken: "
+			 "%s", op, c->id, c->size, sh->id, why);
 }
 
-static void debug_check_full(struct pool *p, struct pool_class *c,
-			     const char *op)
+/* With every shard of c locked. */
+static void debug_check_class(struct pool *p, struct pool_class *c,
+			      const char *op)
 {
 	const char *why = class_check(p, c);
 
-	c->ops_since_check = 0;
 	if (why)
 		pool_bug("%s: class %u (%u bytes): invariant broken: %s", op,
 			 c->id, c->size, why);
 }
 #else
-#define debug_check(p, c, s, op) do { } while (0)
-#define debug_check_full(p, c, op) do { } while (0)
+#define debug_check(p, c, sh, s, op) do { } while (0)
+#define debug_check_class(p, c, op) do { } while (0)
 #endif
 
 /* ------------------------------------------------------ create / destroy */
@@ -754,7 +883,8 @@ struct pool *pool_create(const struct pool_config *cfg)
 	struct geom g[NR_STEPS];
 	uint8_t size_class[POOL_MAX_OBJ / CLASS_STEP + 1];
 	uint64_t arena_bytes = POOL_ARENA_MAX;
-	uint32_t nr = classes_plan(g, size_class), i;
+	uint32_t nr = classes_plan(g, size_class), i, k;
+	pthread_mutexattr_t attr;
 	struct pool *p;
 
 	if (cfg && cfg->arena_bytes && cfg->arena_bytes < arena_bytes)
@@ -768,11 +898,12 @@ struct pool *pool_create(const struct pool_config *cfg)
 	p->limit_bytes = cfg ? cfg->limit_bytes : 0;
 	p->nr_classes = nr;
 	memcpy(p->size_class, size_class, sizeof(size_class));
+	/* Critical sections are tens of nanoseconds: spin before sleeping. */
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
 	for (i = 0; i < nr; i++) {
 		struct pool_class *c = &p->cls[i];
 
-		if (pthread_mutex_init(&c->lock, NULL))
-			goto destroy_locks;
 		c->size = g[i].size;
 		c->size16 = g[i].size / 16;
 		c->recip = (uint32_t)(((1ull << 32) + c->size16 - 1) / c->size16);
@@ -780,13 +911,29 @@ struct pool *pool_create(const struct pool_config *cfg)
 		c->pages = (uint16_t)g[i].pages;
 		c->objs = (uint16_t)g[i].objs;
 		c->id = (uint8_t)i;
-		c->hfree = HT_NONE;
+		if (pthread_mutex_init(&c->ht_lock, NULL))
+			goto destroy_locks;
+		for (k = 0; k < NR_SHARDS; k++) {
+			c->shard[k].id = k;
+			c->shard[k].hfree = HT_NONE;
+			if (pthread_mutex_init(&c->shard[k].lock, &attr))
+				goto destroy_class_locks;
+		}
 	}
+	pthread_mutexattr_destroy(&attr);
 	return p;
 
+destroy_class_locks:
+	while (k--)
+		pthread_mutex_destroy(&p->cls[i].shard[k].lock);
+	pthread_mutex_destroy(&p->cls[i].ht_lock);
 destroy_locks:
-	while (i--)
-		pthread_mutex_destroy(&p->cls[i].lock);
+	while (i--) {
+		for (k = 0; k < NR_SHARDS; k++)
+			pthread_mutex_destroy(&p->cls[i].shard[k].lock);
+		pthread_mutex_destroy(&p->cls[i].ht_lock);
+	}
+	pthread_mutexattr_destroy(&attr);
 	arena_fini(&p->arena);
 free_pool:
 	free(p);
@@ -800,16 +947,21 @@ void pool_destroy(struct pool *p)
 	for (uint32_t i = 0; i < p->nr_classes; i++) {
 		struct pool_class *c = &p->cls[i];
 
-		for (unsigned int g = 0; g < NR_GROUPS; g++) {
-			while (c->groups[g]) {
-				struct span *s = c->groups[g];
+		for (unsigned int k = 0; k < NR_SHARDS; k++) {
+			struct pool_shard *sh = &c->shard[k];
 
-				c->groups[g] = s->next;
-				free(s);
+			for (unsigned int g = 0; g < NR_GROUPS; g++) {
+				while (sh->groups[g]) {
+					struct span *s = sh->groups[g];
+
+					sh->groups[g] = s->next;
+					free(s);
+				}
 			}
+			pthread_mutex_destroy(&sh->lock);
 		}
 		ht_reset(c);
-		pthread_mutex_destroy(&c->lock);
+		pthread_mutex_destroy(&c->ht_lock);
 	}
 	arena_fini(&p->arena);
 	free(p);
@@ -817,20 +969,18 @@ void pool_destroy(struct pool *p)
 
 /* ------------------------------------------------------------ alloc/free */
 
-static int class_alloc(struct pool *p, struct pool_class *c, uint32_t size,
+static int shard_alloc(struct pool *p, struct pool_class *c,
+		       struct pool_shard *sh, uint32_t size,
 		       pool_handle_t *handle, struct span **touched)
 {
 	struct span *s, *fresh = NULL;
-	uint32_t slot, need = 0, old, idx, loc;
+	uint32_t slot, need = 0, charged = 0, old, idx, loc;
 	int ret;
 
-	ret = ht_reserve(c);
-	if (ret)
-		goto fail;
-	s = c->group_mask ? c->groups[31 - __builtin_clz(c->group_mask)]
-			  : c->groups[G_EMPTY];
+	s = sh->group_mask ? sh->groups[31 - __builtin_clz(sh->group_mask)]
+			   : sh->groups[G_EMPTY];
 	if (!s) {
-		ret = span_create(p, c, &fresh);
+		ret = span_create(p, c, sh, &fresh);
 		if (ret)
 			goto fail;
 		s = fresh;
@@ -842,52 +992,61 @@ static int class_alloc(struct pool *p, struct pool_class *c, uint32_t size,
 			ret = pool_charge(p, need - s->resident, true);
 			if (ret)
 				goto destroy_fresh;
+			charged = need - s->resident;
 		}
 	}
+	ret = ht_reserve(c, sh);
+	if (ret)
+		goto uncharge;
 	/* Nothing can fail from here on. */
 	if (fresh)
-		span_link(p, c, fresh);
-	if (need > s->resident)
-		span_grow(c, s, need);
+		span_link(p, c, sh, fresh);
+	if (charged)
+		span_grow(sh, s, need);
 	span_take_slot(s, slot);
 	loc = span_loc(c, s, slot);
-	idx = ht_take(c, loc);
+	idx = ht_take(c, sh, loc);
 	s->backref[slot] = idx | (c->size - size) << BR_DELTA_SHIFT;
 	old = s->inuse++;
 	if (fresh)
-		group_add(c, s, class_group(c, s->inuse));
+		group_add(sh, s, class_group(c, s->inuse));
 	else
-		span_regroup(c, s, old);
-	ADD(c->inuse, 1);
-	ADD(c->live_bytes, size);
-	ADD(c->counters[POOL_C_ALLOCS], 1);
+		span_regroup(c, sh, s, old);
+	ADD(sh->inuse, 1);
+	ADD(sh->live_bytes, size);
+	ADD(sh->counters[POOL_C_ALLOCS], 1);
 	*handle = (idx + 1) << 8 | c->id;
 	*touched = s;
 	return 0;
 
+uncharge:
+	if (charged)
+		__atomic_sub_fetch(&p->pages, charged, __ATOMIC_RELAXED);
 destroy_fresh:
 	if (fresh) {
 		arena_unget(&p->arena, fresh->page, c->pages);
 		free(fresh);
 	}
 fail:
-	ADD(c->counters[POOL_C_ENOMEM], 1);
+	ADD(sh->counters[POOL_C_ENOMEM], 1);
 	return ret;
 }
 
 int pool_alloc(struct pool *p, size_t size, pool_handle_t *handle)
 {
 	struct pool_class *c;
+	struct pool_shard *sh;
 	struct span *s = NULL;
 	int ret;
 
 	if (!size || size > POOL_MAX_OBJ)
 		return -EINVAL;
 	c = size_to_class(p, size);
-	class_lock(c);
-	ret = class_alloc(p, c, (uint32_t)size, handle, &s);
-	debug_check(p, c, s, "pool_alloc");
-	class_unlock(c);
+	sh = my_shard(c);
+	shard_lock(sh);
+	ret = shard_alloc(p, c, sh, (uint32_t)size, handle, &s);
+	debug_check(p, c, sh, s, "pool_alloc");
+	shard_unlock(sh);
 	return ret;
 }
 
@@ -901,29 +1060,53 @@ static struct pool_class *handle_class(struct pool *p, pool_handle_t h,
 	return &p->cls[h & 0xff];
 }
 
-/* Find a live object under the class lock. 0 or -EINVAL. */
-static int class_lookup(struct pool *p, struct pool_class *c, uint32_t idx,
-			struct span **sp, uint32_t *slotp, uint32_t *locp)
+/*
+ * Find a live object and lock the shard that owns it. The entry and the
+ * page map are read without a lock (compaction may be moving the object),
+ * then read again under the lock they name; if either changed, try again.
+ * 0 with the shard locked, or -EINVAL with nothing locked.
+ */
+static int obj_lock(struct pool *p, struct pool_class *c, uint32_t idx,
+		    struct pool_shard **shp, struct span **sp,
+		    uint32_t *slotp, uint32_t *locp)
 {
-	uint32_t loc, slot;
-	struct span *s;
+	for (unsigned int tries = 0; tries < 1000; tries++) {
+		uint32_t loc, slot;
+		uintptr_t tag;
+		struct pool_shard *sh;
+		struct span *s;
 
-	if (idx >= c->hwm)
-		return -EINVAL;
-	loc = ht_get(c, idx);
-	if (loc >= LOC_MAX)
-		return -EINVAL;
-	s = loc_span(p, loc);
-	if (!s || s->cls != c->id)
-		return -EINVAL;
-	slot = loc_slot(c, s, loc);
-	if (slot >= s->bump || (s->backref[slot] & BR_INDEX) != idx ||
-	    !slot_live(s, slot))
-		return -EINVAL;
-	*sp = s;
-	*slotp = slot;
-	*locp = loc;
-	return 0;
+		if (idx >= __atomic_load_n(&c->hwm, __ATOMIC_ACQUIRE))
+			return -EINVAL;
+		loc = ht_get(c, idx);
+		if (!loc || loc >= LOC_MAX)
+			return -EINVAL;  /* never used, or free */
+		tag = loc_tag(p, loc);
+		if (!tag)
+			continue;  /* moved, its old span gone: read again */
+		sh = &c->shard[tag & SHARD_MASK];
+		shard_lock(sh);
+		if (ht_get(c, idx) != loc || loc_tag(p, loc) != tag) {
+			shard_unlock(sh);
+			continue;
+		}
+		/* Entry and page map agree under the lock of the shard the
+		 * page map names: the span is alive and cannot change. */
+		s = tag_span(tag);
+		slot = loc_slot(c, s, loc);
+		if (s->cls != c->id || slot >= s->bump ||
+		    (s->backref[slot] & BR_INDEX) != idx ||
+		    !slot_live(s, slot)) {
+			shard_unlock(sh);
+			return -EINVAL;
+		}
+		*shp = sh;
+		*sp = s;
+		*slotp = slot;
+		*locp = loc;
+		return 0;
+	}
+	return -EINVAL;
 }
 
 static inline uint32_t obj_size(const struct pool_class *c,
@@ -934,49 +1117,44 @@ static inline uint32_t obj_size(const struct pool_class *c,
 
 /* Free a looked-up object. Returns a span to release after unlocking, if
  * the free emptied one and another empty span is already cached. */
-static struct span *class_free(struct pool *p, struct pool_class *c,
-			       struct span *s, uint32_t slot, uint32_t idx)
+static struct span *shard_free(struct pool *p, struct pool_class *c,
+			       struct pool_shard *sh, struct span *s,
+			       uint32_t slot, uint32_t idx)
 {
 	uint32_t old = s->inuse;
 
-	ADD(c->live_bytes, -(uint64_t)obj_size(c, s, slot));
+	ADD(sh->live_bytes, -(uint64_t)obj_size(c, s, slot));
 	span_put_slot(s, slot);
-	ht_put(c, idx);
+	ht_put(c, sh, idx);
 	s->inuse--;
-	ADD(c->inuse, -1);
-	ADD(c->counters[POOL_C_FREES], 1);
+	ADD(sh->inuse, -1);
+	ADD(sh->counters[POOL_C_FREES], 1);
 	if (s->inuse) {
-		span_regroup(c, s, old);
+		span_regroup(c, sh, s, old);
 		return NULL;
 	}
-	if (!c->groups[G_EMPTY]) {
+	if (!sh->groups[G_EMPTY]) {
 		/* Keep it; reuse restarts at slot 0 on resident pages. */
-		span_regroup(c, s, old);
+		span_regroup(c, sh, s, old);
 		s->bump = 0;
 		s->free_head = SLOT_NONE;
 		return NULL;
 	}
-	group_del(c, s, class_group(c, old));
-	span_unlink(p, c, s);
+	group_del(sh, s, class_group(c, old));
+	span_unlink(p, c, sh, s);
 	s->next = NULL;
-	s->prev = s;  /* marks it unlinked for debug_check() */
 	return s;
 }
 
 void pool_free(struct pool *p, pool_handle_t h)
 {
 	struct pool_class *c;
-	struct span *s, *rel = NULL;
+	struct pool_shard *sh;
+	struct span *s, *rel;
 	uint32_t idx, slot, loc;
 
 	c = handle_class(p, h, &idx);
-	if (!c) {
-		pool_misuse("pool_free", h);
-		return;
-	}
-	class_lock(c);
-	if (class_lookup(p, c, idx, &s, &slot, &loc)) {
-		class_unlock(c);
+	if (!c || obj_lock(p, c, idx, &sh, &s, &slot, &loc)) {
 		pool_misuse("pool_free", h);
 		return;
 	}
@@ -984,29 +1162,25 @@ void pool_free(struct pool *p, pool_handle_t h)
 	if (span_pinned(s) && s->inuse == 1)
 		pool_bug("pool_free: handle %#x freed while mapped", h);
 #endif
-	rel = class_free(p, c, s, slot, idx);
-	debug_check(p, c, s, "pool_free");
-	class_unlock(c);
-	if (rel) {
-		rel->prev = NULL;
-		spans_release(p, rel);
-	}
+	rel = shard_free(p, c, sh, s, slot, idx);
+	debug_check(p, c, sh, s, "pool_free");
+	shard_unlock(sh);
+	spans_release(p, rel);
 }
 
 size_t pool_obj_size(struct pool *p, pool_handle_t h)
 {
 	struct pool_class *c;
+	struct pool_shard *sh;
 	struct span *s;
 	uint32_t idx, slot, loc;
-	size_t size = 0;
+	size_t size;
 
 	c = handle_class(p, h, &idx);
-	if (!c)
+	if (!c || obj_lock(p, c, idx, &sh, &s, &slot, &loc))
 		return 0;
-	class_lock(c);
-	if (!class_lookup(p, c, idx, &s, &slot, &loc))
-		size = obj_size(c, s, slot);
-	class_unlock(c);
+	size = obj_size(c, s, slot);
+	shard_unlock(sh);
 	return size;
 }
 
@@ -1015,45 +1189,44 @@ size_t pool_obj_size(struct pool *p, pool_handle_t h)
 void *pool_map(struct pool *p, pool_handle_t h)
 {
 	struct pool_class *c;
+	struct pool_shard *sh;
 	struct span *s;
 	uint32_t idx, slot, loc;
 
 	c = handle_class(p, h, &idx);
-	if (!c) {
+	if (!c || obj_lock(p, c, idx, &sh, &s, &slot, &loc)) {
 		pool_misuse("pool_map", h);
 		return NULL;
 	}
-	class_lock(c);
-	if (class_lookup(p, c, idx, &s, &slot, &loc)) {
-		class_unlock(c);
-		pool_misuse("pool_map", h);
-		return NULL;
-	}
+#ifdef PF_DEBUG
+	if (__atomic_add_fetch(&s->pins, 1, __ATOMIC_RELAXED) == 0)
+		pool_bug("pool_map: more than 65535 mappings in one span");
+#else
 	__atomic_add_fetch(&s->pins, 1, __ATOMIC_RELAXED);
-	debug_check(p, c, s, "pool_map");
-	class_unlock(c);
+#endif
+	debug_check(p, c, sh, s, "pool_map");
+	shard_unlock(sh);
 	return loc_addr(p, loc);
 }
 
 /*
- * Without the class lock: the object is pinned, so its entry and its span
- * cannot change until the pin is dropped. The release pairs with the
- * acquire in span_pinned(): compaction sees the caller's writes through
- * the mapping before it moves the object.
+ * Without a lock: the object is pinned, so its entry and its span cannot
+ * change until the pin is dropped. The release pairs with the acquire in
+ * span_pinned(): compaction sees the caller's writes through the mapping
+ * before it moves the object.
  */
 void pool_unmap(struct pool *p, pool_handle_t h)
 {
 	struct pool_class *c;
-	struct span *s;
+	struct span *s = NULL;
 	uint32_t idx, loc;
 
 	c = handle_class(p, h, &idx);
-	if (!c || idx >= RD(c->hwm)) {
-		pool_misuse("pool_unmap", h);
-		return;
+	if (c && idx < __atomic_load_n(&c->hwm, __ATOMIC_ACQUIRE)) {
+		loc = ht_get(c, idx);
+		if (loc && loc < LOC_MAX)
+			s = tag_span(loc_tag(p, loc));
 	}
-	loc = ht_get(c, idx);
-	s = loc < LOC_MAX ? loc_span(p, loc) : NULL;
 	if (!s) {
 		pool_misuse("pool_unmap", h);
 		return;
@@ -1070,18 +1243,13 @@ static int pool_copy(struct pool *p, pool_handle_t h, void *buf, size_t len,
 		     bool to_pool)
 {
 	struct pool_class *c;
+	struct pool_shard *sh;
 	struct span *s;
 	uint32_t idx, slot, loc;
 	int ret = 0;
 
 	c = handle_class(p, h, &idx);
-	if (!c) {
-		pool_misuse(to_pool ? "pool_write" : "pool_read", h);
-		return -EINVAL;
-	}
-	class_lock(c);
-	if (class_lookup(p, c, idx, &s, &slot, &loc)) {
-		class_unlock(c);
+	if (!c || obj_lock(p, c, idx, &sh, &s, &slot, &loc)) {
 		pool_misuse(to_pool ? "pool_write" : "pool_read", h);
 		return -EINVAL;
 	}
@@ -1091,8 +1259,8 @@ static int pool_copy(struct pool *p, pool_handle_t h, void *buf, size_t len,
 		memcpy(loc_addr(p, loc), buf, len);
 	else
 		memcpy(buf, loc_addr(p, loc), len);
-	debug_check(p, c, s, to_pool ? "pool_write" : "pool_read");
-	class_unlock(c);
+	debug_check(p, c, sh, s, to_pool ? "pool_write" : "pool_read");
+	shard_unlock(sh);
 	return ret;
 }
 
@@ -1108,30 +1276,38 @@ int pool_read(struct pool *p, pool_handle_t h, void *dst, size_t len)
 
 /* ------------------------------------------------------------ compaction */
 
-/* Move the object in slot i of src to a free slot of dst (dst may be src
- * itself when dst_slot is given, for trimming). Pages dst needs are charged
- * without the limit: compaction never grows the pool overall. */
+/*
+ * Compaction works on a class with all its shard locks held, and treats
+ * the spans of all shards as one set.
+ */
+
+/* Copy the object in slot i of src to slot j of dst (already taken) and
+ * point its handle there. */
 static void obj_move(struct pool *p, struct pool_class *c, struct span *src,
 		     uint32_t i, struct span *dst, uint32_t j)
 {
 	uint32_t br = src->backref[i];
 
-	memcpy(loc_addr(p, span_loc(c, dst, j)), loc_addr(p, span_loc(c, src, i)),
+	memcpy(loc_addr(p, span_loc(c, dst, j)),
+	       loc_addr(p, span_loc(c, src, i)),
 	       c->size - (br >> BR_DELTA_SHIFT));
 	dst->backref[j] = br;
 	ht_set(c, br & BR_INDEX, span_loc(c, dst, j));
-	ADD(c->counters[POOL_C_MIGRATED], 1);
 }
 
 /* Move objects from src into dst until src is empty, dst is full or max
- * moves are done. Leaves an emptied src off every list, still linked. */
+ * moves are done. Pages dst needs are charged without the limit:
+ * compaction never grows the pool overall. Leaves an emptied src off every
+ * list, still linked. */
 static size_t span_drain(struct pool *p, struct pool_class *c,
 			 struct span *src, struct span *dst, size_t max)
 {
+	struct pool_shard *ssh = &c->shard[src->shard];
+	struct pool_shard *dsh = &c->shard[dst->shard];
 	size_t n = 0;
 
 	for (uint32_t i = src->bump; i-- > 0 && n < max;) {
-		uint32_t j, old_src = src->inuse, old_dst = dst->inuse;
+		uint32_t j, size, old_src = src->inuse, old_dst = dst->inuse;
 
 		if (!src->inuse || dst->inuse == c->objs)
 			break;
@@ -1142,18 +1318,26 @@ static size_t span_drain(struct pool *p, struct pool_class *c,
 			uint32_t need = pages_for(c, j + 1);
 
 			pool_charge(p, need - dst->resident, false);
-			span_grow(c, dst, need);
+			span_grow(dsh, dst, need);
 		}
 		span_take_slot(dst, j);
+		size = obj_size(c, src, i);
 		obj_move(p, c, src, i, dst, j);
 		span_put_slot(src, i);
 		src->inuse--;
 		dst->inuse++;
+		if (ssh != dsh) {
+			ADD(ssh->inuse, -1);
+			ADD(ssh->live_bytes, -(uint64_t)size);
+			ADD(dsh->inuse, 1);
+			ADD(dsh->live_bytes, size);
+		}
 		if (src->inuse)
-			span_regroup(c, src, old_src);
+			span_regroup(c, ssh, src, old_src);
 		else
-			group_del(c, src, class_group(c, old_src));
-		span_regroup(c, dst, old_dst);
+			group_del(ssh, src, class_group(c, old_src));
+		span_regroup(c, dsh, dst, old_dst);
+		ADD(ssh->counters[POOL_C_MIGRATED], 1);
 		n++;
 	}
 	return n;
@@ -1167,6 +1351,7 @@ static size_t span_drain(struct pool *p, struct pool_class *c,
 static size_t span_trim(struct pool *p, struct pool_class *c, struct span *s,
 			size_t max, size_t *freed, bool *more)
 {
+	struct pool_shard *sh = &c->shard[s->shard];
 	uint32_t k = s->inuse, need = pages_for(c, k), lo = 0, hi = s->bump;
 	size_t n = 0;
 
@@ -1185,6 +1370,7 @@ static size_t span_trim(struct pool *p, struct pool_class *c, struct span *s,
 		}
 		obj_move(p, c, s, hi - 1, s, lo);
 		s->backref[hi - 1] = BR_FREE;
+		ADD(sh->counters[POOL_C_MIGRATED], 1);
 		n++;
 	}
 	if (*more) {
@@ -1203,7 +1389,7 @@ static size_t span_trim(struct pool *p, struct pool_class *c, struct span *s,
 			   (size_t)(s->resident - need) << PAGE_SHIFT, false)) {
 		uint32_t diff = s->resident - need;
 
-		ADD(c->resident, -(uint64_t)diff);
+		ADD(sh->resident, -(uint64_t)diff);
 		__atomic_sub_fetch(&p->pages, diff, __ATOMIC_RELAXED);
 		s->resident = (uint8_t)need;
 		*freed += diff;
@@ -1214,16 +1400,18 @@ static size_t span_trim(struct pool *p, struct pool_class *c, struct span *s,
 /* Emptiest unpinned partial span used below usage_pct, or NULL. */
 static struct span *pick_src(struct pool_class *c, unsigned int usage_pct)
 {
-	for (uint32_t m = c->group_mask; m; m &= m - 1) {
-		unsigned int g = __builtin_ctz(m);
-
+	for (unsigned int g = 0; g < NR_PARTIAL; g++) {
 		if (usage_pct < 100 && g * 100 >= usage_pct * NR_PARTIAL)
 			break;
-		for (struct span *s = c->groups[g]; s; s = s->next)
-			if (!span_pinned(s) &&
-			    (usage_pct >= 100 ||
-			     (uint32_t)s->inuse * 100 < usage_pct * c->objs))
-				return s;
+		for (unsigned int k = 0; k < NR_SHARDS; k++) {
+			for (struct span *s = c->shard[k].groups[g]; s;
+			     s = s->next)
+				if (!span_pinned(s) &&
+				    (usage_pct >= 100 ||
+				     (uint32_t)s->inuse * 100 <
+				     usage_pct * c->objs))
+					return s;
+		}
 	}
 	return NULL;
 }
@@ -1231,52 +1419,77 @@ static struct span *pick_src(struct pool_class *c, unsigned int usage_pct)
 /* Fullest partial span other than src, or NULL. */
 static struct span *pick_dst(struct pool_class *c, struct span *src)
 {
-	for (uint32_t m = c->group_mask; m;) {
-		unsigned int g = 31 - __builtin_clz(m);
+	for (unsigned int g = NR_PARTIAL; g-- > 0;)
+		for (unsigned int k = 0; k < NR_SHARDS; k++)
+			for (struct span *s = c->shard[k].groups[g]; s;
+			     s = s->next)
+				if (s != src)
+					return s;
+	return NULL;
+}
 
-		for (struct span *s = c->groups[g]; s; s = s->next)
-			if (s != src)
-				return s;
-		m &= ~(1u << g);
+/* The only partly used span of the class, or NULL. */
+static struct span *only_partial(struct pool_class *c)
+{
+	for (unsigned int k = 0; k < NR_SHARDS; k++) {
+		uint32_t m = c->shard[k].group_mask;
+
+		if (m)
+			return c->shard[k].groups[31 - __builtin_clz(m)];
 	}
 	return NULL;
 }
 
+static void class_totals(struct pool_class *c, uint64_t *spans,
+			 uint64_t *full, uint64_t *inuse)
+{
+	*spans = *full = *inuse = 0;
+	for (unsigned int k = 0; k < NR_SHARDS; k++) {
+		*spans += c->shard[k].nr_spans;
+		*full += c->shard[k].nr_full;
+		*inuse += c->shard[k].inuse;
+	}
+}
+
 /*
- * One bounded compaction step on a locked class: release the cached empty
- * span, then move at most max objects. Spans it empties go on *rel. Sets
- * *more when it stopped for the budget with work left.
+ * One bounded compaction step on a class with all shards locked: release
+ * the cached empty spans, then move at most max objects. Spans it empties
+ * go on *rel. Sets *more when it stopped for the budget with work left.
  */
 static size_t class_compact_step(struct pool *p, struct pool_class *c,
 				 unsigned int usage_pct, size_t max,
 				 size_t *freed, struct span **rel, bool *more)
 {
-	struct span *s = c->groups[G_EMPTY];
+	uint64_t spans, full, inuse;
 	size_t moved = 0;
 
 	*more = false;
-	if (s) {
-		group_del(c, s, G_EMPTY);
-		*freed += s->resident;
-		span_unlink(p, c, s);
-		s->next = *rel;
-		*rel = s;
+	for (unsigned int k = 0; k < NR_SHARDS; k++) {
+		struct pool_shard *sh = &c->shard[k];
+		struct span *s = sh->groups[G_EMPTY];
+
+		if (s) {
+			group_del(sh, s, G_EMPTY);
+			*freed += s->resident;
+			span_unlink(p, c, sh, s);
+			s->next = *rel;
+			*rel = s;
+		}
 	}
-	if (!c->nr_spans && c->hwm)
+	class_totals(c, &spans, &full, &inuse);
+	if (!spans && RD(c->hwm)) {
 		ht_reset(c);
+		return 0;
+	}
 	for (;;) {
-		uint64_t partial = c->nr_spans - c->nr_full;
+		uint64_t partial = spans - full, used = inuse - full * c->objs;
 		struct span *src, *dst;
 
 		if (usage_pct >= 100) {
 			if (partial < 2)
 				break;
-		} else {
-			uint64_t used = c->inuse - c->nr_full * c->objs;
-
-			/* Only when the emptiest span can be emptied. */
-			if (partial * c->objs - used < c->objs)
-				break;
+		} else if (partial * c->objs - used < c->objs) {
+			break;  /* the emptiest span could not be emptied */
 		}
 		src = pick_src(c, usage_pct);
 		dst = src ? pick_dst(c, src) : NULL;
@@ -1289,17 +1502,47 @@ static size_t class_compact_step(struct pool *p, struct pool_class *c,
 		moved += span_drain(p, c, src, dst, max - moved);
 		if (!src->inuse) {
 			*freed += src->resident;
-			span_unlink(p, c, src);
+			span_unlink(p, c, &c->shard[src->shard], src);
 			src->next = *rel;
 			*rel = src;
 		}
+		class_totals(c, &spans, &full, &inuse);
 	}
-	if (usage_pct >= 100 && !*more && c->nr_spans - c->nr_full == 1 &&
-	    c->group_mask) {
-		s = c->groups[31 - __builtin_clz(c->group_mask)];
-		moved += span_trim(p, c, s, max - moved, freed, more);
+	if (usage_pct >= 100 && !*more && spans - full == 1) {
+		struct span *s = only_partial(c);
+
+		if (s)
+			moved += span_trim(p, c, s, max - moved, freed, more);
 	}
 	return moved;
+}
+
+/*
+ * Without the locks: could class_compact_step() find anything to do? The
+ * same conditions on relaxed reads of the counters; a class that changes
+ * meanwhile is seen by the next call. Saves taking every lock of every
+ * class on the passes of a background compactor that mostly finds nothing.
+ */
+static bool class_compact_hint(struct pool_class *c, unsigned int usage_pct)
+{
+	uint64_t spans = 0, full = 0, inuse = 0;
+
+	for (unsigned int k = 0; k < NR_SHARDS; k++) {
+		struct pool_shard *sh = &c->shard[k];
+
+		if (__atomic_load_n(&sh->groups[G_EMPTY], __ATOMIC_RELAXED))
+			return true;
+		spans += RD(sh->nr_spans);
+		full += RD(sh->nr_full);
+		inuse += RD(sh->inuse);
+	}
+	if (!spans)
+		return RD(c->hwm) != 0;
+	if (spans < full || inuse < full * c->objs)
+		return true;  /* torn reads: look under the locks */
+	if (usage_pct >= 100)
+		return spans - full >= 1;
+	return (spans - full) * c->objs - (inuse - full * c->objs) >= c->objs;
 }
 
 size_t pool_compact(struct pool *p, size_t budget, unsigned int usage_pct,
@@ -1313,18 +1556,22 @@ size_t pool_compact(struct pool *p, size_t budget, unsigned int usage_pct,
 		struct pool_class *c = &p->cls[(start + i) % n];
 		bool more;
 
+		if (!class_compact_hint(c, usage_pct))
+			continue;
 		do {
 			struct span *rel = NULL;
-			size_t max = budget - moved;
+			size_t max = budget - moved, step, freed0 = freed;
 
 			if (max > COMPACT_BATCH)
 				max = COMPACT_BATCH;
-			class_lock(c);
-			moved += class_compact_step(p, c, usage_pct, max,
-						    &freed, &rel, &more);
-			debug_check_full(p, c, "pool_compact");
-			class_unlock(c);
+			class_lock_all(c);
+			step = class_compact_step(p, c, usage_pct, max,
+						  &freed, &rel, &more);
+			if (step || freed != freed0)
+				debug_check_class(p, c, "pool_compact");
+			class_unlock_all(c);
 			spans_release(p, rel);
+			moved += step;
 		} while (more && moved < budget);
 		if (more) {
 			finished = false;
@@ -1343,7 +1590,8 @@ unsigned int pool_frag_pct(struct pool *p)
 	uint64_t span = RD(p->pages) * PAGE_SIZE, used = 0;
 
 	for (uint32_t i = 0; i < p->nr_classes; i++)
-		used += RD(p->cls[i].inuse) * p->cls[i].size;
+		for (unsigned int k = 0; k < NR_SHARDS; k++)
+			used += RD(p->cls[i].shard[k].inuse) * p->cls[i].size;
 	if (!span || used >= span)
 		return 0;
 	return (unsigned int)((span - used) * 100 / span);
@@ -1380,13 +1628,17 @@ void pool_get_stats(struct pool *p, struct pool_stats *st)
 		cs->obj_size = c->size;
 		cs->pages_per_span = c->pages;
 		cs->objs_per_span = c->objs;
-		cs->spans = RD(c->nr_spans);
-		cs->objs_inuse = RD(c->inuse);
+		for (unsigned int k = 0; k < NR_SHARDS; k++) {
+			struct pool_shard *sh = &c->shard[k];
+
+			cs->spans += RD(sh->nr_spans);
+			cs->objs_inuse += RD(sh->inuse);
+			st->live_bytes += RD(sh->live_bytes);
+			for (unsigned int n = 0; n < POOL_C_NR; n++)
+				st->counters[n] += RD(sh->counters[n]);
+		}
 		st->objs += cs->objs_inuse;
-		st->live_bytes += RD(c->live_bytes);
 		st->class_bytes += cs->objs_inuse * c->size;
-		for (unsigned int k = 0; k < POOL_C_NR; k++)
-			st->counters[k] += RD(c->counters[k]);
 	}
 	st->pages = RD(p->pages);
 	st->span_bytes = st->pages * PAGE_SIZE;
@@ -1408,17 +1660,18 @@ bool pool_is_valid(struct pool *p, const char **why)
 	uint32_t i;
 
 	for (i = 0; i < p->nr_classes; i++)
-		pthread_mutex_lock(&p->cls[i].lock);
+		class_lock_all(&p->cls[i]);
 	for (i = 0; i < p->nr_classes && !bad; i++) {
 		bad = class_check(p, &p->cls[i]);
-		resident += p->cls[i].resident;
+		for (unsigned int k = 0; k < NR_SHARDS; k++)
+			resident += p->cls[i].shard[k].resident;
 	}
 	if (!bad && resident != RD(p->pages))
-		bad = "pool: resident pages != sum over classes";
+		bad = "pool: resident pages != sum over shards";
 	if (!bad)
 		arena_is_valid(&p->arena, &bad);
 	for (i = p->nr_classes; i-- > 0;)
-		pthread_mutex_unlock(&p->cls[i].lock);
+		class_unlock_all(&p->cls[i]);
 	if (bad && why)
 		*why = bad;
 	return !bad;

@@ -51,9 +51,9 @@
  *
  * Errors: functions return 0 or -errno; they never print and never exit.
  * Debug builds (PF_DEBUG) abort with a message on a double free or a stale
- * handle and run invariant checks after every operation: the touched span,
- * slot and handle, and the class's counters each time; the full class
- * checker every 1024 operations on a class and after every compaction step.
+ * handle and run invariant checks after every operation: the touched span
+ * and the class's counters each time; the full class checker every 1024
+ * operations on a class and after every compaction step that changed it.
  */
 #ifndef PAGEFOLD_POOL_H
 #define PAGEFOLD_POOL_H
