@@ -431,6 +431,10 @@ static void detach_mount(const char *mnt)
 	}
 	pid = fork();
 	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		execlp("fusermount3", "fusermount3", "-u", "-z", "-q", "--",
 		       mnt, (char *)NULL);
 		_exit(127);
@@ -542,6 +546,15 @@ int main(int argc, char **argv)
 		goto destroy_fs; /* libfuse said why */
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto destroy_session;
+	/* From here on a signal must unmount, not kill: only the main thread
+	 * takes them (in serve()), and the workers inherit the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto unmount;
 	if (!opts.foreground) {
@@ -565,15 +578,6 @@ int main(int argc, char **argv)
 		if (ret)
 			pf_log(LOG_WARNING, "defrag_ratio: %s", strerror(-ret));
 	}
-
-	/* Workers inherit the mask; only the main thread takes signals. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	srv.se = se;
 	srv.main_tid = pthread_self();
