@@ -154,6 +154,22 @@ pf_is "$(cat "$M/ren-c")" onetwo "rename over an open file replaces the name"
 pf_is "$(cat <&5)" victim "... and the replaced file still reads through its descriptor"
 exec 5<&-
 
+# --- rename flags
+printf 'A' >"$M/xa"
+printf 'B' >"$M/xb"
+mkdir "$M/xd"
+pf_is "$("$PF_HELPERS/pf-rename" "$M/xa" "$M/xb" noreplace)" EEXIST \
+	"RENAME_NOREPLACE onto an existing name: EEXIST"
+pf_is "$(cat "$M/xa")$(cat "$M/xb")" AB "... and nothing moved"
+pf_is "$("$PF_HELPERS/pf-rename" "$M/xa" "$M/xd/xa" exchange)" ENOENT \
+	"RENAME_EXCHANGE with a missing target: ENOENT"
+pf_is "$("$PF_HELPERS/pf-rename" "$M/xa" "$M/xd" exchange)" ok \
+	"RENAME_EXCHANGE of a file and a directory"
+pf_ok $([ -d "$M/xa" ] && [ "$(cat "$M/xd")" = A ]; echo $?) "... swaps them"
+pf_is "$(stat -c %h "$M")" "$(($(find "$M" -mindepth 1 -maxdepth 1 -type d | wc -l) + 2))" \
+	"the root's link count still counts its subdirectories"
+rm -r "$M/xa" "$M/xb" "$M/xd"
+
 # --- directories
 mkdir -p "$M/d/e/f"
 pf_is "$(stat -c %h "$M/d")" 3 "a directory with one subdirectory has 3 links"
