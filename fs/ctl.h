@@ -61,18 +61,25 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...);
  * \ooo octal escapes (as /proc/mounts does), so it stays one column. */
 void strbuf_add_escaped(struct strbuf *sb, const char *s);
 
-/* fs-level figures that the stats files show beside the store's. */
+/* fs-level figures that the stats files show beside the store's: a
+ * snapshot of fs/'s counters (enum pf_counter) and settings. */
 struct ctl_fs_stats {
-	uint64_t invalid_io;
-	uint64_t read_reqs, write_reqs, read_bytes, write_bytes;
-	uint64_t max_read_req, max_write_req;
-	uint64_t discard_reqs;
-	uint64_t enospc;
-	uint64_t inodes;
-	unsigned int threads;
-	bool mlocked, io_flusher, oom_protected;
-	enum store_fold_mode fold;
-	unsigned int defrag_ratio;
+	uint64_t invalid_io;     /* I/O requests refused as out of range */
+	uint64_t read_reqs;      /* read requests on regular files */
+	uint64_t write_reqs;     /* write requests on regular files */
+	uint64_t read_bytes;     /* bytes those reads returned */
+	uint64_t write_bytes;    /* bytes those writes stored */
+	uint64_t max_read_req;   /* largest read request seen, bytes */
+	uint64_t max_write_req;  /* largest write request seen, bytes */
+	uint64_t discard_reqs;   /* punch-hole and zero-range requests */
+	uint64_t enospc;         /* requests failed with ENOSPC */
+	uint64_t inodes;         /* files, directories, symlinks (not /.ctl) */
+	unsigned int threads;    /* worker threads serving requests */
+	bool mlocked;            /* mlockall() succeeded */
+	bool io_flusher;         /* PR_SET_IO_FLUSHER succeeded */
+	bool oom_protected;      /* oom_score_adj is -1000 */
+	enum store_fold_mode fold;  /* current fold mode */
+	unsigned int defrag_ratio;  /* current defrag ratio, percent */
 };
 
 /* Formatters: pure, append to sb. */
