@@ -38,7 +38,6 @@ PAGEFOLD=${PAGEFOLD:-$PF_BUILD_DIR/fs/pagefold}
 PF_HELPERS=$PF_BUILD_DIR/tests
 export PATH=$PATH:/usr/sbin:/sbin
 
-
 pf_test_n=0
 pf_test_failed=0
 pf_mnts=()
