@@ -312,6 +312,20 @@ struct server {
 
 static struct server srv;
 
+/* Fault every page of a buffer in now (and so lock it, under mlockall).
+ * Volatile stores: malloc followed by memset(0) may become calloc, which
+ * touches nothing. */
+static void prefault(void *buf, size_t size)
+{
+	volatile char *p = buf;
+	size_t step = (size_t)sysconf(_SC_PAGESIZE);
+
+	for (size_t i = 0; i < size; i += step)
+		p[i] = 0;
+	if (size)
+		p[size - 1] = 0;
+}
+
 static void prefault_stack(void)
 {
 	volatile char stack[PF_STACK_PREFAULT];
@@ -382,12 +396,12 @@ static int workers_start(unsigned int n)
 		w->scratch = aligned_alloc(PF_PAGE, w->scratch_size);
 		if (!w->scratch)
 			return -ENOMEM;
-		memset(w->scratch, 0, w->scratch_size);
+		prefault(w->scratch, w->scratch_size);
 		if (bufsize) {
 			w->fbuf.mem = malloc(bufsize);
 			if (!w->fbuf.mem)
 				return -ENOMEM;
-			memset(w->fbuf.mem, 0, bufsize);
+			prefault(w->fbuf.mem, bufsize);
 			w->fbuf.size = bufsize;
 		}
 	}

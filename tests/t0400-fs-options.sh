@@ -51,12 +51,19 @@ grep -q "mem_limit '12Q'" "$PF_TMP/bad.err"
 pf_ok $? "the message names the option and the value" || pf_diag_file "$PF_TMP/bad.err"
 
 # --- options take effect
-pf_mount -o mem_limit=64M,fold=scan,defrag_ratio=30,max_threads=3 ||
+pf_mount -o mem_limit=64M,fold=scan,defrag_ratio=30,max_threads=8 ||
 	{ pf_ok 1 "mount with options"; pf_done; }
 pf_is "$(cat "$PF_MNT/.ctl/mem_limit")" 67108864 "mem_limit=64M"
 pf_is "$(cat "$PF_MNT/.ctl/fold")" scan "fold=scan"
 pf_is "$(cat "$PF_MNT/.ctl/defrag_ratio")" 30 "defrag_ratio=30"
-pf_is "$(awk '$1 == "threads" { print $2 }' "$PF_MNT/.ctl/stat")" 3 "max_threads=3"
+pf_is "$(awk '$1 == "threads" { print $2 }' "$PF_MNT/.ctl/stat")" 8 "max_threads=8"
+pf_ge "$(ls "/proc/$PF_PID/task" | wc -l)" 9 \
+	"... all 8 workers run from the start (threads besides the main one)"
+# Each worker's receive buffer (1 MiB + 4 KiB) and read buffer (1 MiB +
+# 8 KiB) are touched at start, so they are resident (and locked) before
+# the first request.
+pf_ge "$(awk '$1 == "RssAnon:" { print $2 }' "/proc/$PF_PID/status")" $((8 * 2060)) \
+	"... with their buffers resident before any I/O (RssAnon in KiB)"
 pf_is "$(findmnt -n -M "$PF_MNT" -o FSTYPE,SOURCE | tr -s ' ')" "fuse.pagefold pagefold" \
 	"mounted as type fuse.pagefold, source pagefold"
 pf_umount "$PF_MNT"
