@@ -20,8 +20,9 @@
  * MAP_NORESERVE; ~64 GiB by default, the most a 32-bit location in 16-byte
  * units can address) and spans are carved from it. Only pages an object has
  * been placed in are touched, so a span's untouched tail costs nothing; an
- * emptied span goes back to the OS at once (except one kept per class so
- * alloc/free pairs do not make a system call each), and a full compaction
+ * emptied span goes back to the OS at once (except one kept per shard of a
+ * class so alloc/free pairs do not make a system call each; compaction
+ * returns those too), and a full compaction
  * also returns the unused tail of the one partly used span it leaves per
  * class. Under mlockall(), use MCL_ONFAULT: without it MCL_FUTURE would try
  * to populate the whole reservation.
@@ -34,9 +35,13 @@
  *            (so pool_obj_size() and live_bytes are exact)
  *   -------
  *   8 bytes  per live object. Per span, amortised over its objects: a 32-byte
- *            descriptor plus malloc's header, and 8 bytes per span page in the
- *            page map (location -> span). stats.handle_bytes counts the
- *            handle tables and back-references, stats.meta_bytes the rest.
+ *            descriptor (with the back-references rounded up to a cache line,
+ *            plus malloc's header), and 8 bytes per span page in the
+ *            page map (location -> span and shard). stats.handle_bytes counts
+ *            the handle tables (resident pages, freed entries included) and
+ *            back-references, stats.meta_bytes the rest. On the compressed
+ *            pages of real programs (tests/bench/bench-pool) all bookkeeping
+ *            together comes to about 2% of the live bytes.
  *   Objects are also rounded up to their class size (at most 15 bytes each,
  *   more in the few merged classes, where the span could not hold one more
  *   object anyway): stats.class_bytes - stats.live_bytes.
@@ -45,9 +50,13 @@
  * space) and the arena size; beyond either pool_alloc() returns -ENOMEM.
  *
  * Threads: every function may be called from any thread at any time,
- * including while pool_compact() runs in another thread. Locks are per size
- * class; there is no global lock on the alloc/free/read/write path (the
- * arena lock is taken only when a span is created or returned).
+ * including while pool_compact() runs in another thread. Each size class is
+ * split into 4 shards with their own lock, spans and free handle indices; a
+ * thread allocates in the shard of the CPU it runs on, and frees, maps,
+ * reads and writes take the lock of the shard holding the object. There is
+ * no global lock on the alloc/free/read/write path (the arena lock is taken
+ * only when a span is created or returned). Compaction takes the shard
+ * locks of one class at a time and moves objects across its shards.
  *
  * Errors: functions return 0 or -errno; they never print and never exit.
  * Debug builds (PF_DEBUG) abort with a message on a double free or a stale
@@ -123,8 +132,12 @@ int pool_read(struct pool *pool, pool_handle_t handle, void *dst, size_t len);
  * class. At most budget objects are moved per call; each class lock is held
  * for a bounded number of moves at a time so foreground work interleaves.
  *
- * Returns the number of pages freed by this call. *done (may be NULL) is set
- * to true when a full pass over all classes found nothing more to do.
+ * Returns the number of pages released to the OS by this call (emptied
+ * spans, cached empty spans, trimmed tails); the spans objects move into may
+ * touch new pages meanwhile, so stats.pages can fall by less. *done (may be
+ * NULL) is set to true when this call got through every class without
+ * running out of budget: call again until it is. Mapped (pinned) spans are
+ * never emptied, so they can leave more than one partly used span.
  */
 size_t pool_compact(struct pool *pool, size_t budget, unsigned int usage_pct,
 		    bool *done);
