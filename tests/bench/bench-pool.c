@@ -18,12 +18,15 @@
  *      left checked against the pages;
  *   4. alloc+free pairs per second, 1 and 2 threads, each thread cycling
  *      through a ring of 4096 objects of the data set's sizes on the same
- *      pool (allocator work only, no data copied), ROUNDS times each (the
- *      result line gives medians). Two measures: wall clock (total pairs /
+ *      pool (allocator work only, no data copied), ROUNDS times each, 1
+ *      and 2 threads alternating (the result line gives medians, and the
+ *      best of each, the least disturbed by others). Two measures: wall clock (total pairs /
  *      the slowest thread), and pairs per CPU-second of each thread, which
  *      on a shared machine separates what the threads cost each other
  *      (locks, cache lines) from whether a second CPU was free at all;
  *      cpu_scaling = 2 x (per-thread rate beside another) / (rate alone).
+ *      Each round also runs 2 threads on 2 separate pools, sharing nothing:
+ *      control_scaling is what the machine allowed at that moment.
  *
  * -F FILE writes the indices (0-based, in PAGES) of the freed half's pages,
  * one per line, so the same pages can be discarded from zram for the same
@@ -158,8 +161,11 @@ struct rate {
 	double cpu;      /* pairs per CPU-second of one thread, averaged */
 };
 
+/* With separate, each thread gets a pool of its own (a control: nothing
+ * shared, so it shows what the machine allows at that moment). */
 static struct rate run_threads(struct pool *pool, int nr, const uint32_t *sizes,
-			       uint32_t nr_sizes, uint64_t pairs, int round)
+			       uint32_t nr_sizes, uint64_t pairs, int round,
+			       bool separate)
 {
 	struct thr *t = calloc(nr, sizeof(*t));
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -169,7 +175,9 @@ static struct rate run_threads(struct pool *pool, int nr, const uint32_t *sizes,
 
 	pthread_barrier_init(&start_line, NULL, nr);
 	for (int i = 0; i < nr; i++) {
-		t[i].pool = pool;
+		t[i].pool = separate ? pool_create(NULL) : pool;
+		if (!t[i].pool)
+			die("pool_create");
 		t[i].sizes = sizes;
 		t[i].nr_sizes = nr_sizes;
 		t[i].pairs = pairs;
@@ -183,6 +191,8 @@ static struct rate run_threads(struct pool *pool, int nr, const uint32_t *sizes,
 			slowest = t[i].secs;
 		r.cpu += (double)pairs / t[i].cpu_secs / nr;
 		err += t[i].err;
+		if (separate)
+			pool_destroy(t[i].pool);
 	}
 	pthread_barrier_destroy(&start_line);
 	free(t);
@@ -212,7 +222,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	unsigned int repeat = 1, rounds = 3;
+	unsigned int repeat = 1, rounds = 5;
 	uint64_t pairs = 5000000;
 	const char *freed_list = NULL;
 	struct pool_stats *st = malloc(sizeof(*st));
@@ -223,7 +233,7 @@ int main(int argc, char **argv)
 	uint64_t comp_len = 0, live0, span0, class0, freed_class = 0;
 	uint64_t pages0, pages_free, pages_end, bad = 0, spans0[2];
 	double t0, t_fill, t_free, t_compact, ratio_end;
-	double rate1[16], rate2[16], cpu1[16], cpu2[16];
+	double rate1[16], rate2[16], ctl2[16], cpu1[16], cpu2[16];
 	size_t compacted = 0;
 	struct stat sb;
 	int fd, c;
@@ -409,25 +419,30 @@ int main(int argc, char **argv)
 		spans0[0] = st->counters[POOL_C_SPANS_ALLOCATED];
 		spans0[1] = st->counters[POOL_C_SPANS_FREED];
 		for (unsigned int r = 0; r < rounds; r++) {
-			struct rate one, two;
+			struct rate one, two, ctl;
 
 			one = run_threads(pool, 1, sizes, nr_pages - nr_same,
-					  pairs, (int)r);
+					  pairs, (int)r, false);
 			two = run_threads(pool, 2, sizes, nr_pages - nr_same,
-					  pairs, (int)r);
+					  pairs, (int)r, false);
+			ctl = run_threads(pool, 2, sizes, nr_pages - nr_same,
+					  pairs, (int)r, true);
 			rate1[r] = one.wall;
 			rate2[r] = two.wall;
+			ctl2[r] = ctl.wall;
 			cpu1[r] = one.cpu;
 			cpu2[r] = two.cpu;
-			printf("pairs/s round %u: wall clock: 1 thread %.2f M, 2 "
-			       "threads %.2f M (%.2fx); per thread CPU-second: "
-			       "alone %.2f M, beside another %.2f M (%.2fx)\n",
-			       r + 1, one.wall / 1e6, two.wall / 1e6,
-			       two.wall / one.wall, one.cpu / 1e6, two.cpu / 1e6,
-			       two.cpu / one.cpu);
+			printf("pairs/s round %u: 1 thread %.2f M; 2 threads %.2f "
+			       "M (%.2fx), on 2 separate pools %.2f M (%.2fx); "
+			       "per thread CPU-second: alone %.2f M, beside "
+			       "another %.2f M\n", r + 1, one.wall / 1e6,
+			       two.wall / 1e6, two.wall / one.wall,
+			       ctl.wall / 1e6, ctl.wall / one.wall,
+			       one.cpu / 1e6, two.cpu / 1e6);
 		}
 		qsort(rate1, rounds, sizeof(double), cmp_double);
 		qsort(rate2, rounds, sizeof(double), cmp_double);
+		qsort(ctl2, rounds, sizeof(double), cmp_double);
 		qsort(cpu1, rounds, sizeof(double), cmp_double);
 		qsort(cpu2, rounds, sizeof(double), cmp_double);
 		pool_get_stats(pool, st);
@@ -442,11 +457,17 @@ int main(int argc, char **argv)
 		printf("result: objects=%u span_live_fill=%.4f "
 		       "span_live_compact=%.4f returned_pct=%.1f "
 		       "pairs1_m=%.2f pairs2_m=%.2f scaling=%.2f "
+		       "best_pairs1_m=%.2f best_pairs2_m=%.2f best_scaling=%.2f "
+		       "control_scaling=%.2f best_control_scaling=%.2f "
 		       "cpu_pairs1_m=%.2f cpu_pairs2_m=%.2f cpu_scaling=%.2f "
 		       "verify_bad=%llu\n", nr_obj * 2,
 		       (double)span0 / live0, ratio_end, 100.0 * back,
 		       rate1[rounds / 2] / 1e6, rate2[rounds / 2] / 1e6,
 		       rate2[rounds / 2] / rate1[rounds / 2],
+		       rate1[rounds - 1] / 1e6, rate2[rounds - 1] / 1e6,
+		       rate2[rounds - 1] / rate1[rounds - 1],
+		       ctl2[rounds / 2] / rate1[rounds / 2],
+		       ctl2[rounds - 1] / rate1[rounds - 1],
 		       cpu1[rounds / 2] / 1e6, cpu2[rounds / 2] / 1e6,
 		       2 * cpu2[rounds / 2] / cpu1[rounds / 2],
 		       (unsigned long long)bad);
