@@ -2,7 +2,7 @@
 /*
  * arena.c - the pool's virtual address range: page runs and their release.
  *
- * lock ordering: a class lock (pool.c) may be held when the arena lock is
+ * lock ordering: shard locks (pool.c) may be held when the arena lock is
  * taken; the arena lock is never held while taking another lock or making a
  * system call.
  */

@@ -21,9 +21,10 @@
  * method that worked is remembered.
  *
  * Locking: the arena lock protects the bump pointer and the free runs. It is
- * taken inside a class lock (class -> arena) and never around a system call.
- * The page map is written by the owner of a run (under its class lock) and
- * read by anyone holding that class lock or a pin on the span.
+ * taken inside a shard lock (shard -> arena) and never around a system call.
+ * The page map is written by the owner of a run (under its shard's lock, or
+ * all of its class's shard locks) and read under that lock, under a pin on
+ * the span, or optimistically and re-checked under the lock (pool.c).
  */
 #ifndef PAGEFOLD_ARENA_H
 #define PAGEFOLD_ARENA_H
