@@ -1,0 +1,80 @@
+#!/bin/bash
+# examples/pagefold-swap end to end: start mounts, makes the sparse file,
+# attaches a direct-I/O loop device and puts it into swap use with the asked
+# priority; start again changes nothing; status reports it; stop takes it
+# all down in order. A start that fails part-way undoes what it did, and
+# bad arguments are refused before anything is touched.
+. "$(dirname "$0")/lib.sh"
+pf_require root fuse loop swap
+
+swap=$PF_SOURCE_DIR/examples/pagefold-swap
+mnt=$PF_TMP/swapmnt
+file=$mnt/swap0
+
+# The EXIT trap undoes whatever a failing check leaves behind.
+track_all() {
+	local loop
+	pf_track_mount "$mnt"
+	loop=$(losetup -n -O NAME -j "$file" 2>/dev/null | head -n1)
+	if [ -n "$loop" ]; then
+		pf_track_swap "$loop"
+		pf_track_loop "$loop"
+	fi
+}
+loops_of() { losetup -n -O NAME -j "$file" 2>/dev/null | wc -l; }
+
+pf_run "start" "$swap" start -b "$PAGEFOLD" -m "$mnt" -s 256M -p 4242
+track_all
+pf_ok "$(pf_is_mounted "$mnt"; echo $?)" "start mounted pagefold on $mnt"
+pf_is "$(stat -c %s "$file" 2>/dev/null)" $((256 << 20)) "swap file has the asked size"
+loop=$(losetup -n -O NAME -j "$file" | head -n1)
+pf_ok "$([ -n "$loop" ]; echo $?)" "file attached to a loop device ($loop)"
+pf_is "$(losetup -n -O DIO "$loop" 2>/dev/null | tr -d ' ')" 1 "loop device uses direct I/O"
+prio=$(awk -v d="$loop" '$1 == d { print $5 }' /proc/swaps)
+pf_is "$prio" 4242 "loop device is swap with the asked priority"
+
+pf_run "start again" "$swap" start -b "$PAGEFOLD" -m "$mnt" -s 256M -p 4242
+pf_is "$(loops_of)" 1 "start again attached no second loop device"
+pf_is "$(grep -c "^$loop " /proc/swaps)" 1 "start again left one swap entry"
+pf_is "$(grep -c " $mnt " /proc/mounts)" 1 "start again mounted nothing more"
+
+"$swap" status -m "$mnt" >"$PF_TMP/status" 2>&1
+pf_ok $? "status exits 0 while running" || pf_diag_file "$PF_TMP/status"
+grep -q "^mm_stat: *[0-9]" "$PF_TMP/status"
+pf_ok $? "status shows mm_stat" || pf_diag_file "$PF_TMP/status"
+
+pf_run "stop" "$swap" stop -m "$mnt"
+pf_is "$(grep -c "^$loop " /proc/swaps)" 0 "stop: swap off"
+pf_ok "$(losetup "$loop" >/dev/null 2>&1; [ $? -ne 0 ]; echo $?)" "stop: loop device detached"
+pf_ok "$(! pf_is_mounted "$mnt"; echo $?)" "stop: unmounted"
+pf_run "stop again is harmless" "$swap" stop -m "$mnt"
+"$swap" status -m "$mnt" >/dev/null 2>&1
+pf_is $? 3 "status exits 3 when not mounted"
+
+# A start that fails after mounting (a file size the store refuses) undoes
+# the mount it made and leaves no loop device behind.
+pf_fails "start with an impossible size fails" "$swap" start -b "$PAGEFOLD" -m "$mnt" -s 8E
+track_all
+pf_ok "$(! pf_is_mounted "$mnt"; echo $?)" "failed start unmounted what it mounted" ||
+	pf_diag_file "$PF_TMP/run.out"
+pf_is "$(loops_of)" 0 "failed start left no loop device"
+
+# Bad arguments: refused with a message, nothing mounted.
+pf_fails "bad priority refused" "$swap" start -b "$PAGEFOLD" -m "$mnt" -p high
+grep -q "bad priority" "$PF_TMP/run.out"
+pf_ok $? "bad priority: says why" || pf_diag_file "$PF_TMP/run.out"
+pf_fails "bad mount option refused" "$swap" start -b "$PAGEFOLD" -m "$mnt" -o fold=sometimes
+track_all
+pf_ok "$(! pf_is_mounted "$mnt"; echo $?)" "bad mount option: nothing mounted"
+pf_fails "missing daemon refused" "$swap" start -b "$PF_TMP/no-such-pagefold" -m "$mnt"
+grep -q "not executable" "$PF_TMP/run.out"
+pf_ok $? "missing daemon: says why" || pf_diag_file "$PF_TMP/run.out"
+
+# Not root: refused before touching anything.
+if command -v setpriv >/dev/null; then
+	pf_fails "start as an ordinary user refused" setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$swap" start -b "$PAGEFOLD" -m "$mnt"
+	grep -q "must be run as root" "$PF_TMP/run.out"
+	pf_ok $? "ordinary user: says why" || pf_diag_file "$PF_TMP/run.out"
+fi
+pf_done
