@@ -3,7 +3,9 @@
  * file.c - byte ranges of regular files onto store pages.
  *
  * lock ordering: an inode's io_lock, then its attr_lock. fs->ns_lock is
- * never taken here.
+ * never taken here. Large reads and writes take the fan-out pool's lock
+ * (fanout.c) with io_lock held; the helpers then run store calls on the
+ * requester's behalf, covered by the io_lock it holds until they are done.
  *
  * io_lock is shared by reads and by writes made only of whole pages, which
  * the store serialises per page itself; it is exclusive for anything that
@@ -87,12 +89,85 @@ static int page_zero_part(struct store_file *sf, uint64_t page, size_t from,
 	return store_write(sf, page, buf);
 }
 
+/*
+ * Large requests are cut into chunks of pages, aligned to page indexes that
+ * are multiples of the chunk size, and a request of two chunks or more is
+ * shared with the fan-out helpers (fanout.h).
+ *
+ * Writes: chunks of PF_WCHUNK_PAGES (a divisor of the store's 512-page
+ * cluster, so a chunk never straddles one). Splitting inside a cluster is
+ * what lets a 1 MiB write (256 pages, one cluster) use more than one core:
+ * store_write() holds no lock while it compresses, so threads on one
+ * cluster only meet on the short slot update.
+ *
+ * Reads: chunks of a whole cluster. store_read() decompresses under the
+ * cluster lock, so threads reading one cluster only queue on it (measured:
+ * a 1 MiB read split in 16-page chunks ran 0.6-0.9x as fast as in one
+ * thread, burning 1.1 cores instead of 0.7). A read is only shared when it
+ * spans clusters; an aligned 1 MiB read never does.
+ */
+#define PF_WCHUNK_PAGES  16u
+#define PF_CLUSTER_PAGES 512u /* the store's cluster (DESIGN.md) */
+#define PF_NO_PAGE       UINT64_MAX
+
+/* [*from, *to) of chunk c of the pages [first, last], chunks of n pages
+ * (a power of two). */
+static void chunk_pages(uint64_t first, uint64_t last, uint64_t n,
+			unsigned int c, uint64_t *from, uint64_t *to)
+{
+	uint64_t base = first & ~(n - 1);
+
+	*from = base + (uint64_t)c * n;
+	*to = *from + n;
+	if (*from < first)
+		*from = first;
+	if (*to > last + 1)
+		*to = last + 1;
+}
+
+static unsigned int chunk_index(uint64_t first, uint64_t n, uint64_t page)
+{
+	return (unsigned int)((page - (first & ~(n - 1))) / n);
+}
+
+static unsigned int chunk_count(uint64_t first, uint64_t last, uint64_t n)
+{
+	return chunk_index(first, n, last) + 1;
+}
+
+struct read_job {
+	struct pf_fanout_job job; /* first */
+	struct store_file *sf;
+	unsigned char *out;
+	uint64_t first, last;
+	atomic_int err;           /* first error, 0 if none */
+};
+
+static void read_chunk(struct pf_fanout_job *job, unsigned int c)
+{
+	struct read_job *rj = (struct read_job *)job;
+	uint64_t from, to;
+	int ret, none;
+
+	chunk_pages(rj->first, rj->last, PF_CLUSTER_PAGES, c, &from, &to);
+	for (uint64_t p = from; p < to; p++) {
+		if (atomic_load_explicit(&rj->err, memory_order_relaxed))
+			return; /* the request fails anyway */
+		ret = store_read(rj->sf, p, rj->out + (p - rj->first) * PF_PAGE);
+		if (ret) {
+			none = 0;
+			atomic_compare_exchange_strong(&rj->err, &none, ret);
+			return;
+		}
+	}
+}
+
 int pf_file_read(struct pf_fs *fs, struct pf_inode *inode, uint64_t off,
 		 size_t size, void *buf, size_t buf_size, size_t *skip,
 		 size_t *len)
 {
-	uint64_t fsize, first, last;
-	unsigned char *out = buf;
+	struct read_job rj;
+	uint64_t fsize;
 	int ret = 0;
 
 	*skip = 0;
@@ -103,17 +178,21 @@ int pf_file_read(struct pf_fs *fs, struct pf_inode *inode, uint64_t off,
 		goto unlock;
 	if (size > fsize - off)
 		size = (size_t)(fsize - off);
-	first = off / PF_PAGE;
-	last = (off + size - 1) / PF_PAGE;
-	if ((last - first + 1) * PF_PAGE > buf_size) {
+	rj.sf = inode->sf;
+	rj.out = buf;
+	rj.first = off / PF_PAGE;
+	rj.last = (off + size - 1) / PF_PAGE;
+	if ((rj.last - rj.first + 1) * PF_PAGE > buf_size) {
 		ret = -EINVAL; /* caller's buffer is sized for max_read */
 		goto unlock;
 	}
-	for (uint64_t p = first; p <= last; p++) {
-		ret = store_read(inode->sf, p, out + (p - first) * PF_PAGE);
-		if (ret)
-			goto unlock;
-	}
+	atomic_init(&rj.err, 0);
+	rj.job.run = read_chunk;
+	rj.job.nchunks = chunk_count(rj.first, rj.last, PF_CLUSTER_PAGES);
+	pf_fanout_run(fs->fanout, &rj.job);
+	ret = atomic_load(&rj.err);
+	if (ret)
+		goto unlock;
 	*skip = (size_t)(off & PF_PAGE_MASK);
 	*len = size;
 	pf_counter_add(fs, PF_C_READ_BYTES, size);
@@ -122,14 +201,110 @@ unlock:
 	return ret;
 }
 
+/*
+ * A write's chunks run in any order, so a failure can leave pages after the
+ * failed one already written. What the caller is told is the prefix before
+ * the lowest failed page (as if the pages had been written in order): every
+ * page below it was written, the failed page keeps its old contents (the
+ * store's guarantee), and chunks stop at pages above the lowest failure seen
+ * so far. Pages above the prefix that did get written hold the caller's new
+ * bytes; those past the end of the file are released again afterwards, so
+ * that nothing lives past the size (a later truncate up must read zeros).
+ */
+struct write_job {
+	struct pf_fanout_job job; /* first */
+	struct store_file *sf;
+	const unsigned char *in;
+	uint64_t off, size;       /* the request, bytes */
+	uint64_t first, last;     /* its pages */
+	bool serial;              /* one chunk of every page */
+	_Atomic uint64_t bad;     /* lowest failed page, PF_NO_PAGE if none */
+	/* Error of the lowest failure in each chunk (a chunk stops at its
+	 * first); read for the chunk holding bad. */
+	int *errs;
+};
+
+/* Lower *bad to page unless it is lower already. */
+static void atomic_min_u64(_Atomic uint64_t *bad, uint64_t page)
+{
+	uint64_t old = atomic_load_explicit(bad, memory_order_relaxed);
+
+	while (page < old && !atomic_compare_exchange_weak(bad, &old, page))
+		;
+}
+
+static void write_chunk(struct pf_fanout_job *job, unsigned int c)
+{
+	unsigned char tmp[PF_PAGE] __attribute__((aligned(16)));
+	struct write_job *wj = (struct write_job *)job;
+	uint64_t from, to;
+	int ret;
+
+	if (wj->serial) {
+		from = wj->first;
+		to = wj->last + 1;
+	} else {
+		chunk_pages(wj->first, wj->last, PF_WCHUNK_PAGES, c, &from,
+			    &to);
+	}
+	for (uint64_t p = from; p < to; p++) {
+		uint64_t pstart = p * PF_PAGE;
+		uint64_t lo = pstart > wj->off ? pstart : wj->off;
+		uint64_t hi = pstart + PF_PAGE < wj->off + wj->size ?
+			      pstart + PF_PAGE : wj->off + wj->size;
+		const unsigned char *src = wj->in + (lo - wj->off);
+		size_t poff = (size_t)(lo - pstart), plen = (size_t)(hi - lo);
+
+		if (p > atomic_load_explicit(&wj->bad, memory_order_relaxed))
+			return; /* past a failed page: would not be reported */
+		if (plen == PF_PAGE && !((uintptr_t)src & 7)) {
+			ret = store_write(wj->sf, p, src);
+		} else if (plen == PF_PAGE) {
+			/* The store may read the page as 64-bit words. */
+			memcpy(tmp, src, PF_PAGE);
+			ret = store_write(wj->sf, p, tmp);
+		} else {
+			/* An edge page: io_lock is held exclusively. */
+			ret = store_read(wj->sf, p, tmp);
+			if (!ret) {
+				memcpy(tmp + poff, src, plen);
+				ret = store_write(wj->sf, p, tmp);
+			}
+		}
+		if (ret) {
+			wj->errs[c] = ret;
+			atomic_min_u64(&wj->bad, p);
+			return;
+		}
+	}
+}
+
+/* With io_lock held exclusively: release pages [from, last] that lie past
+ * the end of the file. */
+static void discard_past_size(struct pf_inode *inode, uint64_t from,
+			      uint64_t last)
+{
+	uint64_t size = file_size(inode);
+	uint64_t end_page = size / PF_PAGE + !!(size & PF_PAGE_MASK);
+
+	if (from < end_page)
+		from = end_page;
+	if (from <= last && inode->sf)
+		store_discard(inode->sf, from, last + 1 - from);
+}
+
+/* Chunks of the largest request; a larger one (only from tests) is written
+ * in one chunk, serially. */
+#define PF_MAX_CHUNKS (PF_MAX_IO / PF_PAGE / PF_WCHUNK_PAGES + 2)
+
 int pf_file_write(struct pf_fs *fs, struct pf_inode *inode, uint64_t off,
 		  const void *buf, size_t size, size_t *written)
 {
-	unsigned char tmp[PF_PAGE] __attribute__((aligned(16)));
-	const unsigned char *in = buf;
-	uint64_t end = off + size, first, last;
-	bool partial;
-	size_t done = 0;
+	int errs[PF_MAX_CHUNKS];
+	struct write_job wj;
+	uint64_t end = off + size, bad;
+	bool exclusive;
+	size_t done;
 	int ret = 0;
 
 	*written = 0;
@@ -137,11 +312,22 @@ int pf_file_write(struct pf_fs *fs, struct pf_inode *inode, uint64_t off,
 		return 0;
 	if (off >= PF_MAX_SIZE || size > PF_MAX_SIZE - off)
 		return -EFBIG;
-	first = off / PF_PAGE;
-	last = (end - 1) / PF_PAGE;
-	partial = (off & PF_PAGE_MASK) || (end & PF_PAGE_MASK);
+	wj.sf = inode->sf;
+	wj.in = buf;
+	wj.off = off;
+	wj.size = size;
+	wj.first = off / PF_PAGE;
+	wj.last = (end - 1) / PF_PAGE;
+	wj.errs = errs;
+	atomic_init(&wj.bad, PF_NO_PAGE);
+	wj.job.run = write_chunk;
+	wj.job.nchunks = chunk_count(wj.first, wj.last, PF_WCHUNK_PAGES);
+	wj.serial = wj.job.nchunks > PF_MAX_CHUNKS;
+	if (wj.serial)
+		wj.job.nchunks = 1;
+	exclusive = (off & PF_PAGE_MASK) || (end & PF_PAGE_MASK);
 
-	if (partial)
+	if (exclusive)
 		pthread_rwlock_wrlock(&inode->io_lock);
 	else
 		pthread_rwlock_rdlock(&inode->io_lock);
@@ -149,28 +335,16 @@ int pf_file_write(struct pf_fs *fs, struct pf_inode *inode, uint64_t off,
 		ret = -EIO; /* cannot happen on an open file */
 		goto unlock;
 	}
-	for (uint64_t p = first; p <= last; p++) {
-		size_t poff = p == first ? (size_t)(off & PF_PAGE_MASK) : 0;
-		size_t plen = PF_PAGE - poff;
+	wj.sf = inode->sf;
+	pf_fanout_run(fs->fanout, &wj.job);
 
-		if (plen > size - done)
-			plen = size - done;
-		if (plen == PF_PAGE && !((uintptr_t)(in + done) & 7)) {
-			ret = store_write(inode->sf, p, in + done);
-		} else if (plen == PF_PAGE) {
-			/* The store may read the page as 64-bit words. */
-			memcpy(tmp, in + done, PF_PAGE);
-			ret = store_write(inode->sf, p, tmp);
-		} else {
-			ret = store_read(inode->sf, p, tmp);
-			if (!ret) {
-				memcpy(tmp + poff, in + done, plen);
-				ret = store_write(inode->sf, p, tmp);
-			}
-		}
-		if (ret)
-			break;
-		done += plen;
+	bad = atomic_load(&wj.bad);
+	if (bad == PF_NO_PAGE) {
+		done = size;
+	} else {
+		ret = wj.serial ? errs[0] :
+		      errs[chunk_index(wj.first, PF_WCHUNK_PAGES, bad)];
+		done = bad == wj.first ? 0 : (size_t)(bad * PF_PAGE - off);
 	}
 	if (done) {
 		file_set_size(inode, off + done, true);
@@ -178,6 +352,16 @@ int pf_file_write(struct pf_fs *fs, struct pf_inode *inode, uint64_t off,
 		ret = 0; /* a short write reports what was written */
 	}
 	*written = done;
+	if (bad != PF_NO_PAGE && bad < wj.last) {
+		/* Release pages written past the failure that lie past the
+		 * end of the file. Every write that completed has set the
+		 * size by the time we hold io_lock exclusively. */
+		if (!exclusive) {
+			pthread_rwlock_unlock(&inode->io_lock);
+			pthread_rwlock_wrlock(&inode->io_lock);
+		}
+		discard_past_size(inode, bad + 1, wj.last);
+	}
 unlock:
 	pthread_rwlock_unlock(&inode->io_lock);
 	return ret;

@@ -497,6 +497,16 @@ static unsigned int default_threads(void)
 	return (unsigned int)(n < 4 ? 4 : n > 16 ? 16 : n);
 }
 
+/* Helpers for large requests: one per CPU beside the requesting worker. */
+static unsigned int default_helpers(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus <= 1)
+		return 0;
+	return (unsigned int)(cpus - 1 > 15 ? 15 : cpus - 1);
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -593,6 +603,16 @@ int main(int argc, char **argv)
 			pf_log(LOG_WARNING, "defrag_ratio: %s", strerror(-ret));
 	}
 
+	/* Like the workers: started now, under mlockall(), blocking the
+	 * signals only the main thread takes. */
+	fs->fanout = pf_fanout_create(opts.singlethread ? 0 : default_helpers(),
+				      &ret);
+	if (!fs->fanout) {
+		pf_log(LOG_ERR, "starting the helper threads: %s",
+		       strerror(-ret));
+		goto unmount;
+	}
+
 	srv.se = se;
 	srv.main_tid = pthread_self();
 	ret = workers_start(fs->threads);
@@ -605,6 +625,8 @@ int main(int argc, char **argv)
 	}
 	workers_stop();
 	workers_free();
+	pf_fanout_destroy(fs->fanout);
+	fs->fanout = NULL;
 	status = ret ? 1 : 0;
 
 #ifdef PF_DEBUG

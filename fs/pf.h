@@ -24,6 +24,7 @@
 
 #include "store.h"
 #include "ctl.h"
+#include "fanout.h"
 
 #define PF_PAGE      STORE_PAGE_SIZE
 #define PF_PAGE_MASK ((uint64_t)STORE_PAGE_SIZE - 1)
@@ -125,6 +126,11 @@ struct pf_fs {
 	bool io_flusher;
 	bool oom_protected;
 	unsigned int threads;
+
+	/* Helpers that share the pages of large requests (fanout.h); NULL:
+	 * every request runs in its worker alone. Set before the first
+	 * request, destroyed after the last. */
+	struct pf_fanout *fanout;
 };
 
 static inline void pf_counter_add(struct pf_fs *fs, enum pf_counter c, uint64_t v)
