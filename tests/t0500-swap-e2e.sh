@@ -86,13 +86,18 @@ pf_is "${errors:-?}" 0 "no verification errors"
 pf_is "${checked:-?}" $((2 * ${pages:-0})) "every page checked twice (${pages:-?} pages)"
 pf_is "$(io 1) $(io 2)" "0 0" "io_stat: no failed reads or writes"
 
-# Its swap slots are freed on exit; discards reach the store.
+# Its swap slots are freed on exit; discards reach the store. The kernel
+# sends a discard per swap cluster (512 slots, 2 MiB) once the cluster is
+# wholly free, and it allocates from a current cluster per CPU; seen here
+# (1 run in ~10), up to a cluster's worth of freed slots stayed undiscarded
+# for longer than the wait, so allow one cluster per CPU.
+slack=$(( $(nproc) * (2 << 20) ))
 for i in $(seq 300); do
-	[ "$(mm 1)" -le $(($(swap_used) + header + (1 << 20))) ] && break
+	[ "$(mm 1)" -le $(($(swap_used) + header + slack)) ] && break
 	sleep 0.1
 done
-pf_le "$(mm 1)" $(($(swap_used) + header + (1 << 20))) \
-	"after the workload exits, the store holds no more than swap still uses"
+pf_le "$(mm 1)" $(($(swap_used) + header + slack)) \
+	"after the workload exits, the store holds no more than swap still uses + a cluster per CPU"
 pf_ge "$(io 4)" $(((FILL_MB - LIMIT_MB) << 7)) \
 	"io_stat notify_free: discards freed at least the excess ($(io 4) pages)"
 
