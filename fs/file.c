@@ -532,7 +532,7 @@ uint64_t pf_file_blocks(struct pf_inode *inode)
 
 	pthread_rwlock_rdlock(&inode->io_lock);
 	if (inode->sf) {
-		store_file_get_stats(inode->sf, &fst);
+		store_file_get_counts(inode->sf, &fst);
 		blocks = (fst.compr_bytes + 511) / 512;
 		if (!blocks && fst.pages)
 			blocks = 1;
