@@ -87,19 +87,8 @@ find_dump_pages() {
 
 # stop_pid PID: TERM (KILL after 10 s) a process this script started, reap it.
 stop_pid() {
-	local pid=$1 i
-
-	bench_cleanup_forget stop_pid "$pid"
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		kill -CONT "$pid" 2>/dev/null || true
-		for i in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
+	bench_cleanup_forget stop_pid "$1"
+	bench_stop_pid "$1"
 }
 
 # wait_ready FILE PID SECONDS: until FILE holds a line READY

@@ -445,16 +445,24 @@ redis_start() {
 }
 
 redis_stop() {
+	bench_cleanup_forget redis_stop "$1"
+	bench_stop_pid "$1"
+}
+
+# bench_stop_pid PID: TERM (and CONT, should it be stopped) a process this
+# script started, KILL it after 10 s, and reap it.
+bench_stop_pid() {
 	local pid=$1 i
 
-	bench_cleanup_forget redis_stop "$pid"
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		kill -CONT "$pid" 2>/dev/null || true
+		for i in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
 	wait "$pid" 2>/dev/null || true
 }
 
