@@ -27,6 +27,8 @@ static void *map_anon(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+static void arena_meta_update(struct arena *a);
+
 int arena_init(struct arena *a, uint64_t bytes)
 {
 	uint64_t pages = bytes >> ARENA_PAGE_SHIFT;
@@ -51,6 +53,7 @@ int arena_init(struct arena *a, uint64_t bytes)
 		goto unmap_page_map;
 	a->nr_pages = (uint32_t)pages;
 	a->bump = 1;  /* page 0 is never handed out: location 0 means none */
+	arena_meta_update(a);
 	return 0;
 
 unmap_page_map:
@@ -267,6 +270,7 @@ int arena_get(struct arena *a, uint32_t n, uint32_t *page)
 	}
 	if (ret)
 		ret = arena_get_split(a, n, page);
+	arena_meta_update(a);
 	pthread_mutex_unlock(&a->lock);
 	return ret;
 }
@@ -278,6 +282,7 @@ void arena_unget(struct arena *a, uint32_t page, uint32_t n)
 		a->bump = page;
 	else
 		runs_push(a, page, n);
+	arena_meta_update(a);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -327,21 +332,27 @@ void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched)
 		a->lost_pages += n;
 	else
 		runs_push(a, page, n);
+	arena_meta_update(a);
 	pthread_mutex_unlock(&a->lock);
 }
 
-uint64_t arena_meta_bytes(struct arena *a)
+/* Recompute meta_bytes after a change of the bump pointer or of a vector's
+ * capacity. Under lock. */
+static void arena_meta_update(struct arena *a)
 {
 	uint64_t bytes, map;
 
-	pthread_mutex_lock(&a->lock);
 	map = (uint64_t)a->bump * sizeof(*a->page_map);
 	bytes = (map + ARENA_PAGE_SIZE - 1) & ~(uint64_t)(ARENA_PAGE_SIZE - 1);
 	for (unsigned int n = 0; n <= ARENA_MAX_RUN; n++)
 		bytes += (uint64_t)a->runs[n].cap * sizeof(uint32_t);
 	bytes += (uint64_t)a->large.cap * sizeof(*a->large.run);
-	pthread_mutex_unlock(&a->lock);
-	return bytes;
+	__atomic_store_n(&a->meta_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+uint64_t arena_meta_bytes(struct arena *a)
+{
+	return __atomic_load_n(&a->meta_bytes, __ATOMIC_RELAXED);
 }
 
 bool arena_is_valid(struct arena *a, const char **why)

@@ -73,6 +73,8 @@ struct arena {
 	struct arena_large large;   /* free runs of more than ARENA_MAX_RUN */
 	int release_mode;           /* atomic: enum arena_release_mode */
 	uint64_t releases;          /* atomic: successful releases (any method) */
+	uint64_t meta_bytes;        /* atomic: what arena_meta_bytes() returns,
+				     * recomputed under lock on every change */
 };
 
 enum arena_release_mode {
@@ -102,7 +104,8 @@ void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched);
  */
 int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap);
 
-/* Bytes of bookkeeping: touched page-map pages and free-run vectors. */
+/* Bytes of bookkeeping: touched page-map pages and free-run vectors. Reads
+ * one atomic: no lock. */
 uint64_t arena_meta_bytes(struct arena *a);
 
 /* Check the invariants above; false and a reason in *why if broken. Takes

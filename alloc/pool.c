@@ -180,6 +180,7 @@ struct pool_class {
  *   pages == sum of shard resident
  *   pages * PAGE_SIZE <= limit_bytes, unless the limit was lowered
  *   backref_bytes == sum over spans of objs * 4
+ *   ht_bytes == sum over classes of ht_bytes(hwm)
  */
 struct pool {
 	struct arena arena;
@@ -187,6 +188,7 @@ struct pool {
 	uint64_t pages;            /* atomic: resident span pages */
 	uint64_t desc_bytes;       /* atomic: descriptors minus back-refs */
 	uint64_t backref_bytes;    /* atomic */
+	uint64_t ht_bytes;         /* atomic: sum of ht_bytes(hwm) of classes */
 	uint32_t compact_cursor;   /* atomic: class where compaction resumes */
 	uint32_t nr_classes;
 	uint8_t size_class[POOL_MAX_OBJ / CLASS_STEP + 1]; /* (size+15)/16 -> id */
@@ -432,11 +434,25 @@ static size_t ht_chunk_bytes(unsigned int k)
 	return ((size_t)HT_BASE << k) * sizeof(uint32_t);
 }
 
+/* Resident bytes of a table: indices are handed out from 0 up, and chunk
+ * boundaries fall on page boundaries (1024 entries = 4 KiB). */
+static uint64_t ht_bytes(uint32_t hwm)
+{
+	return (uint64_t)(hwm + HT_BASE - 1) / HT_BASE * PAGE_SIZE;
+}
+
+/* Does sh need a new block of indices (and maybe a new table page)? */
+static inline bool ht_needs_block(const struct pool_shard *sh)
+{
+	return sh->hfree == HT_NONE && sh->fresh >= sh->fresh_end;
+}
+
 /* Make sure a free or never-used index is ready in sh, without changing
  * anything the stats show unless it succeeds. 0 or -ENOMEM. */
-static int ht_reserve(struct pool_class *c, struct pool_shard *sh)
+static int ht_reserve(struct pool *p, struct pool_class *c,
+		      struct pool_shard *sh)
 {
-	if (sh->hfree != HT_NONE || sh->fresh < sh->fresh_end)
+	if (!ht_needs_block(sh))
 		return 0;
 	for (;;) {
 		uint32_t b = __atomic_load_n(&c->hwm, __ATOMIC_ACQUIRE);
@@ -468,6 +484,11 @@ static int ht_reserve(struct pool_class *c, struct pool_shard *sh)
 						__ATOMIC_RELAXED)) {
 			sh->fresh = b;
 			sh->fresh_end = b + HT_BLOCK;
+			if (ht_bytes(b + HT_BLOCK) != ht_bytes(b))
+				__atomic_add_fetch(&p->ht_bytes,
+						   ht_bytes(b + HT_BLOCK) -
+						   ht_bytes(b),
+						   __ATOMIC_RELAXED);
 			return 0;
 		}
 	}
@@ -494,7 +515,7 @@ static void ht_put(struct pool_class *c, struct pool_shard *sh, uint32_t idx)
 }
 
 /* Unmap every chunk; only with all shards locked and no object left. */
-static void ht_reset(struct pool_class *c)
+static void ht_reset(struct pool *p, struct pool_class *c)
 {
 	for (unsigned int k = 0; k < HT_CHUNKS; k++) {
 		if (!c->ht[k])
@@ -506,14 +527,8 @@ static void ht_reset(struct pool_class *c)
 		c->shard[k].hfree = HT_NONE;
 		c->shard[k].fresh = c->shard[k].fresh_end = 0;
 	}
+	__atomic_sub_fetch(&p->ht_bytes, ht_bytes(RD(c->hwm)), __ATOMIC_RELAXED);
 	__atomic_store_n(&c->hwm, 0, __ATOMIC_RELEASE);
-}
-
-/* Resident bytes of a table: indices are handed out from 0 up, and chunk
- * boundaries fall on page boundaries (1024 entries = 4 KiB). */
-static uint64_t ht_bytes(uint32_t hwm)
-{
-	return (uint64_t)(hwm + HT_BASE - 1) / HT_BASE * PAGE_SIZE;
 }
 
 /* ----------------------------------------------------------------- spans */
@@ -971,7 +986,7 @@ void pool_destroy(struct pool *p)
 			}
 			pthread_mutex_destroy(&sh->lock);
 		}
-		ht_reset(c);
+		ht_reset(p, c);
 		pthread_mutex_destroy(&c->ht_lock);
 	}
 	arena_fini(&p->arena);
@@ -980,8 +995,31 @@ void pool_destroy(struct pool *p)
 
 /* ------------------------------------------------------------ alloc/free */
 
+/*
+ * Would the pool's memory stay within max_mem after an allocation that
+ * creates span fresh (already taken from the arena, whose bookkeeping is
+ * thus already counted; may be NULL), grows a span by pages and maybe takes
+ * a new block of handle indices? 0 or -ENOSPC. Checked before anything is
+ * charged, so a refusal leaves nothing behind.
+ */
+static int alloc_fits(struct pool *p, struct pool_class *c,
+		      struct pool_shard *sh, struct span *fresh,
+		      uint32_t pages, uint64_t max_mem)
+{
+	uint64_t extra = (uint64_t)pages * PAGE_SIZE;
+
+	if (fresh)  /* descriptor and back-refs, as span_link() counts them */
+		extra += span_desc_bytes(c, fresh) + span_backref_bytes(c);
+	if (ht_needs_block(sh)) {
+		uint32_t b = __atomic_load_n(&c->hwm, __ATOMIC_RELAXED);
+
+		extra += ht_bytes(b + HT_BLOCK) - ht_bytes(b);
+	}
+	return pool_mem_bytes(p) + extra > max_mem ? -ENOSPC : 0;
+}
+
 static int shard_alloc(struct pool *p, struct pool_class *c,
-		       struct pool_shard *sh, uint32_t size,
+		       struct pool_shard *sh, uint32_t size, uint64_t max_mem,
 		       pool_handle_t *handle, struct span **touched)
 {
 	struct span *s, *fresh = NULL;
@@ -997,8 +1035,16 @@ static int shard_alloc(struct pool *p, struct pool_class *c,
 		s = fresh;
 	}
 	slot = s->free_head != SLOT_NONE ? s->free_head : s->bump;
-	if (slot == s->bump) {
+	if (slot == s->bump)
 		need = pages_for(c, slot + 1);
+	if (max_mem) {
+		ret = alloc_fits(p, c, sh, fresh,
+				 need > s->resident ? need - s->resident : 0,
+				 max_mem);
+		if (ret)
+			goto destroy_fresh;
+	}
+	if (slot == s->bump) {
 		if (need > s->resident) {
 			ret = pool_charge(p, need - s->resident, true);
 			if (ret)
@@ -1006,7 +1052,7 @@ static int shard_alloc(struct pool *p, struct pool_class *c,
 			charged = need - s->resident;
 		}
 	}
-	ret = ht_reserve(c, sh);
+	ret = ht_reserve(p, c, sh);
 	if (ret)
 		goto uncharge;
 	/* Nothing can fail from here on. */
@@ -1045,6 +1091,12 @@ fail:
 
 int pool_alloc(struct pool *p, size_t size, pool_handle_t *handle)
 {
+	return pool_alloc_within(p, size, 0, handle);
+}
+
+int pool_alloc_within(struct pool *p, size_t size, uint64_t max_mem,
+		      pool_handle_t *handle)
+{
 	struct pool_class *c;
 	struct pool_shard *sh;
 	struct span *s = NULL;
@@ -1055,7 +1107,7 @@ int pool_alloc(struct pool *p, size_t size, pool_handle_t *handle)
 	c = size_to_class(p, size);
 	sh = my_shard(c);
 	shard_lock(sh);
-	ret = shard_alloc(p, c, sh, (uint32_t)size, handle, &s);
+	ret = shard_alloc(p, c, sh, (uint32_t)size, max_mem, handle, &s);
 	debug_check(p, c, sh, s, "pool_alloc");
 	shard_unlock(sh);
 	return ret;
@@ -1489,7 +1541,7 @@ static size_t class_compact_step(struct pool *p, struct pool_class *c,
 	}
 	class_totals(c, &spans, &full, &inuse);
 	if (!spans && RD(c->hwm)) {
-		ht_reset(c);
+		ht_reset(p, c);
 		return 0;
 	}
 	for (;;) {
@@ -1615,11 +1667,7 @@ void pool_set_limit(struct pool *p, uint64_t limit_bytes)
 
 static uint64_t pool_handle_bytes(struct pool *p)
 {
-	uint64_t bytes = RD(p->backref_bytes);
-
-	for (uint32_t i = 0; i < p->nr_classes; i++)
-		bytes += ht_bytes(RD(p->cls[i].hwm));
-	return bytes;
+	return RD(p->backref_bytes) + RD(p->ht_bytes);
 }
 
 static uint64_t pool_meta_bytes(struct pool *p)
@@ -1667,7 +1715,7 @@ uint64_t pool_mem_bytes(struct pool *p)
 bool pool_is_valid(struct pool *p, const char **why)
 {
 	const char *bad = NULL;
-	uint64_t resident = 0;
+	uint64_t resident = 0, ht = 0;
 	uint32_t i;
 
 	for (i = 0; i < p->nr_classes; i++)
@@ -1679,6 +1727,10 @@ bool pool_is_valid(struct pool *p, const char **why)
 	}
 	if (!bad && resident != RD(p->pages))
 		bad = "pool: resident pages != sum over shards";
+	for (i = 0; i < p->nr_classes; i++)
+		ht += ht_bytes(RD(p->cls[i].hwm));
+	if (!bad && ht != RD(p->ht_bytes))
+		bad = "pool: ht_bytes != sum of the classes' handle tables";
 	if (!bad)
 		arena_is_valid(&p->arena, &bad);
 	for (i = p->nr_classes; i-- > 0;)

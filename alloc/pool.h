@@ -108,6 +108,18 @@ void pool_destroy(struct pool *pool);
  */
 int pool_alloc(struct pool *pool, size_t size, pool_handle_t *handle);
 
+/*
+ * pool_alloc() for a caller that shares one memory budget between the pool
+ * and its own data: also fails, with -ENOSPC and the pool unchanged, when
+ * pool_mem_bytes() would pass max_mem once the allocation is done (a new
+ * span's pages, descriptor and page-map entries, a new handle-table page
+ * included). max_mem 0: no such cap. Threads allocating at once each check
+ * against the memory in use when they look, so together they may pass
+ * max_mem by what they allocate concurrently.
+ */
+int pool_alloc_within(struct pool *pool, size_t size, uint64_t max_mem,
+		      pool_handle_t *handle);
+
 /* Free an object. A stale handle or double free aborts in debug builds. */
 void pool_free(struct pool *pool, pool_handle_t handle);
 

@@ -109,13 +109,31 @@ static bool object_same(void *ctx, uint32_t handle, const void *page,
 	return same;
 }
 
-/* A new pool object holding size bytes of src. -ENOSPC over the limit. */
+/*
+ * A new pool object holding size bytes of src. -ENOSPC over the limit: the
+ * pool gets what the limit leaves after the store's own metadata as a cap,
+ * so it refuses a new span or handle-table page that would pass the limit
+ * instead of creating it (and keeping it as a cached empty span once the
+ * refused object is freed).
+ */
 static int object_create(struct store *st, const void *src, unsigned int size,
 			 pool_handle_t *handle)
 {
+	uint64_t limit = atomic_load_explicit(&st->mem_limit,
+					      memory_order_relaxed);
+	uint64_t cap = 0;
 	int err;
 
-	err = pool_alloc(st->pool, size, handle);
+	if (limit) {
+		uint64_t other = pf_mem_bytes(&st->mem_meta) +
+				 pf_mem_bytes(&st->mem_fold) +
+				 pf_mem_bytes(&st->mem_pat);
+
+		if (other >= limit)
+			return -ENOSPC;
+		cap = limit - other;
+	}
+	err = pool_alloc_within(st->pool, size, cap, handle);
 	if (err) {
 		if (err == -ENOMEM && mem_over(st, 0))
 			err = -ENOSPC;

@@ -446,6 +446,53 @@ static void test_limit(void)
 	pool_destroy(p);
 }
 
+/*
+ * pool_alloc_within(): the pool's whole memory (span pages, descriptors,
+ * handle tables, page map) stays within the cap after every allocation, at
+ * caps that fall anywhere in a page, and a refusal changes nothing.
+ */
+static void test_alloc_within(void)
+{
+	static const uint32_t extra[] = { 3456, 1, 4095, 777, 12345, 100000 };
+	static pool_handle_t h[8192];
+
+	for (unsigned int r = 0; r < sizeof(extra) / sizeof(extra[0]); r++) {
+		struct pool *p = pool_create(NULL);
+		uint64_t cap = pool_mem_bytes(p) + (512 << 10) + extra[r];
+		uint32_t n = 0, over = 0, changed = 0, refused = 0;
+		const char *why = NULL;
+
+		for (uint32_t i = 0; i < 8192; i++) {
+			uint32_t size = i % 7 ? rnd_size() : 1 + rnd_below(4096);
+			uint64_t before = pool_mem_bytes(p);
+			int ret;
+
+			pool_get_stats(p, &st);
+			ret = pool_alloc_within(p, size, cap, &h[n]);
+			if (ret == 0) {
+				n++;
+				over += pool_mem_bytes(p) > cap;
+				continue;
+			}
+			refused++;
+			pool_get_stats(p, &st2);
+			changed += ret != -ENOSPC || !stats_same(&st, &st2) ||
+				   pool_mem_bytes(p) != before;
+		}
+		ok(n > 100 && refused > 0, "cap +%u: %u allocated, %u refused",
+		   extra[r], n, refused);
+		is_u64f(over, 0, "cap +%u: pool_mem_bytes <= cap after every "
+			"allocation", extra[r]);
+		is_u64f(changed, 0, "cap +%u: refusals are -ENOSPC and change "
+			"nothing", extra[r]);
+		ok(pool_is_valid(p, &why), "cap +%u: pool valid (%s)", extra[r],
+		   why ? why : "ok");
+		for (uint32_t i = 0; i < n; i++)
+			pool_free(p, h[i]);
+		pool_destroy(p);
+	}
+}
+
 /* A small arena: exhaustion, and reuse of its address space by spans of
  * other lengths after everything was freed. */
 static void test_arena_exhaustion(void)
@@ -1091,6 +1138,7 @@ int main(void)
 	test_edges();
 	test_every_class();
 	test_limit();
+	test_alloc_within();
 	test_arena_exhaustion();
 	test_release();
 	test_arena_methods();

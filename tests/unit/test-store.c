@@ -720,6 +720,78 @@ static void test_limit(void)
 	store_destroy(st);
 }
 
+/* A page that LZ4 compresses to roughly len bytes: len random bytes, then
+ * zeros (len 4096: incompressible, stored raw). */
+static void gen_sized(unsigned char *p, unsigned int len)
+{
+	gen_random(p);
+	if (len < PG)
+		memset(p + len, 0, PG - len);
+}
+
+/*
+ * Fill to the limit with distinct pages of many sizes (so new spans of many
+ * classes, and new handle-table pages, are needed near the limit), at
+ * several limits that do not fall on a page boundary: after every write,
+ * mem_used_total <= mem_limit; a refused write changes nothing.
+ */
+static void test_limit_tight(void)
+{
+	static const unsigned int extra[] = { 3456, 1, 4095, 777, 12345 };
+	unsigned char p[PG], want[PG];
+	unsigned int r, i;
+
+	for (r = 0; r < sizeof(extra) / sizeof(extra[0]); r++) {
+		struct store *st = new_store(NULL, STORE_FOLD_INLINE, false);
+		struct store_file *f = store_file_create(st);
+		struct store_stats ss;
+		uint64_t limit, over = 0, refused = 0, wrong = 0, n = 0;
+		bool full = false;
+
+		store_get_stats(st, &ss);
+		limit = ss.mem_used_total + (768 << 10) + extra[r];
+		store_set_mem_limit(st, limit);
+		for (i = 0; i < 4000; i++) {
+			uint64_t page = rnd_below(600);
+			unsigned int len = i % 5 == 0 ? PG :
+					   64 + (unsigned int)rnd_below(3000);
+			int err;
+
+			store_read(f, page, want);
+			gen_sized(p, len);
+			err = store_write(f, page, p);
+			store_get_stats(st, &ss);
+			if (ss.mem_used_total > limit && !over++)
+				diag("limit %llu: write %u (%u bytes) left "
+				     "mem_used_total %llu",
+				     (unsigned long long)limit, i, len,
+				     (unsigned long long)ss.mem_used_total);
+			if (err == -ENOSPC) {
+				refused++;
+				full = true;
+				wrong += !read_is(f, page, want);
+			} else if (err) {
+				wrong++;
+			} else {
+				n++;
+				wrong += !read_is(f, page, p);
+			}
+		}
+		ok(full && n > 100, "limit +%u: filled (%llu written, %llu "
+		   "refused)", extra[r], (unsigned long long)n,
+		   (unsigned long long)refused);
+		ok(over == 0, "limit +%u: mem_used_total <= mem_limit after "
+		   "every write (%llu writes passed it)", extra[r],
+		   (unsigned long long)over);
+		ok(wrong == 0, "limit +%u: refused writes kept the old page, "
+		   "others read back (%llu wrong)", extra[r],
+		   (unsigned long long)wrong);
+		store_set_mem_limit(st, 0);
+		check_valid(st, "limit tight");
+		store_destroy(st);
+	}
+}
+
 static void test_sparse_tib(void)
 {
 	struct store *st = new_store(NULL, STORE_FOLD_INLINE, false);
@@ -1422,6 +1494,7 @@ int main(void)
 	test_seek();
 	test_false_match();
 	test_limit();
+	test_limit_tight();
 	test_sparse_tib();
 	test_compaction();
 	test_model(nops);
