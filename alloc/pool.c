@@ -995,6 +995,30 @@ void pool_destroy(struct pool *p)
 
 /* ------------------------------------------------------------ alloc/free */
 
+static int prefault_on = 1;  /* atomic: MADV_POPULATE_WRITE works here */
+
+/*
+ * Pages a span grows by when an object needs a new one: one for the object
+ * and one ahead, both faulted in with one system call. Measured with
+ * bench-store on real.pages (one writer): 2 pages took writes from ~380 to
+ * ~477 MB/s per core, 3 to ~512, at the cost of the pages ahead of each
+ * class's growing span: +0.4 MB (0.4%) and +0.8 MB of 105 MB; 2 keeps the
+ * store below zram's memory.
+ */
+#define PREFAULT_PAGES  2u
+
+/* Fault in n span pages starting at arena page page with one system call
+ * instead of one fault per page (Linux >= 5.14; silently skipped where the
+ * kernel refuses: the pages then fault in on first touch as before). */
+static void prefault(struct pool *p, uint32_t page, uint32_t n)
+{
+	if (!__atomic_load_n(&prefault_on, __ATOMIC_RELAXED))
+		return;
+	if (madvise(arena_addr(&p->arena, page), (size_t)n << PAGE_SHIFT,
+		    MADV_POPULATE_WRITE) && errno == EINVAL)
+		__atomic_store_n(&prefault_on, 0, __ATOMIC_RELAXED);
+}
+
 /*
  * Would the pool's memory stay within max_mem after an allocation that
  * creates span fresh (already taken from the arena, whose bookkeeping is
@@ -1020,7 +1044,8 @@ static int alloc_fits(struct pool *p, struct pool_class *c,
 
 static int shard_alloc(struct pool *p, struct pool_class *c,
 		       struct pool_shard *sh, uint32_t size, uint64_t max_mem,
-		       pool_handle_t *handle, struct span **touched)
+		       const void *src, pool_handle_t *handle,
+		       struct span **touched)
 {
 	struct span *s, *fresh = NULL;
 	uint32_t slot, need = 0, charged = 0, old, idx, loc;
@@ -1037,20 +1062,37 @@ static int shard_alloc(struct pool *p, struct pool_class *c,
 	slot = s->free_head != SLOT_NONE ? s->free_head : s->bump;
 	if (slot == s->bump)
 		need = pages_for(c, slot + 1);
-	if (max_mem) {
-		ret = alloc_fits(p, c, sh, fresh,
-				 need > s->resident ? need - s->resident : 0,
-				 max_mem);
-		if (ret)
-			goto destroy_fresh;
-	}
-	if (slot == s->bump) {
-		if (need > s->resident) {
-			ret = pool_charge(p, need - s->resident, true);
+	if (need > s->resident) {
+		/* Grow by a window of pages at once and fault them in with one
+		 * system call; just what the object needs if the window would
+		 * not fit the cap or the limit. */
+		uint32_t want = s->resident + PREFAULT_PAGES;
+
+		want = want > c->pages ? c->pages : want;
+		if (want < need)
+			want = need;
+		if (max_mem && want > need &&
+		    alloc_fits(p, c, sh, fresh, want - s->resident, max_mem))
+			want = need;
+		if (max_mem) {
+			ret = alloc_fits(p, c, sh, fresh, need - s->resident,
+					 max_mem);
 			if (ret)
 				goto destroy_fresh;
-			charged = need - s->resident;
 		}
+		ret = pool_charge(p, want - s->resident, true);
+		if (ret && want > need) {
+			want = need;
+			ret = pool_charge(p, want - s->resident, true);
+		}
+		if (ret)
+			goto destroy_fresh;
+		charged = want - s->resident;
+		need = want;
+	} else if (max_mem) {
+		ret = alloc_fits(p, c, sh, fresh, 0, max_mem);
+		if (ret)
+			goto destroy_fresh;
 	}
 	ret = ht_reserve(p, c, sh);
 	if (ret)
@@ -1058,10 +1100,15 @@ static int shard_alloc(struct pool *p, struct pool_class *c,
 	/* Nothing can fail from here on. */
 	if (fresh)
 		span_link(p, c, sh, fresh);
-	if (charged)
+	if (charged) {
+		if (charged > 1)
+			prefault(p, s->page + s->resident, charged);
 		span_grow(sh, s, need);
+	}
 	span_take_slot(s, slot);
 	loc = span_loc(c, s, slot);
+	if (src)
+		memcpy(loc_addr(p, loc), src, size);
 	idx = ht_take(c, sh, loc);
 	s->backref[slot] = idx | (c->size - size) << BR_DELTA_SHIFT;
 	old = s->inuse++;
@@ -1091,11 +1138,11 @@ fail:
 
 int pool_alloc(struct pool *p, size_t size, pool_handle_t *handle)
 {
-	return pool_alloc_within(p, size, 0, handle);
+	return pool_alloc_within(p, size, 0, NULL, handle);
 }
 
 int pool_alloc_within(struct pool *p, size_t size, uint64_t max_mem,
-		      pool_handle_t *handle)
+		      const void *src, pool_handle_t *handle)
 {
 	struct pool_class *c;
 	struct pool_shard *sh;
@@ -1107,7 +1154,7 @@ int pool_alloc_within(struct pool *p, size_t size, uint64_t max_mem,
 	c = size_to_class(p, size);
 	sh = my_shard(c);
 	shard_lock(sh);
-	ret = shard_alloc(p, c, sh, (uint32_t)size, max_mem, handle, &s);
+	ret = shard_alloc(p, c, sh, (uint32_t)size, max_mem, src, handle, &s);
 	debug_check(p, c, sh, s, "pool_alloc");
 	shard_unlock(sh);
 	return ret;

@@ -19,7 +19,9 @@
  * Memory: one virtual range is reserved at pool_create() (address space only,
  * MAP_NORESERVE; ~64 GiB by default, the most a 32-bit location in 16-byte
  * units can address) and spans are carved from it. Only pages an object has
- * been placed in are touched, so a span's untouched tail costs nothing; an
+ * been placed in, and one page ahead of them (faulted in together with
+ * MADV_POPULATE_WRITE: one system call instead of two faults), are touched
+ * and counted, so a span's untouched tail costs nothing; an
  * emptied span goes back to the OS at once (except one kept per shard of a
  * class so alloc/free pairs do not make a system call each; compaction
  * returns those too), and a full compaction also returns the unused tail of
@@ -115,10 +117,12 @@ int pool_alloc(struct pool *pool, size_t size, pool_handle_t *handle);
  * span's pages, descriptor and page-map entries, a new handle-table page
  * included). max_mem 0: no such cap. Threads allocating at once each check
  * against the memory in use when they look, so together they may pass
- * max_mem by what they allocate concurrently.
+ * max_mem by what they allocate concurrently. When src is not NULL, size
+ * bytes of it are copied into the object under the same lock (saving the
+ * second lookup a pool_write() would make).
  */
 int pool_alloc_within(struct pool *pool, size_t size, uint64_t max_mem,
-		      pool_handle_t *handle);
+		      const void *src, pool_handle_t *handle);
 
 /* Free an object. A stale handle or double free aborts in debug builds. */
 void pool_free(struct pool *pool, pool_handle_t handle);

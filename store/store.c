@@ -133,20 +133,16 @@ static int object_create(struct store *st, const void *src, unsigned int size,
 			return -ENOSPC;
 		cap = limit - other;
 	}
-	err = pool_alloc_within(st->pool, size, cap, handle);
+	err = pool_alloc_within(st->pool, size, cap, src, handle);
 	if (err) {
 		if (err == -ENOMEM && mem_over(st, 0))
 			err = -ENOSPC;
 		return err;
 	}
 	if (mem_over(st, 0)) {
+		/* Another thread took the room meanwhile. */
 		pool_free(st->pool, *handle);
 		return -ENOSPC;
-	}
-	err = pool_write(st->pool, *handle, src, size);
-	if (err) {
-		pool_free(st->pool, *handle);
-		return err;
 	}
 	ctr_add(st, SC_COMPR, size);
 	mem_note_max(st);
