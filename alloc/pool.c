@@ -4,7 +4,7 @@
  *
  * A class is split into NR_SHARDS shards, each with its own lock, spans,
  * counters and list of free handle indices; a thread allocates in the shard
- * of the CPU it runs on, so threads on different CPUs share no lock and no
+ * it was dealt (my_shard()), so threads on different CPUs share no lock and no
  * cache line on the alloc/free path (one lock shared by all CPUs made two
  * threads run at a third of one thread's speed). The handle table belongs
  * to the class: a handle does not say which shard holds its object, the
@@ -26,7 +26,9 @@
  *
  * Handle = (index + 1) << 8 | class id, so handles are never 0. A class's
  * handle table is a fixed directory of HT_CHUNKS chunks of growing size
- * (chunk k holds 1024 << k entries, mapped on first use), so an entry never
+ * (chunk k holds 256 << k entries, created on first use: the two below a
+ * page from malloc, so a class with few objects costs 1 or 3 KiB of table,
+ * not a page; the others mapped), so an entry never
  * moves and pool_unmap() can read it without a lock. An entry holds the
  * object's location (arena offset / 16, 0 < location < LOC_MAX: the arena
  * never hands out its page 0), 0 if the index was never used, or for a free
@@ -52,7 +54,6 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,10 @@
 #define BR_DELTA_SHIFT  24           /* ... and class size - requested size */
 #define MAX_DELTA       254u
 
-#define HT_BASE_SHIFT   10
+#define HT_BASE_SHIFT   8
 #define HT_BASE         (1u << HT_BASE_SHIFT)
-#define HT_CHUNKS       14u
+#define HT_CHUNKS       16u
+#define HT_SMALL        2u    /* chunks 0, 1 (1, 2 KiB) come from malloc */
 #define HT_MAX          ((1u << 24) - HT_BASE)   /* indices 0 .. HT_MAX-1 */
 #define HT_BLOCK        64u                      /* divides every chunk */
 #define HT_FREE         0xff000000u
@@ -301,12 +303,23 @@ static inline struct pool_class *size_to_class(struct pool *p, size_t size)
 	return &p->cls[p->size_class[(size + CLASS_STEP - 1) / CLASS_STEP]];
 }
 
-/* The shard this thread allocates in: by CPU (glibc reads it from rseq). */
+/*
+ * The shard this thread allocates in: threads are dealt shards in turn when
+ * they first allocate, and keep theirs. By CPU instead, a thread the
+ * scheduler moves around would grow a partly used span (and its tail
+ * pages) in every shard it visits; dealt in turn, two threads never share
+ * a shard and more threads than shards share evenly.
+ */
+static unsigned int next_shard;
+static _Thread_local unsigned int tls_shard_plus1;
+
 static inline struct pool_shard *my_shard(struct pool_class *c)
 {
-	int cpu = sched_getcpu();
-
-	return &c->shard[cpu < 0 ? 0 : (unsigned int)cpu & SHARD_MASK];
+	if (__builtin_expect(!tls_shard_plus1, 0))
+		tls_shard_plus1 = (__atomic_fetch_add(&next_shard, 1,
+						      __ATOMIC_RELAXED) &
+				   SHARD_MASK) + 1;
+	return &c->shard[tls_shard_plus1 - 1];
 }
 
 static inline uint32_t pages_for(const struct pool_class *c, uint32_t slots)
@@ -434,11 +447,24 @@ static size_t ht_chunk_bytes(unsigned int k)
 	return ((size_t)HT_BASE << k) * sizeof(uint32_t);
 }
 
-/* Resident bytes of a table: indices are handed out from 0 up, and chunk
- * boundaries fall on page boundaries (1024 entries = 4 KiB). */
+/* Memory of a table whose indices [0, hwm) are in use: the small chunks
+ * whole (with malloc's header), the mapped ones by the pages touched
+ * (indices are handed out from 0 up). */
 static uint64_t ht_bytes(uint32_t hwm)
 {
-	return (uint64_t)(hwm + HT_BASE - 1) / HT_BASE * PAGE_SIZE;
+	uint64_t bytes = 0;
+
+	for (unsigned int k = 0; hwm; k++) {
+		uint32_t n = HT_BASE << k, used = hwm < n ? hwm : n;
+
+		if (k < HT_SMALL)
+			bytes += ht_chunk_bytes(k) + 16;
+		else
+			bytes += ((uint64_t)used * sizeof(uint32_t) +
+				  PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE;
+		hwm -= used;
+	}
+	return bytes;
 }
 
 /* Does sh need a new block of indices (and maybe a new table page)? */
@@ -465,10 +491,17 @@ static int ht_reserve(struct pool *p, struct pool_class *c,
 
 			pthread_mutex_lock(&c->ht_lock);
 			if (!c->ht[k]) {
-				chunk = mmap(NULL, ht_chunk_bytes(k),
-					     PROT_READ | PROT_WRITE,
-					     MAP_PRIVATE | MAP_ANONYMOUS |
-					     MAP_NORESERVE, -1, 0);
+				if (k < HT_SMALL) {
+					chunk = calloc(1, ht_chunk_bytes(k));
+					if (!chunk)
+						chunk = MAP_FAILED;
+				} else {
+					chunk = mmap(NULL, ht_chunk_bytes(k),
+						     PROT_READ | PROT_WRITE,
+						     MAP_PRIVATE |
+						     MAP_ANONYMOUS |
+						     MAP_NORESERVE, -1, 0);
+				}
 				if (chunk == MAP_FAILED) {
 					pthread_mutex_unlock(&c->ht_lock);
 					return -ENOMEM;
@@ -520,7 +553,10 @@ static void ht_reset(struct pool *p, struct pool_class *c)
 	for (unsigned int k = 0; k < HT_CHUNKS; k++) {
 		if (!c->ht[k])
 			continue;
-		munmap(c->ht[k], ht_chunk_bytes(k));
+		if (k < HT_SMALL)
+			free(c->ht[k]);
+		else
+			munmap(c->ht[k], ht_chunk_bytes(k));
 		__atomic_store_n(&c->ht[k], NULL, __ATOMIC_RELAXED);
 	}
 	for (unsigned int k = 0; k < NR_SHARDS; k++) {

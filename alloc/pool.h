@@ -25,8 +25,9 @@
  * emptied span goes back to the OS at once (except one kept per shard of a
  * class so alloc/free pairs do not make a system call each; compaction
  * returns those too), and a full compaction also returns the unused tail of
- * the one partly used span it leaves per class. Handle-table pages follow
- * each class's high-water mark of objects and are returned only when the
+ * the one partly used span it leaves per class. Handle tables follow each
+ * class's high-water mark of objects (the first 256 entries take 1 KiB and
+ * the next 512 2 KiB from malloc, then pages) and are returned only when the
  * class empties. Under mlockall(), use MCL_ONFAULT: without it MCL_FUTURE
  * would try to populate the whole reservation.
  *
@@ -41,7 +42,7 @@
  *            descriptor (with the back-references rounded up to a cache line,
  *            plus malloc's header), and 8 bytes per span page in the
  *            page map (location -> span and shard). stats.handle_bytes counts
- *            the handle tables (resident pages, freed entries included) and
+ *            the handle tables (resident bytes, freed entries included) and
  *            back-references, stats.meta_bytes the rest (including a fixed
  *            ~0.4 MB for the class and shard structures). Measured with
  *            tests/bench/bench-pool on the compressed pages of real
@@ -58,7 +59,8 @@
  * Threads: every function may be called from any thread at any time,
  * including while pool_compact() runs in another thread. Each size class is
  * split into 4 shards with their own lock, spans and free handle indices; a
- * thread allocates in the shard of the CPU it runs on, and frees, maps,
+ * thread allocates in the shard it was dealt (in turn, at its first
+ * allocation; a thread keeps its shard wherever it runs), and frees, maps,
  * reads and writes take the lock of the shard holding the object. There is
  * no global lock on the alloc/free/read/write path (the arena lock is taken
  * only when a span is created or returned). Compaction takes the shard
