@@ -8,6 +8,7 @@
  */
 #include "pool.h"
 #include "tap.h"
+#include "testdata.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -64,25 +65,11 @@ static uint32_t rnd_size(uint64_t *s)
 	return 4096;
 }
 
-static void fill(uint8_t *buf, size_t len, uint64_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-
-	for (size_t i = 0; i < len; i++) {
-		if (!(i & 7)) {
-			x ^= x >> 12;
-			x ^= x << 25;
-			x ^= x >> 27;
-		}
-		buf[i] = (uint8_t)((x * 0x2545f4914f6cdd1dull) >> (8 * (i & 7)));
-	}
-}
-
 static bool check(struct worker *w, const struct obj *x, bool via_map)
 {
 	uint8_t want[4096], got[4096];
 
-	fill(want, x->size, x->seed);
+	td_fill(want, x->size, x->seed);
 	if (via_map) {
 		const uint8_t *m = pool_map(w->pool, x->h);
 		bool same;
@@ -123,7 +110,7 @@ static void *worker_main(void *arg)
 				w->failed++;
 				continue;
 			}
-			fill(buf, x->size, x->seed);
+			td_fill(buf, x->size, x->seed);
 			if (r & 1) {
 				w->failed += pool_write(w->pool, x->h, buf,
 							x->size) != 0;
@@ -151,7 +138,7 @@ static void *worker_main(void *arg)
 			struct obj *x = &w->o[(uint32_t)(rnd(&w->rng) % w->n)];
 
 			x->seed = rnd(&w->rng);
-			fill(buf, x->size, x->seed);
+			td_fill(buf, x->size, x->seed);
 			if (r & 1) {
 				uint8_t *m = pool_map(w->pool, x->h);
 

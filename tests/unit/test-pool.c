@@ -8,6 +8,7 @@
 #include "pool.h"
 #include "arena.h"  /* internal: to force each way of releasing memory */
 #include "tap.h"
+#include "testdata.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -71,20 +72,6 @@ static uint32_t rnd_size(void)
 }
 
 /* Contents unique to an object: a stream from its seed. */
-static void fill(uint8_t *buf, size_t len, uint64_t seed)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-
-	for (size_t i = 0; i < len; i++) {
-		if (!(i & 7)) {
-			x ^= x >> 12;
-			x ^= x << 25;
-			x ^= x >> 27;
-		}
-		buf[i] = (uint8_t)((x * 0x2545f4914f6cdd1dull) >> (8 * (i & 7)));
-	}
-}
-
 static long status_kb(const char *field)
 {
 	char line[256];
@@ -240,14 +227,14 @@ static void test_edges(void)
 	pool_free(p, h);
 
 	is_u64(pool_alloc(p, 4096, &h), 0, "size 4096");
-	fill(buf, 4096, 7);
+	td_fill(buf, 4096, 7);
 	is_u64(pool_write(p, h, buf, 4096), 0, "write 4096");
 	memset(buf, 0, sizeof(buf));
 	is_u64(pool_read(p, h, buf, 4096), 0, "read 4096");
 	{
 		uint8_t want[4096];
 
-		fill(want, 4096, 7);
+		td_fill(want, 4096, 7);
 		ok(!memcmp(buf, want, 4096), "4096-byte object round-trips");
 	}
 	pool_free(p, h);
@@ -286,7 +273,7 @@ static void test_every_class(void)
 			continue;
 		}
 		zero += h[i] == 0;
-		fill(buf, size[i], h[i] ^ (uint64_t)size[i] << 32);
+		td_fill(buf, size[i], h[i] ^ (uint64_t)size[i] << 32);
 		if (i & 1) {
 			void *m = pool_map(p, h[i]);
 
@@ -312,7 +299,7 @@ static void test_every_class(void)
 	for (uint32_t i = 0; i < nr; i++) {
 		const uint8_t *m;
 
-		fill(want, size[i], h[i] ^ (uint64_t)size[i] << 32);
+		td_fill(want, size[i], h[i] ^ (uint64_t)size[i] << 32);
 		if (pool_obj_size(p, h[i]) != size[i])
 			bad++;
 		if (pool_read(p, h[i], buf, size[i]) ||
@@ -555,7 +542,7 @@ static void test_release(void)
 
 		if (pool_alloc(p, size, &h[n]))
 			break;
-		fill(buf, size, n);
+		td_fill(buf, size, n);
 		pool_write(p, h[n], buf, size);
 		bytes += size;
 		n++;
@@ -573,7 +560,7 @@ static void test_release(void)
 	for (uint32_t i = 0; i < n; i++) {
 		uint8_t want[4096];
 
-		fill(want, pool_obj_size(p, h[i]), i);
+		td_fill(want, pool_obj_size(p, h[i]), i);
 		if (pool_read(p, h[i], buf, pool_obj_size(p, h[i])) ||
 		    memcmp(buf, want, pool_obj_size(p, h[i])))
 			bad++;
@@ -612,7 +599,7 @@ static void test_release(void)
 			bad++;
 			continue;
 		}
-		fill(want, size, ~(uint64_t)i);
+		td_fill(want, size, ~(uint64_t)i);
 		pool_write(p, h[i], want, size);
 		if (pool_read(p, h[i], buf, size) || memcmp(buf, want, size))
 			bad++;
@@ -656,7 +643,7 @@ static int mlocked_child(void)
 
 		if (pool_alloc(p, size, &h[n]))
 			return 2;
-		fill(buf, size, n);
+		td_fill(buf, size, n);
 		pool_write(p, h[n], buf, size);
 	}
 	rss1 = status_kb("RssAnon");
@@ -670,7 +657,7 @@ static int mlocked_child(void)
 	for (n = 1; n < 20000; n += 2) {
 		uint32_t size = (uint32_t)pool_obj_size(p, h[n]);
 
-		fill(want, size, n);
+		td_fill(want, size, n);
 		if (pool_read(p, h[n], buf, size) || memcmp(buf, want, size))
 			return 3;
 		pool_free(p, h[n]);
@@ -719,7 +706,7 @@ static int mlocked_child(void)
 
 		if (pool_alloc(p, size, &h[n]))
 			return 8;
-		fill(want, size, n + 99);
+		td_fill(want, size, n + 99);
 		pool_write(p, h[n], want, size);
 		if (pool_read(p, h[n], buf, size) || memcmp(buf, want, size))
 			return 9;
@@ -896,7 +883,7 @@ static void test_pins(void)
 
 	for (uint32_t i = 0; i < n; i++) {
 		pool_alloc(p, 1000, &h[i]);
-		fill(want, 1000, i);
+		td_fill(want, 1000, i);
 		pool_write(p, h[i], want, 1000);
 	}
 	/* Keep one object in ten, pinned. */
@@ -917,7 +904,7 @@ static void test_pins(void)
 	for (uint32_t i = 0; i < kept; i++) {
 		void *again = pool_map(p, h[i]);
 
-		fill(want, 1000, i * 10);
+		td_fill(want, 1000, i * 10);
 		bad += again != addr[i] || memcmp(again, want, 1000);
 		pool_unmap(p, h[i]);
 		pool_unmap(p, h[i]);
@@ -932,7 +919,7 @@ static void test_pins(void)
 	for (uint32_t i = 0; i < kept; i++) {
 		uint8_t got[1000];
 
-		fill(want, 1000, i * 10);
+		td_fill(want, 1000, i * 10);
 		bad += pool_read(p, h[i], got, 1000) || memcmp(got, want, 1000);
 	}
 	is_u64(bad, 0, "moved objects read back");
@@ -1013,7 +1000,7 @@ static void test_model(void)
 				continue;
 			}
 			x->ref = malloc(x->size);
-			fill(x->ref, x->size, seed++);
+			td_fill(x->ref, x->size, seed++);
 			if (r & 1) {
 				pool_write(p, x->h, x->ref, x->size);
 			} else {
@@ -1047,7 +1034,7 @@ static void test_model(void)
 			/* Overwrite a prefix with new contents. */
 			uint32_t i = rnd_below(n), len = 1 + rnd_below(o[i].size);
 
-			fill(o[i].ref, len, seed++);
+			td_fill(o[i].ref, len, seed++);
 			mismatch += pool_write(p, o[i].h, o[i].ref, len) != 0;
 			writes++;
 		}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * testdata.h - reproducible bytes for the unit tests.
+ *
+ *   td_fill(buf, len, seed)   len bytes that depend on seed and on every
+ *                             position (xorshift64*, 8 bytes per step), so
+ *                             two objects with different seeds never
+ *                             compare equal by accident
+ */
+#ifndef PAGEFOLD_TESTDATA_H
+#define PAGEFOLD_TESTDATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+static inline void td_fill(uint8_t *buf, size_t len, uint64_t seed)
+{
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!(i & 7)) {
+			x ^= x >> 12;
+			x ^= x << 25;
+			x ^= x >> 27;
+		}
+		buf[i] = (uint8_t)((x * 0x2545f4914f6cdd1dull) >> (8 * (i & 7)));
+	}
+}
+
+#endif /* PAGEFOLD_TESTDATA_H */
