@@ -348,6 +348,15 @@ unlock:
 	return ret;
 }
 
+/* May entries be added to or removed from dir? /.ctl is fixed (EPERM);
+ * anything but a directory is ENOTDIR. Called under ns_lock. */
+static int dir_may_change(const struct pf_inode *dir)
+{
+	if (dir->kind == PF_CTLDIR)
+		return -EPERM;
+	return dir->kind == PF_DIR ? 0 : -ENOTDIR;
+}
+
 int pf_ns_create(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 		 mode_t mode, uid_t uid, gid_t gid, const char *target,
 		 struct pf_inode **out)
@@ -391,14 +400,9 @@ int pf_ns_create(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 	}
 
 	pthread_mutex_lock(&fs->ns_lock);
-	if (dir->kind == PF_CTLDIR) {
-		ret = -EPERM;
+	ret = dir_may_change(dir);
+	if (ret)
 		goto unlock;
-	}
-	if (dir->kind != PF_DIR) {
-		ret = -ENOTDIR;
-		goto unlock;
-	}
 	if (dir->nlink == 0) {
 		ret = -ENOENT; /* removed while we looked */
 		goto unlock;
@@ -467,14 +471,9 @@ int pf_ns_remove(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 	int ret;
 
 	pthread_mutex_lock(&fs->ns_lock);
-	if (dir->kind == PF_CTLDIR) {
-		ret = -EPERM;
+	ret = dir_may_change(dir);
+	if (ret)
 		goto unlock;
-	}
-	if (dir->kind != PF_DIR) {
-		ret = -ENOTDIR;
-		goto unlock;
-	}
 	victim = child_find(dir, name);
 	if (!victim) {
 		ret = -ENOENT;
