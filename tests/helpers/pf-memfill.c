@@ -26,26 +26,18 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "testdata.h"
+
 #define PAGE 4096u
 #define TEMPLATES 64
 
 static uint64_t seed = 0x9e3779b97f4a7c15ull;
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 enum kind { K_ZERO, K_SAME, K_DUP, K_HEAP };
 
 static enum kind page_kind(uint64_t idx)
 {
-	switch (mix(idx ^ seed) % 8) {
+	switch (td_mix(idx ^ seed) % 8) {
 	case 0:
 		return K_ZERO;
 	case 1:
@@ -64,7 +56,7 @@ static void heap_page(uint64_t *w, uint64_t key)
 {
 	static const char words[] = "the page store folds identical pages and "
 				    "compresses the rest with lz4 before it ";
-	uint64_t r = mix(key);
+	uint64_t r = td_mix(key);
 	unsigned int i = 0;
 
 	while (i < PAGE / 8) {
@@ -75,7 +67,7 @@ static void heap_page(uint64_t *w, uint64_t key)
 			switch (what) {
 			case 0: /* pointers into one region */
 				w[i] = 0x00007f3a12000000ull +
-				       ((mix(r + j) & 0xfff) << 4);
+				       ((td_mix(r + j) & 0xfff) << 4);
 				break;
 			case 1: /* small counters */
 				w[i] = (r >> 16) % 64 + j;
@@ -88,14 +80,14 @@ static void heap_page(uint64_t *w, uint64_t key)
 				break;
 			}
 		}
-		r = mix(r);
+		r = td_mix(r);
 	}
 }
 
 static void expected_page(uint64_t idx, uint32_t gen, unsigned char *p)
 {
 	uint64_t *w = (uint64_t *)p;
-	uint64_t key = mix(idx * 31 + gen + seed);
+	uint64_t key = td_mix(idx * 31 + gen + seed);
 
 	switch (page_kind(idx + gen)) {
 	case K_ZERO:
@@ -106,7 +98,7 @@ static void expected_page(uint64_t idx, uint32_t gen, unsigned char *p)
 			w[i] = 0x0101010101010101ull * (1 + key % 255);
 		break;
 	case K_DUP:
-		heap_page(w, mix(seed + key % TEMPLATES));
+		heap_page(w, td_mix(seed + key % TEMPLATES));
 		break;
 	case K_HEAP:
 		heap_page(w, key);
@@ -155,7 +147,7 @@ int main(int argc, char **argv)
 			go_file = optarg;
 			break;
 		case 'S':
-			seed = mix(strtoull(optarg, NULL, 0));
+			seed = td_mix(strtoull(optarg, NULL, 0));
 			break;
 		case 'p':
 			passes = (unsigned int)strtoul(optarg, NULL, 0);
@@ -194,7 +186,7 @@ int main(int argc, char **argv)
 		order[i] = i;
 	for (unsigned int pass = 0; pass < passes; pass++) {
 		for (uint64_t i = npages - 1; i > 0; i--) {
-			uint64_t j = mix(seed + pass * npages + i) % (i + 1);
+			uint64_t j = td_mix(seed + pass * npages + i) % (i + 1);
 			uint64_t t = order[i];
 
 			order[i] = order[j];

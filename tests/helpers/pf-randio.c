@@ -25,17 +25,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testdata.h"
+
 #define PAGE 4096u
 
 static uint64_t state;
 
 static uint64_t rnd(void)
 {
-	uint64_t x = (state += 0x9e3779b97f4a7c15ull);
-
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
+	return td_mix(state += 0x9e3779b97f4a7c15ull);
 }
 
 int main(int argc, char **argv)

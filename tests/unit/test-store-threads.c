@@ -35,6 +35,7 @@
 
 #include "store.h"
 #include "tap.h"
+#include "testdata.h"
 
 #define PG STORE_PAGE_SIZE
 #define NWORKERS 4
@@ -58,16 +59,6 @@ static atomic_uint_fast64_t race_bad, race_reads;
 
 /* ---- contents ---- */
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 struct rng {
 	uint64_t s;
 };
@@ -75,7 +66,7 @@ struct rng {
 static uint64_t rnd(struct rng *r)
 {
 	r->s += 0x9e3779b97f4a7c15ull;
-	return mix(r->s);
+	return td_mix(r->s);
 }
 
 /*
@@ -134,7 +125,7 @@ static void fill_desc(unsigned char *p, uint64_t d)
 	default:
 		v = patterns[d & 3];
 		if ((d & 4) != 0)
-			v = mix(d & 0xffff) | 1;
+			v = td_mix(d & 0xffff) | 1;
 		for (i = 0; i < PG; i += 8)
 			memcpy(p + i, &v, 8);
 		break;
@@ -407,7 +398,7 @@ int main(void)
 	for (t = 0; t < NWORKERS; t++) {
 		ws[t].id = t;
 		ws[t].own = store_file_create(st);
-		ws[t].seed = mix(seed + t + 1);
+		ws[t].seed = td_mix(seed + t + 1);
 	}
 	for (t = 0; t < NWORKERS; t++)
 		pthread_create(&ws[t].thread, NULL, worker_main, &ws[t]);

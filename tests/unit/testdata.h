@@ -6,6 +6,8 @@
  *                             position (xorshift64*, 8 bytes per step), so
  *                             two objects with different seeds never
  *                             compare equal by accident
+ *   td_mix(x)                 splitmix64's finaliser: a well-spread 64-bit
+ *                             hash of x, for seeds and random choices
  */
 #ifndef PAGEFOLD_TESTDATA_H
 #define PAGEFOLD_TESTDATA_H
@@ -25,6 +27,16 @@ static inline void td_fill(uint8_t *buf, size_t len, uint64_t seed)
 		}
 		buf[i] = (uint8_t)((x * 0x2545f4914f6cdd1dull) >> (8 * (i & 7)));
 	}
+}
+
+static inline uint64_t td_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
 }
 
 #endif /* PAGEFOLD_TESTDATA_H */
