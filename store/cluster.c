@@ -65,8 +65,13 @@ bool cluster_is_valid(const struct cluster *c, const char **why)
 			*why = "cluster: same-filled slot with a size";
 			return false;
 		}
-		if ((s >> 24) & 0xff) {
+		if ((s >> 26) & 0x3f) {
 			*why = "cluster: spare bits set";
+			return false;
+		}
+		if (slot_type(s) == SLOT_SAME &&
+		    (s & (SLOT_AGE_MASK | SLOT_COLD | SLOT_KEEP))) {
+			*why = "cluster: same-filled slot with an age";
 			return false;
 		}
 	}

@@ -10,8 +10,14 @@
  *   bit   2      OBJ/FOLD: stored raw (huge page)
  *                SAME: the payload is a pattern-table id, not the pattern
  *   bits  3..15  compressed size of the object, 1..4096 (OBJ/FOLD)
- *   bits 16..23  page age, reserved for idle tracking (always 0 for now)
- *   bits 24..31  spare, 0
+ *   bits 16..23  page age (OBJ/FOLD): ticks of recompress_after / 8 since
+ *                the page was last written or read, saturating at 254;
+ *                255 = marked idle by store_mark_idle() (recomp.c)
+ *   bit  24      COLD (OBJ/FOLD): the recompressor moved this page's object
+ *                to the cold codec; counted in recomp_pages
+ *   bit  25      KEEP (OBJ/FOLD): the cold codec was tried on this page and
+ *                did not make it smaller; not tried again until rewritten
+ *   bits 26..31  spare, 0
  *   bits 32..63  payload: pool handle (OBJ), fold entry id (FOLD), the
  *                32-bit half of a pattern whose two halves are equal
  *                (SAME; zero pages included), or a pattern id (SAME + bit 2)
@@ -63,6 +69,11 @@ enum slot_type {
 #define SLOT_SIZE_SHIFT 3
 #define SLOT_SIZE_MASK  UINT64_C(0x1fff)
 #define SLOT_AGE_SHIFT  16
+#define SLOT_AGE_MASK   (UINT64_C(0xff) << SLOT_AGE_SHIFT)
+#define SLOT_COLD       (UINT64_C(1) << 24)
+#define SLOT_KEEP       (UINT64_C(1) << 25)
+#define AGE_IDLE        255u	/* marked idle */
+#define AGE_MAX         254u	/* where aging saturates */
 
 typedef uint64_t slot_t;
 
@@ -84,6 +95,16 @@ static inline unsigned int slot_size(slot_t s)
 static inline uint32_t slot_payload(slot_t s)
 {
 	return (uint32_t)(s >> 32);
+}
+
+static inline unsigned int slot_age(slot_t s)
+{
+	return (unsigned int)((s >> SLOT_AGE_SHIFT) & 0xff);
+}
+
+static inline slot_t slot_set_age(slot_t s, unsigned int age)
+{
+	return (s & ~SLOT_AGE_MASK) | ((slot_t)age << SLOT_AGE_SHIFT);
 }
 
 /* An object slot (OBJ or FOLD); huge = stored raw. */

@@ -38,4 +38,44 @@ int codec_decompress(const void *src, unsigned int len, void *page);
 /* This thread's scratch pages: 0 = compression output, 1 = verification. */
 void *codec_scratch(unsigned int which);
 
+/*
+ * Any stored object back into its page: an object of CODEC_PAGE bytes is
+ * the raw page, one that starts with the zstd frame magic is a zstd frame,
+ * anything else is an LZ4 block. The magic cannot open a valid LZ4 block of
+ * a page: its bytes 28 b5 2f fd would be a first sequence of 2 literals
+ * followed by a match at offset >= 253, further back than the 2 bytes
+ * written so far, which every LZ4 decoder rejects (and LZ4 compressors,
+ * LZ4HC included, never emit). So the object itself says how to read it,
+ * and a shared object can change codec without touching the slots naming
+ * it. -EIO unless exactly one page comes out.
+ */
+int codec_decode(const void *obj, unsigned int size, void *page);
+
+/*
+ * The cold codec, for pages idle long enough to be worth more CPU: zstd
+ * (frames without checksum, content size or dictionary id: the slot knows
+ * the size) or LZ4HC (plain LZ4 blocks, read by LZ4). Each thread that
+ * uses it gets its contexts on first use, freed when the thread exits
+ * (zstd at level 3 on a 4 KiB page: ~60 KiB to compress, ~95 KiB to
+ * decompress; LZ4HC: 256 KiB); like the LZ4 state they belong to the
+ * threads, not to the stored data, and are not counted in mem_used_total.
+ */
+enum codec_cold {
+	CODEC_COLD_ZSTD = 0,
+	CODEC_COLD_LZ4HC = 1,
+	CODEC_COLD_NR
+};
+
+/* Name ("zstd", "lz4hc"), level range and default level of a codec. */
+const char *codec_cold_name(enum codec_cold c);
+void codec_cold_levels(enum codec_cold c, int *min, int *max, int *def);
+/* False when pagefold was built without it (zstd is a build option). */
+bool codec_cold_available(enum codec_cold c);
+
+/* Compress a page with the cold codec into dst (cap bytes); the size, or
+ * 0 when the result would not be smaller than cap or the contexts could
+ * not be allocated. */
+unsigned int codec_cold_compress(enum codec_cold c, int level,
+				 const void *page, void *dst, unsigned int cap);
+
 #endif /* PAGEFOLD_STORE_CODEC_H */

@@ -478,6 +478,24 @@ uint32_t fold_handle(struct fold_index *fi, uint32_t id)
 			id & LOCAL_MASK)->handle;
 }
 
+int fold_replace(struct fold_index *fi, uint32_t id, uint32_t old,
+		 uint32_t new)
+{
+	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
+	uint32_t local = id & LOCAL_MASK;
+	struct fold_entry *e;
+	int err = -EBUSY;
+
+	pf_lock(&sh->lock);
+	e = sh_entry(sh, local);
+	if (e->refs == 1 && e->handle == old) {
+		e->handle = new;
+		err = 0;
+	}
+	pf_unlock(&sh->lock);
+	return err;
+}
+
 uint32_t fold_refs(struct fold_index *fi, uint32_t id)
 {
 	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];

@@ -78,6 +78,16 @@ uint32_t fold_put(struct fold_index *fi, uint32_t id);
 /* Handle of an entry the caller holds a reference on; takes no lock. */
 uint32_t fold_handle(struct fold_index *fi, uint32_t id);
 
+/*
+ * Point an entry with exactly one reference at another object of the same
+ * contents (recompression): 0 when the entry named old and now names new,
+ * -EBUSY (unchanged) when it is shared or names another object. The caller
+ * holds the lock of the one slot naming the entry, so nobody reads through
+ * it meanwhile; new references wait for the shard lock taken here.
+ */
+int fold_replace(struct fold_index *fi, uint32_t id, uint32_t old,
+		 uint32_t new);
+
 /* Current references of a live entry (0 if free); takes the shard lock. */
 uint32_t fold_refs(struct fold_index *fi, uint32_t id);
 

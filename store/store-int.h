@@ -37,6 +37,10 @@ enum store_ctr {
 	SC_FAILED_READS,
 	SC_FAILED_WRITES,
 	SC_NOTIFY_FREE,
+	SC_RECOMP,		/* slots marked COLD (gauge) */
+	SC_RECOMP_TOTAL,	/* pages moved to the cold codec */
+	SC_RECOMP_SAVED,	/* bytes those moves saved */
+	SC_RECOMP_KEPT,		/* idle pages the cold codec did not shrink */
 	SC_NR
 };
 
@@ -54,6 +58,20 @@ struct compactor {
 	_Atomic bool stop;
 	bool running;
 };
+
+/* Idle tracking and recompression (recomp.c). */
+struct recompressor {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	_Atomic bool stop;
+	bool running;
+	bool changed;			/* settings changed: restart the tick */
+	_Atomic uint64_t after;		/* recompress_after, seconds; 0 = off */
+	_Atomic unsigned int algo;	/* enum codec_cold << 8 | level */
+};
+
+#define MAX_CLUSTER ((STORE_MAX_PAGES - 1) >> CLUSTER_SHIFT)
 
 /*
  * The file lock is a striped reader-writer lock ("big reader" lock): a
@@ -128,6 +146,7 @@ struct store {
 	uint64_t next_file_id;
 
 	struct compactor bg;
+	struct recompressor rc;
 	struct ctr_stripe ctr[CTR_STRIPES];
 };
 
@@ -149,6 +168,22 @@ static inline uint64_t ctr_read(struct store *st, enum store_ctr c)
 					    memory_order_relaxed);
 	return sum < 0 ? 0 : (uint64_t)sum;
 }
+
+/* store.c, for recomp.c */
+int object_create(struct store *st, const void *src, unsigned int size,
+		  pool_handle_t *handle);
+void object_free(struct store *st, pool_handle_t handle, unsigned int size);
+void slot_account(struct store *st, struct store_file *f, slot_t s, int d);
+void file_rdlock(struct store_file *f);
+void file_rdunlock(struct store_file *f);
+void file_put(struct store_file *f);
+/* The next live file after *cursor, with a reference (file_put() it). */
+struct store_file *file_next(struct store *st, uint64_t *cursor);
+
+/* recomp.c */
+int recomp_init(struct store *st, const struct store_config *cfg);
+int recomp_start(struct store *st);
+void recomp_stop(struct store *st);
 
 /* compact.c */
 int compactor_start(struct store *st);

@@ -33,7 +33,6 @@
 #endif
 
 #define PAGE STORE_PAGE_SIZE
-#define MAX_CLUSTER ((STORE_MAX_PAGES - 1) >> CLUSTER_SHIFT)
 
 /* ---- counters ---- */
 
@@ -101,7 +100,7 @@ static bool object_same(void *ctx, uint32_t handle, const void *page,
 	} else {
 		void *tmp = codec_scratch(1);
 
-		same = codec_decompress(obj, (unsigned int)size, tmp) == 0 &&
+		same = codec_decode(obj, (unsigned int)size, tmp) == 0 &&
 		       memcmp(tmp, page, PAGE) == 0;
 	}
 	pool_unmap(st->pool, handle);
@@ -116,7 +115,7 @@ static bool object_same(void *ctx, uint32_t handle, const void *page,
  * instead of creating it (and keeping it as a cached empty span once the
  * refused object is freed).
  */
-static int object_create(struct store *st, const void *src, unsigned int size,
+int object_create(struct store *st, const void *src, unsigned int size,
 			 pool_handle_t *handle)
 {
 	uint64_t limit = atomic_load_explicit(&st->mem_limit,
@@ -149,7 +148,7 @@ static int object_create(struct store *st, const void *src, unsigned int size,
 	return 0;
 }
 
-static void object_free(struct store *st, pool_handle_t handle,
+void object_free(struct store *st, pool_handle_t handle,
 			unsigned int size)
 {
 	pool_free(st->pool, handle);
@@ -199,7 +198,7 @@ static uint64_t fctr_read(struct store_file *f, enum file_ctr c)
 
 /* Counters that follow the slots of file f (store-wide and the file's):
  * d = +1 for a value entering a slot, -1 leaving it. */
-static void slot_account(struct store *st, struct store_file *f, slot_t s,
+void slot_account(struct store *st, struct store_file *f, slot_t s,
 			 int d)
 {
 	switch (slot_type(s)) {
@@ -215,6 +214,8 @@ static void slot_account(struct store *st, struct store_file *f, slot_t s,
 			ctr_add(st, SC_HUGE, d);
 			fctr_add(f, FC_HUGE, d);
 		}
+		if (s & SLOT_COLD)
+			ctr_add(st, SC_RECOMP, d);
 		fctr_add(f, FC_COMPR, d * (int64_t)slot_size(s));
 		break;
 	}
@@ -286,12 +287,12 @@ static int slot_make(struct store *st, const void *buf, slot_t *out, bool *hit)
 
 /* ---- files ---- */
 
-static void file_rdlock(struct store_file *f)
+void file_rdlock(struct store_file *f)
 {
 	pthread_rwlock_rdlock(&f->lock[ctr_stripe_id()].rw);
 }
 
-static void file_rdunlock(struct store_file *f)
+void file_rdunlock(struct store_file *f)
 {
 	pthread_rwlock_unlock(&f->lock[ctr_stripe_id()].rw);
 }
@@ -317,7 +318,7 @@ static void file_get(struct store_file *f)
 	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
 }
 
-static void file_put(struct store_file *f)
+void file_put(struct store_file *f)
 {
 	struct store *st = f->st;
 
@@ -417,7 +418,7 @@ void store_file_destroy(struct store_file *f)
  * returns the first file created after *cursor with a reference taken (drop
  * it with file_put), or NULL at the end.
  */
-static struct store_file *file_next(struct store *st, uint64_t *cursor)
+struct store_file *file_next(struct store *st, uint64_t *cursor)
 {
 	struct store_file *f;
 
@@ -598,10 +599,7 @@ static int slot_read(struct store *st, slot_t s, void *buf)
 	obj = pool_map(st->pool, handle);
 	if (!obj)
 		return -EIO;
-	if (slot_flag(s))
-		memcpy(buf, obj, PAGE);
-	else
-		err = codec_decompress(obj, slot_size(s), buf);
+	err = codec_decode(obj, slot_size(s), buf);
 	pool_unmap(st->pool, handle);
 	return err;
 }
@@ -621,8 +619,13 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 	if (!c) {
 		memset(buf, 0, PAGE);
 	} else {
+		slot_t *sp = &c->slot[page & (CLUSTER_SLOTS - 1)];
+
 		pf_lock(&c->lock);
-		err = slot_read(st, c->slot[page & (CLUSTER_SLOTS - 1)], buf);
+		err = slot_read(st, *sp, buf);
+		/* A read makes the page young again (idle tracking). */
+		if (slot_age(*sp))
+			*sp = slot_set_age(*sp, 0);
 		pf_unlock(&c->lock);
 	}
 	file_rdunlock(f);
@@ -880,11 +883,17 @@ struct store *store_create(const struct store_config *cfg)
 	st->pat = pattern_create(&st->mem_pat);
 	if (!st->pat)
 		goto fail_destroy_fold;
+	if (recomp_init(st, cfg))
+		goto fail_destroy_pat;
 	if (!cfg->no_background && compactor_start(st))
 		goto fail_destroy_pat;
+	if (!cfg->no_background && recomp_start(st))
+		goto fail_stop_compactor;
 	mem_note_max(st);
 	return st;
 
+fail_stop_compactor:
+	compactor_stop(st);
 fail_destroy_pat:
 	pattern_destroy(st->pat);
 fail_destroy_fold:
@@ -901,6 +910,7 @@ void store_destroy(struct store *st)
 {
 	if (!st)
 		return;
+	recomp_stop(st);
 	compactor_stop(st);
 	while (st->files_head)
 		store_file_destroy(st->files_head);
@@ -938,6 +948,10 @@ void store_get_stats(struct store *st, struct store_stats *ss)
 	ss->failed_reads = ctr_read(st, SC_FAILED_READS);
 	ss->failed_writes = ctr_read(st, SC_FAILED_WRITES);
 	ss->notify_free = ctr_read(st, SC_NOTIFY_FREE);
+	ss->recomp_pages = ctr_read(st, SC_RECOMP);
+	ss->recomp_total = ctr_read(st, SC_RECOMP_TOTAL);
+	ss->recomp_saved = ctr_read(st, SC_RECOMP_SAVED);
+	ss->recomp_kept = ctr_read(st, SC_RECOMP_KEPT);
 	ss->frag_pct = pool_frag_pct(st->pool);
 	{
 		struct pool_stats *ps = malloc(sizeof(*ps));
@@ -996,10 +1010,7 @@ static pool_handle_t fold_slot(struct store *st, struct store_file *f,
 	obj = pool_map(st->pool, handle);
 	if (!obj)
 		return 0;
-	if (slot_flag(s))
-		memcpy(page, obj, PAGE);
-	else
-		err = codec_decompress(obj, slot_size(s), page);
+	err = codec_decode(obj, slot_size(s), page);
 	pool_unmap(st->pool, handle);
 	if (err)
 		return 0;
@@ -1013,9 +1024,11 @@ static pool_handle_t fold_slot(struct store *st, struct store_file *f,
 		ctr_add(st, SC_FOLD_HITS, 1);
 		return handle;
 	}
+	/* Same object, same page: it keeps its age and recompression bits. */
 	if (fold_insert(st->fold, hash, handle, &id) == 0)
 		c->slot[i] = slot_make_obj(SLOT_FOLD, id, slot_size(s),
-					   slot_flag(s));
+					   slot_flag(s)) |
+			     (s & (SLOT_AGE_MASK | SLOT_COLD | SLOT_KEEP));
 	return 0;
 }
 
@@ -1186,7 +1199,7 @@ struct check_state {
 	struct refs obj;	/* OBJ slots: handles, sizes */
 	struct refs pat;	/* SAME slots with a pattern id */
 	struct refs ent;	/* fold entries: id, handle, refs */
-	uint64_t pages, same, huge;
+	uint64_t pages, same, huge, cold;
 	const char *bad;
 };
 
@@ -1196,6 +1209,9 @@ static void check_slot(struct check_state *cs, slot_t s)
 	uint32_t handle;
 
 	cs->pages++;
+	if ((s & SLOT_COLD) && (s & SLOT_KEEP))
+		cs->bad = "store: slot both COLD and KEEP";
+	cs->cold += !!(s & SLOT_COLD);
 	switch (slot_type(s)) {
 	case SLOT_EMPTY:
 		break;
@@ -1380,6 +1396,8 @@ bool store_is_valid(struct store *st, const char **why)
 		cs.bad = "store: pages_folded/fold_objs wrong";
 	else if (ss.pool_objs != cs.obj.n)
 		cs.bad = "store: pool objects != objects owned by slots";
+	else if (ss.recomp_pages != cs.cold)
+		cs.bad = "store: recomp_pages != COLD slots";
 
 out_free:
 	free(cs.fold.v);

@@ -44,6 +44,17 @@ enum store_fold_mode {
 	STORE_FOLD_OFF,        /* never fold */
 };
 
+/* The cold codec for idle pages (see store_recompress()). */
+enum store_recomp_algo {
+	STORE_RECOMP_ZSTD = 0,
+	STORE_RECOMP_LZ4HC = 1,
+};
+
+struct store_recomp_algorithm {
+	enum store_recomp_algo algo;
+	int level;		/* 0 = the codec's default */
+};
+
 struct store_config {
 	uint64_t mem_limit;          /* bytes, 0 = no limit */
 	enum store_fold_mode fold;   /* default STORE_FOLD_INLINE */
@@ -53,7 +64,12 @@ struct store_config {
 					starts when fragmentation passes it and
 					store_compact() empties spans used below
 					100 - defrag_ratio; 0 = default (20) */
-	bool no_background;          /* don't start the compaction thread */
+	bool no_background;          /* don't start the background threads
+					(compaction, aging + recompression) */
+	uint64_t recompress_after;   /* seconds idle before a page goes to the
+					cold codec; 0 = never by itself */
+	struct store_recomp_algorithm recomp; /* {0}: zstd at its default
+					level (lz4hc if built without zstd) */
 	/* Hash used by the fold index; NULL = XXH3 64-bit. Tests replace it to
 	 * force false matches. */
 	uint64_t (*hash)(const void *page, size_t len);
@@ -143,6 +159,12 @@ struct store_stats {
 	uint64_t failed_reads;
 	uint64_t failed_writes;
 	uint64_t notify_free;      /* data pages released by discard/truncate */
+	/* recompression */
+	uint64_t recomp_pages;     /* pages held in the cold codec now */
+	uint64_t recomp_total;     /* pages moved to the cold codec, ever */
+	uint64_t recomp_saved;     /* compressed bytes those moves saved */
+	uint64_t recomp_kept;      /* idle pages left as they were: the cold
+				      codec did not make them smaller */
 	/* pool */
 	uint64_t pool_pages;       /* pages held by the pool */
 	uint64_t pool_objs;        /* live pool objects */
@@ -177,6 +199,55 @@ int store_set_defrag_ratio(struct store *st, unsigned int pct);
 void store_reset_mem_used_max(struct store *st);
 enum store_fold_mode store_get_fold_mode(struct store *st);
 unsigned int store_get_defrag_ratio(struct store *st);
+
+/*
+ * Idle pages and the cold codec.
+ *
+ * Every page holding an object has an age (in its slot, no extra memory):
+ * the number of ticks since it was last written or read, one tick being
+ * recompress_after / 8 seconds. A page is idle when its age reaches 8
+ * ticks, or when store_mark_idle() marked it, until it is next read or
+ * written. With recompress_after set, a background thread (lowest CPU
+ * priority) ages every page once per tick and moves the idle ones to the
+ * cold codec; store_recompress() does it for every idle page now. A page is
+ * moved only if the cold codec makes it at least 16 bytes (one size class)
+ * smaller, otherwise it is left as it is and not tried again until it is
+ * rewritten (recomp_kept). Pages stay in the cold codec when read; a write
+ * stores LZ4 again. Objects shared by folding are moved only while one slot
+ * names them (the common case); a shared one stays as it is.
+ *
+ * Each page is handled under its cluster lock for a decompression at most,
+ * and compressed with no lock held.
+ */
+#define STORE_RECOMPRESS_AFTER_MAX (UINT64_C(366) * 24 * 3600)
+
+/* -EINVAL past STORE_RECOMPRESS_AFTER_MAX; 0 stops the aging. */
+int store_set_recompress_after(struct store *st, uint64_t seconds);
+uint64_t store_get_recompress_after(struct store *st);
+/* -EINVAL for a level out of the codec's range, -EOPNOTSUPP for a codec this
+ * build lacks. Level 0 is the codec's default. */
+int store_set_recomp_algorithm(struct store *st,
+			       const struct store_recomp_algorithm *a);
+void store_get_recomp_algorithm(struct store *st,
+				struct store_recomp_algorithm *a);
+/* "zstd", "zstd:LEVEL", "lz4hc", "lz4hc:LEVEL" (len bytes, no newline):
+ * 0 or -EINVAL; the level is not range-checked here. format() writes the
+ * same form with the level always given; returns the length. */
+int store_recomp_algorithm_parse(const char *s, size_t len,
+				 struct store_recomp_algorithm *a);
+int store_recomp_algorithm_format(const struct store_recomp_algorithm *a,
+				  char *buf, size_t size);
+
+/* Mark every stored page idle now (as zram's idle trigger); *pages (may be
+ * NULL) gets the number marked. */
+int store_mark_idle(struct store *st, uint64_t *pages);
+/* Move every idle page to the cold codec now, then compact; *pages (may be
+ * NULL) gets the number moved. Runs until done. */
+int store_recompress(struct store *st, uint64_t *pages);
+/* One tick of aging: what the background thread does every
+ * recompress_after / 8 seconds (ages every page, moves the idle ones).
+ * For tests, with no_background; *pages as above. */
+int store_age_tick(struct store *st, uint64_t *pages);
 
 /* Pool size classes, for /.ctl/classes: fills up to max entries, returns the
  * number of classes. */

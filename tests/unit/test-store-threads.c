@@ -18,8 +18,10 @@
  * whole written value, never a mix, and the final value must be the last
  * value of one of the writers.
  * Meanwhile one thread runs compaction and shrinks, another fold scans and
- * fold mode changes, another reads statistics and seeks; the background
- * compaction thread runs too. At the end every page is verified, the store
+ * fold mode changes, idle marking and recompression, another reads
+ * statistics and seeks; the background compaction thread runs too, and the
+ * background aging thread (recompress_after 1 s) moves idle pages to the
+ * cold codec under the workers' feet. At the end every page is verified, the store
  * is checked with store_is_valid() and the counters are compared with the
  * models.
  */
@@ -302,6 +304,7 @@ static void nap(long us)
 }
 
 static uint64_t compactions, compact_freed, folds, fold_freed, stat_reads;
+static uint64_t recomp_moved;
 
 static void *compactor_main(void *arg)
 {
@@ -337,6 +340,11 @@ static void *folder_main(void *arg)
 		store_fold(st, &n);
 		fold_freed += n;
 		folds++;
+		if (i % 2) {
+			store_mark_idle(st, NULL);
+			store_recompress(st, &n);
+			recomp_moved += n;
+		}
 		i++;
 		nap(5000);
 	}
@@ -368,7 +376,7 @@ static void *stats_main(void *arg)
 
 int main(void)
 {
-	struct store_config cfg = { .defrag_ratio = 5 };
+	struct store_config cfg = { .defrag_ratio = 5, .recompress_after = 1 };
 	static struct worker ws[NWORKERS];
 	pthread_t comp, fold, stats;
 	uint64_t seed = (uint64_t)time(NULL), bad = 0, errors = 0;
@@ -482,6 +490,9 @@ int main(void)
 	is_u64(ss.notify_free, discarded, "notify_free counts the discarded data pages");
 	ok(ss.pages_folded > 0 && ss.fold_hits > 0, "pages were folded (%llu)",
 	   (unsigned long long)ss.pages_folded);
+	ok(ss.recomp_total > 0, "pages went to the cold codec meanwhile (%llu, "
+	   "%llu by the trigger)", (unsigned long long)ss.recomp_total,
+	   (unsigned long long)recomp_moved);
 	diag("end: %llu pages, %llu folded, mem_used_total %llu, frag %u%%, "
 	     "pages_compacted %llu", (unsigned long long)(ss.orig_data_size / PG),
 	     (unsigned long long)ss.pages_folded,

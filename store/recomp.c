@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: MIT
+/*
+ * recomp.c - idle tracking and recompression of cold pages.
+ *
+ * Ages live in the slots (cluster.h, bits 16..23), so tracking costs no
+ * memory. A walk visits every cluster of every file, one cluster lock hold
+ * per cluster: it ages or marks the slots and lists the idle ones, then
+ * moves those one page at a time (recomp_page()):
+ *
+ *   1. under the file's read lock and the cluster lock: the slot is still
+ *      what the walk saw, and its object has one reference; decode it.
+ *   2. no lock: compress with the cold codec; a new pool object.
+ *   3. under the locks again: if the slot is still what the walk saw (a
+ *      read resets the age, a write or discard replaces the slot, so any
+ *      use in between shows), point the slot - or, for a FOLD slot, its
+ *      fold entry - at the new object, then free the old one.
+ *
+ * Why the old object can be freed at once: an OBJ slot is the only name of
+ * its object, and readers hold the cluster lock we hold. A fold entry may
+ * be reached from other slots, so it is switched only while it has one
+ * reference (fold_replace() checks under the shard lock, which every new
+ * reference takes); the one slot is ours. Nobody else can have the old
+ * object mapped.
+ *
+ * lock ordering: as store.c (file, cluster, fold shard, pool); rc->lock is
+ * only held to sleep.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "store-int.h"
+
+#define AGE_TICKS	8	/* ticks (of recompress_after / 8) to idle */
+#define MIN_GAIN	16	/* bytes the cold codec must save: a class */
+
+_Static_assert((int)STORE_RECOMP_ZSTD == (int)CODEC_COLD_ZSTD &&
+	       (int)STORE_RECOMP_LZ4HC == (int)CODEC_COLD_LZ4HC,
+	       "store and codec name the cold codecs alike");
+
+enum walk_op {
+	WALK_TICK,	/* age every page, move the idle ones */
+	WALK_MARK,	/* mark every page idle */
+	WALK_RECOMP,	/* move the idle pages */
+};
+
+struct walk {
+	struct store *st;
+	enum walk_op op;
+	unsigned int threshold;		/* age from which a page is idle */
+	unsigned int spec;		/* codec << 8 | level */
+	const _Atomic bool *stop;	/* background: give up when set */
+	uint64_t done;			/* pages marked or moved */
+	unsigned int n;
+	uint16_t cand[CLUSTER_SLOTS];
+	slot_t seen[CLUSTER_SLOTS];
+	unsigned char page[STORE_PAGE_SIZE];
+	unsigned char out[STORE_PAGE_SIZE];
+};
+
+static unsigned int spec_make(enum codec_cold c, int level)
+{
+	return (unsigned int)c << 8 | (unsigned int)level;
+}
+
+/* ---- one page ---- */
+
+/* The cluster at ci with its lock held (and the file's read lock), or NULL
+ * with nothing held. */
+static struct cluster *cluster_lock(struct store_file *f, uint64_t ci)
+{
+	struct cluster *c;
+
+	file_rdlock(f);
+	c = cdir_lookup(&f->dir, ci);
+	if (!c) {
+		file_rdunlock(f);
+		return NULL;
+	}
+	pf_lock(&c->lock);
+	return c;
+}
+
+static void cluster_unlock(struct store_file *f, struct cluster *c)
+{
+	pf_unlock(&c->lock);
+	file_rdunlock(f);
+}
+
+static pool_handle_t slot_handle(struct store *st, slot_t s)
+{
+	return slot_type(s) == SLOT_FOLD ? fold_handle(st->fold, slot_payload(s))
+					 : slot_payload(s);
+}
+
+/* Decode the object of slot i into w->page if the slot is still seen and
+ * its object has no other name; its handle goes to *handle. 0 or -EAGAIN
+ * (leave the page). */
+static int recomp_read(struct walk *w, struct store_file *f, uint64_t ci,
+		       unsigned int i, slot_t seen, pool_handle_t *handle)
+{
+	struct store *st = w->st;
+	struct cluster *c;
+	const void *obj;
+	int err = -EAGAIN;
+
+	c = cluster_lock(f, ci);
+	if (!c)
+		return -EAGAIN;
+	if (c->slot[i] != seen)
+		goto out;
+	if (slot_type(seen) == SLOT_FOLD &&
+	    fold_refs(st->fold, slot_payload(seen)) != 1)
+		goto out;
+	*handle = slot_handle(st, seen);
+	obj = pool_map(st->pool, *handle);
+	if (obj) {
+		err = codec_decode(obj, slot_size(seen), w->page) ? -EAGAIN : 0;
+		pool_unmap(st->pool, *handle);
+	}
+out:
+	cluster_unlock(f, c);
+	return err;
+}
+
+/* Replace slot i's value seen by new if it is unchanged; for a FOLD slot
+ * the entry is switched to the new object. */
+static bool recomp_install(struct walk *w, struct store_file *f, uint64_t ci,
+			   unsigned int i, slot_t seen, slot_t new,
+			   pool_handle_t old, pool_handle_t handle)
+{
+	struct store *st = w->st;
+	struct cluster *c;
+	bool ok = false;
+
+	c = cluster_lock(f, ci);
+	if (!c)
+		return false;
+	if (c->slot[i] != seen)
+		goto out;
+	if (slot_type(seen) == SLOT_FOLD &&
+	    fold_replace(st->fold, slot_payload(seen), old, handle))
+		goto out;
+	slot_account(st, f, seen, -1);
+	slot_account(st, f, new, 1);
+	c->slot[i] = new;
+	ok = true;
+out:
+	cluster_unlock(f, c);
+	return ok;
+}
+
+static void recomp_page(struct walk *w, struct store_file *f, uint64_t ci,
+			unsigned int i, slot_t seen)
+{
+	struct store *st = w->st;
+	unsigned int osize = slot_size(seen), nsize;
+	pool_handle_t old, handle;
+	slot_t new;
+
+	if (recomp_read(w, f, ci, i, seen, &old))
+		return;
+	nsize = codec_cold_compress((enum codec_cold)(w->spec >> 8),
+				    (int)(w->spec & 0xff), w->page, w->out,
+				    osize);
+	if (!nsize || nsize + MIN_GAIN > osize) {
+		/* Not worth it: remember, so later walks skip it. */
+		if (recomp_install(w, f, ci, i, seen, seen | SLOT_KEEP, old,
+				   old))
+			ctr_add(st, SC_RECOMP_KEPT, 1);
+		return;
+	}
+	if (object_create(st, w->out, nsize, &handle))
+		return;		/* limit or memory: leave it as it is */
+	new = slot_make_obj(slot_type(seen),
+			    slot_type(seen) == SLOT_FOLD ? slot_payload(seen)
+							 : handle,
+			    nsize, false);
+	new = slot_set_age(new, slot_age(seen)) | SLOT_COLD;
+	if (!recomp_install(w, f, ci, i, seen, new, old, handle)) {
+		object_free(st, handle, nsize);
+		return;
+	}
+	object_free(st, old, osize);
+	ctr_add(st, SC_RECOMP_TOTAL, 1);
+	ctr_add(st, SC_RECOMP_SAVED, (int64_t)(osize - nsize));
+	w->done++;
+}
+
+/* ---- walks ---- */
+
+/* Age or mark the slots of cluster ci, listing the idle ones in w. */
+static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
+			 uint64_t *ci)
+{
+	struct cluster *c;
+	unsigned int i;
+
+	file_rdlock(f);
+	c = cdir_next(&f->dir, from, ci);
+	if (!c) {
+		file_rdunlock(f);
+		return false;
+	}
+	w->n = 0;
+	pf_lock(&c->lock);
+	for (i = 0; i < CLUSTER_SLOTS; i++) {
+		slot_t s = c->slot[i];
+		unsigned int age = slot_age(s);
+
+		if (slot_type(s) < SLOT_OBJ)
+			continue;
+		if (w->op == WALK_MARK) {
+			if (age != AGE_IDLE)
+				w->done++;
+			age = AGE_IDLE;
+		} else if (w->op == WALK_TICK && age < AGE_MAX) {
+			age++;
+		}
+		s = slot_set_age(s, age);
+		c->slot[i] = s;
+		if (w->op != WALK_MARK && age >= w->threshold &&
+		    !(s & (SLOT_COLD | SLOT_KEEP))) {
+			w->cand[w->n] = (uint16_t)i;
+			w->seen[w->n++] = s;
+		}
+	}
+	pf_unlock(&c->lock);
+	file_rdunlock(f);
+	return true;
+}
+
+static bool walk_stopped(const struct walk *w)
+{
+	return w->stop && atomic_load_explicit(w->stop, memory_order_relaxed);
+}
+
+static void walk_file(struct walk *w, struct store_file *f)
+{
+	uint64_t from = 0, ci;
+
+	while (!walk_stopped(w) && walk_cluster(w, f, from, &ci)) {
+		unsigned int k;
+
+		for (k = 0; k < w->n && !walk_stopped(w); k++)
+			recomp_page(w, f, ci, w->cand[k], w->seen[k]);
+		if (ci >= MAX_CLUSTER)
+			break;
+		from = ci + 1;
+	}
+}
+
+static int walk_store(struct store *st, enum walk_op op,
+		      const _Atomic bool *stop, uint64_t *pages)
+{
+	struct store_file *f;
+	struct walk *w;
+	uint64_t cursor = 0;
+
+	w = malloc(sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->st = st;
+	w->op = op;
+	w->threshold = atomic_load(&st->rc.after) ? AGE_TICKS : AGE_IDLE;
+	w->spec = atomic_load(&st->rc.algo);
+	w->stop = stop;
+	w->done = 0;
+	while ((f = file_next(st, &cursor))) {
+		walk_file(w, f);
+		file_put(f);
+	}
+	if (pages)
+		*pages = w->done;
+	free(w);
+	return 0;
+}
+
+int store_mark_idle(struct store *st, uint64_t *pages)
+{
+	return walk_store(st, WALK_MARK, NULL, pages);
+}
+
+int store_recompress(struct store *st, uint64_t *pages)
+{
+	int err = walk_store(st, WALK_RECOMP, NULL, pages);
+
+	/* The LZ4 objects left holes all over their classes. */
+	if (!err)
+		compact_run(st, 100 - atomic_load(&st->defrag_ratio));
+	return err;
+}
+
+int store_age_tick(struct store *st, uint64_t *pages)
+{
+	return walk_store(st, WALK_TICK, NULL, pages);
+}
+
+/* ---- settings ---- */
+
+int store_set_recompress_after(struct store *st, uint64_t seconds)
+{
+	struct recompressor *rc = &st->rc;
+
+	if (seconds > STORE_RECOMPRESS_AFTER_MAX)
+		return -EINVAL;
+	atomic_store(&rc->after, seconds);
+	if (rc->running) {
+		pthread_mutex_lock(&rc->lock);
+		rc->changed = true;
+		pthread_cond_signal(&rc->cond);
+		pthread_mutex_unlock(&rc->lock);
+	}
+	return 0;
+}
+
+uint64_t store_get_recompress_after(struct store *st)
+{
+	return atomic_load(&st->rc.after);
+}
+
+int store_set_recomp_algorithm(struct store *st,
+			       const struct store_recomp_algorithm *a)
+{
+	enum codec_cold c = (enum codec_cold)a->algo;
+	int min, max, def;
+
+	if ((unsigned int)a->algo >= CODEC_COLD_NR)
+		return -EINVAL;
+	codec_cold_levels(c, &min, &max, &def);
+	if (a->level && (a->level < min || a->level > max))
+		return -EINVAL;
+	if (!codec_cold_available(c))
+		return -EOPNOTSUPP;
+	atomic_store(&st->rc.algo, spec_make(c, a->level ? a->level : def));
+	return 0;
+}
+
+void store_get_recomp_algorithm(struct store *st,
+				struct store_recomp_algorithm *a)
+{
+	unsigned int spec = atomic_load(&st->rc.algo);
+
+	a->algo = (enum store_recomp_algo)(spec >> 8);
+	a->level = (int)(spec & 0xff);
+}
+
+int store_recomp_algorithm_parse(const char *s, size_t len,
+				 struct store_recomp_algorithm *a)
+{
+	size_t i, name_len = len;
+	unsigned int c;
+	long level = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == ':') {
+			name_len = i;
+			break;
+		}
+	}
+	for (c = 0; c < CODEC_COLD_NR; c++) {
+		const char *name = codec_cold_name((enum codec_cold)c);
+
+		if (strlen(name) == name_len && !memcmp(s, name, name_len))
+			break;
+	}
+	if (c == CODEC_COLD_NR)
+		return -EINVAL;
+	if (name_len < len) {
+		/* ":N", N of one to three digits */
+		if (len - name_len < 2 || len - name_len > 4)
+			return -EINVAL;
+		for (i = name_len + 1; i < len; i++) {
+			if (s[i] < '0' || s[i] > '9')
+				return -EINVAL;
+			level = level * 10 + (s[i] - '0');
+		}
+		if (level == 0)
+			return -EINVAL;
+	}
+	a->algo = (enum store_recomp_algo)c;
+	a->level = (int)level;
+	return 0;
+}
+
+int store_recomp_algorithm_format(const struct store_recomp_algorithm *a,
+				  char *buf, size_t size)
+{
+	const char *name = codec_cold_name((enum codec_cold)a->algo);
+
+	return snprintf(buf, size, "%s:%d", name ? name : "?", a->level);
+}
+
+/* ---- the background thread ---- */
+
+static void deadline_in(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *recomp_main(void *arg)
+{
+	struct store *st = arg;
+	struct recompressor *rc = &st->rc;
+	struct timespec next;
+	bool armed = false;
+
+	/* Cold pages can wait: foreground I/O gets the CPU first. */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+	pthread_mutex_lock(&rc->lock);
+	while (!atomic_load(&rc->stop)) {
+		uint64_t after = atomic_load(&rc->after);
+		int err = 0;
+
+		if (rc->changed || !armed) {
+			rc->changed = false;
+			armed = after != 0;
+			if (armed)
+				deadline_in(&next, after * 1000 / AGE_TICKS);
+		}
+		if (!armed)
+			pthread_cond_wait(&rc->cond, &rc->lock);
+		else
+			err = pthread_cond_timedwait(&rc->cond, &rc->lock,
+						     &next);
+		if (err != ETIMEDOUT || atomic_load(&rc->stop) || rc->changed)
+			continue;
+		pthread_mutex_unlock(&rc->lock);
+		(void)walk_store(st, WALK_TICK, &rc->stop, NULL);
+		pthread_mutex_lock(&rc->lock);
+		armed = false;	/* the next tick counts from now */
+	}
+	pthread_mutex_unlock(&rc->lock);
+	return NULL;
+}
+
+int recomp_init(struct store *st, const struct store_config *cfg)
+{
+	struct store_recomp_algorithm a = cfg->recomp;
+	struct recompressor *rc = &st->rc;
+
+	atomic_init(&rc->stop, false);
+	atomic_init(&rc->after, 0);
+	atomic_init(&rc->algo, 0);
+	rc->running = false;
+	rc->changed = false;
+	if (a.algo == STORE_RECOMP_ZSTD && !a.level &&
+	    !codec_cold_available(CODEC_COLD_ZSTD))
+		a.algo = STORE_RECOMP_LZ4HC;
+	if (store_set_recomp_algorithm(st, &a))
+		return -EINVAL;
+	return store_set_recompress_after(st, cfg->recompress_after);
+}
+
+int recomp_start(struct store *st)
+{
+	struct recompressor *rc = &st->rc;
+	pthread_condattr_t attr;
+	int err;
+
+	pthread_mutex_init(&rc->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&rc->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	err = pthread_create(&rc->thread, NULL, recomp_main, st);
+	if (err) {
+		pthread_cond_destroy(&rc->cond);
+		pthread_mutex_destroy(&rc->lock);
+		return -err;
+	}
+	rc->running = true;
+	return 0;
+}
+
+void recomp_stop(struct store *st)
+{
+	struct recompressor *rc = &st->rc;
+
+	if (!rc->running)
+		return;
+	pthread_mutex_lock(&rc->lock);
+	atomic_store(&rc->stop, true);
+	pthread_cond_signal(&rc->cond);
+	pthread_mutex_unlock(&rc->lock);
+	pthread_join(rc->thread, NULL);
+	pthread_cond_destroy(&rc->cond);
+	pthread_mutex_destroy(&rc->lock);
+	rc->running = false;
+}

@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-recomp - idle tracking and the cold codec, with exact numbers.
+ *
+ * Which pages are idle is checked through the counters: every idle page
+ * that holds an object of its own is either moved to the cold codec
+ * (recomp_total) or left as it was because the codec did not shrink it
+ * (recomp_kept), so their sum must equal the number of such pages the test
+ * left idle, whatever the codec achieves. Every page is read back and
+ * compared after each step, and store_is_valid() cross-checks the slots
+ * against every counter. The randomized model test in test-store.c mixes
+ * aging, idle marking and recompression into its operations as well.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "tap.h"
+#include "testdata.h"
+
+#define PG STORE_PAGE_SIZE
+#define NUNIQ 600	/* distinct compressible pages in file a */
+#define NSAME 40	/* same-filled pages after them */
+#define NDUP 20		/* pages of file b, each equal to one of file a */
+
+static unsigned char data[NUNIQ + NSAME][PG];
+static unsigned char bdata[NDUP][PG];	/* what file b holds */
+
+static const char *words[] = {
+	"the", "page", "store", "compress", "memory", "swap", "kernel",
+	"struct", "return", "static", "int", "void", "if", "else", "for",
+	"while", "fold", "object", "handle", "cluster", "of", "and", "a",
+	"0x7ffd", "error", "value", "name", "data", "size_t", "const",
+};
+
+/* Text-like, distinct for every seed, compressible by any codec. */
+static void gen_text(unsigned char *p, uint64_t seed)
+{
+	size_t n = 0, nw = sizeof(words) / sizeof(words[0]);
+	uint64_t x = seed;
+
+	while (n < PG) {
+		const char *w;
+		size_t l;
+
+		x = td_mix(x + 1);
+		w = words[x % nw];
+		l = strlen(w);
+		if (n + l + 1 > PG)
+			l = PG - n - 1;
+		memcpy(p + n, w, l);
+		n += l;
+		p[n++] = (x >> 32) % 8 ? ' ' : '\n';
+	}
+	memcpy(p, &seed, sizeof(seed));		/* distinct for sure */
+}
+
+static struct store *new_store(bool bg, uint64_t after)
+{
+	struct store_config cfg = {
+		.no_background = !bg,
+		.recompress_after = after,
+	};
+
+	return store_create(&cfg);
+}
+
+static void check_valid(struct store *st, const char *what)
+{
+	const char *why = "?";
+
+	if (!ok(store_is_valid(st, &why), "store valid: %s", what))
+		diag("store_is_valid: %s", why);
+}
+
+static bool read_is(struct store_file *f, uint64_t page, const void *want)
+{
+	static unsigned char buf[PG];
+
+	return store_read(f, page, buf) == 0 && memcmp(buf, want, PG) == 0;
+}
+
+/* Every page of a (0..NUNIQ+NSAME) and b (NDUP copies) reads back. */
+static unsigned int bad_pages(struct store_file *a, struct store_file *b)
+{
+	unsigned int i, bad = 0;
+
+	for (i = 0; i < NUNIQ + NSAME; i++)
+		bad += !read_is(a, i, data[i]);
+	for (i = 0; b && i < NDUP; i++)
+		bad += !read_is(b, i, bdata[i]);
+	return bad;
+}
+
+static void stats(struct store *st, struct store_stats *ss)
+{
+	store_get_stats(st, ss);
+}
+
+static void fill(struct store_file *a, struct store_file *b)
+{
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; i < NUNIQ; i++) {
+		gen_text(data[i], i + 1);
+		err |= store_write(a, i, data[i]);
+	}
+	for (i = 0; i < NSAME; i++) {
+		memset(data[NUNIQ + i], i % 2 ? 0 : 0x5a, PG);
+		err |= store_write(a, NUNIQ + i, data[NUNIQ + i]);
+	}
+	/* b's pages fold onto a's pages 0, 7, 14, ...: shared objects */
+	for (i = 0; b && i < NDUP; i++) {
+		memcpy(bdata[i], data[i * 7], PG);
+		err |= store_write(b, i, bdata[i]);
+	}
+	ok(err == 0, "filled %u distinct, %u same-filled and %u shared pages",
+	   NUNIQ, NSAME, b ? NDUP : 0);
+}
+
+/* a's pages in [from, to) whose object b does not share: b holds copies
+ * of a's pages 0, 7, ..., 133, and a's pages 100..149 get rewritten. */
+static unsigned int unshared(unsigned int from, unsigned int to)
+{
+	unsigned int i, n = 0;
+
+	for (i = from; i < to; i++)
+		n += !(i % 7 == 0 && i / 7 < NDUP && (i < 100 || i >= 150));
+	return n;
+}
+
+static void test_idle_and_recompress(void)
+{
+	struct store *st = new_store(false, 80);
+	struct store_file *a = store_file_create(st), *b = store_file_create(st);
+	struct store_stats s0, s1, s2;
+	uint64_t n, moved;
+	unsigned int i;
+
+	fill(a, b);
+	stats(st, &s0);
+	is_u64(s0.pages_folded, 2 * NDUP, "the shared pages are folded");
+
+	/* 7 ticks of recompress_after / 8: nothing is idle yet */
+	for (i = 0; i < 7; i++)
+		store_age_tick(st, &n);
+	store_recompress(st, &moved);
+	stats(st, &s1);
+	is_u64(moved, 0, "7 of 8 ticks: no page idle, none moved");
+	is_u64(s1.recomp_total + s1.recomp_kept, 0, "7 of 8 ticks: none tried");
+
+	/* read 0..99, rewrite 100..149: those become young again */
+	for (i = 0; i < 100; i++)
+		read_is(a, i, data[i]);
+	for (i = 100; i < 150; i++) {
+		data[i][100] ^= 0xff;
+		store_write(a, i, data[i]);
+	}
+	stats(st, &s1);
+	store_age_tick(st, &n);		/* ages, and moves what is idle */
+	store_recompress(st, &moved);	/* finds nothing more */
+	stats(st, &s2);
+	/* Idle now: a's pages 150..599 but those shared with b, and b's
+	 * copies of a's pages 105..147, which the rewrite left b alone with
+	 * (b was never read). */
+	is_u64(s2.recomp_total + s2.recomp_kept, unshared(150, NUNIQ) + 5,
+	       "8th tick: exactly the idle unshared pages were tried");
+	ok(s2.recomp_total >= (unshared(150, NUNIQ) + 5) * 9 / 10,
+	   "most of them moved (%llu)", (unsigned long long)s2.recomp_total);
+	moved += n;
+	is_u64(moved, s2.recomp_total, "tick + recompress report the pages moved");
+	is_u64(s2.recomp_pages, s2.recomp_total, "recomp_pages: the moved pages");
+	ok(s2.recomp_saved > 0 && s2.compr_data_size + s2.recomp_saved ==
+	   s1.compr_data_size, "compr_data_size fell by recomp_saved (%llu -> %llu, saved %llu)",
+	   (unsigned long long)s1.compr_data_size,
+	   (unsigned long long)s2.compr_data_size,
+	   (unsigned long long)s2.recomp_saved);
+	ok(s2.mem_used_total < s1.mem_used_total,
+	   "mem_used_total fell: %llu -> %llu",
+	   (unsigned long long)s1.mem_used_total,
+	   (unsigned long long)s2.mem_used_total);
+	is_u64(bad_pages(a, b), 0, "every page reads back after recompression");
+	check_valid(st, "after recompression");
+
+	/* reads of cold pages: still cold, age back to 0, contents exact */
+	stats(st, &s1);
+	for (i = 0; i < 20; i++)
+		store_age_tick(st, &n);
+	store_recompress(st, &moved);
+	stats(st, &s2);
+	is_u64(s2.recomp_total + s2.recomp_kept,
+	       s1.recomp_total + s1.recomp_kept + unshared(0, 150),
+	       "20 more ticks: the young unshared pages were tried too");
+
+	/* marking everything idle: the shared objects are still skipped */
+	store_mark_idle(st, &n);
+	is_u64(n, NUNIQ + NDUP, "mark_idle marked every page with an object");
+	stats(st, &s1);
+	store_recompress(st, &moved);
+	stats(st, &s2);
+	is_u64(moved, 0, "nothing left to move but shared objects");
+	is_u64(s2.recomp_total + s2.recomp_kept, unshared(0, NUNIQ) + 5,
+	       "every unshared object was tried exactly once");
+
+	/* unshare: drop b's copies, the objects are now the a's alone */
+	store_discard(b, 0, NDUP);
+	store_mark_idle(st, NULL);
+	store_recompress(st, &moved);
+	stats(st, &s2);
+	is_u64(s2.recomp_total + s2.recomp_kept, NUNIQ + 5,
+	       "after unsharing, the former shared objects were tried too");
+	is_u64(bad_pages(a, NULL), 0, "every page reads back");
+
+	/* folding onto a cold object, then overwriting its first owner */
+	for (i = 0; i < NDUP; i++) {
+		memcpy(bdata[i], data[i * 7], PG);
+		store_write(b, i, bdata[i]);
+	}
+	stats(st, &s1);
+	is_u64(s1.pages_folded, 2 * NDUP, "new copies fold onto cold objects");
+	is_u64(bad_pages(a, b), 0, "folded copies of cold pages read back");
+	for (i = 0; i < NDUP; i++) {
+		gen_text(data[i * 7], 1000000 + i);
+		store_write(a, i * 7, data[i * 7]);
+	}
+	is_u64(bad_pages(a, b), 0,
+	       "overwritten cold pages read their new contents, b's copies "
+	       "the old ones");
+	check_valid(st, "after folding and overwrites");
+	store_file_destroy(a);
+	store_file_destroy(b);
+	stats(st, &s2);
+	is_u64(s2.recomp_pages, 0, "files gone: no cold page left");
+	is_u64(s2.pool_objs, 0, "files gone: no object left");
+	store_destroy(st);
+}
+
+static void test_lz4hc(void)
+{
+	struct store_recomp_algorithm alg = { STORE_RECOMP_LZ4HC, 12 };
+	struct store *st = new_store(false, 0);
+	struct store_file *a = store_file_create(st);
+	struct store_stats ss;
+	uint64_t moved;
+
+	ok(store_set_recomp_algorithm(st, &alg) == 0, "lz4hc:12 accepted");
+	fill(a, NULL);
+	store_age_tick(st, NULL);
+	store_recompress(st, &moved);
+	is_u64(moved, 0, "recompress_after 0: aging alone never makes idle");
+	store_mark_idle(st, NULL);
+	store_recompress(st, &moved);
+	stats(st, &ss);
+	is_u64(ss.recomp_total + ss.recomp_kept, NUNIQ,
+	       "lz4hc: every marked page tried");
+	diag("lz4hc:12 moved %llu, kept %llu, saved %llu bytes",
+	     (unsigned long long)ss.recomp_total,
+	     (unsigned long long)ss.recomp_kept,
+	     (unsigned long long)ss.recomp_saved);
+	is_u64(bad_pages(a, NULL), 0, "lz4hc pages read back");
+	check_valid(st, "lz4hc");
+	store_destroy(st);
+}
+
+static void test_settings(void)
+{
+	static const char *good[] = { "zstd", "zstd:1", "zstd:19", "lz4hc",
+				      "lz4hc:12" };
+	static const char *bad[] = { "", "zstd:", "zstd:0", "zstd:x", "ZSTD",
+				     "zstd:1234", "gzip", "zstd:3:4", ":3",
+				     "lz4", "zstd 3" };
+	struct store *st = new_store(false, 0);
+	struct store_recomp_algorithm a, got;
+	char buf[32];
+	unsigned int i, nbad = 0, ngood = 0;
+
+	store_get_recomp_algorithm(st, &got);
+	store_recomp_algorithm_format(&got, buf, sizeof(buf));
+	ok(!strcmp(buf, "zstd:3"), "default cold codec zstd:3 (%s)", buf);
+	is_u64(store_get_recompress_after(st), 0, "recompress_after 0 by default");
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ngood += store_recomp_algorithm_parse(good[i], strlen(good[i]),
+						      &a) == 0 &&
+			 store_set_recomp_algorithm(st, &a) == 0;
+	is_u64(ngood, 5, "good codec names accepted");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (store_recomp_algorithm_parse(bad[i], strlen(bad[i]), &a) !=
+		    -EINVAL) {
+			diag("accepted: '%s'", bad[i]);
+			nbad++;
+		}
+	}
+	is_u64(nbad, 0, "bad codec names rejected with EINVAL");
+	a.algo = STORE_RECOMP_ZSTD;
+	a.level = 20;
+	ok(store_set_recomp_algorithm(st, &a) == -EINVAL, "zstd:20 -> EINVAL");
+	a.algo = STORE_RECOMP_LZ4HC;
+	a.level = 13;
+	ok(store_set_recomp_algorithm(st, &a) == -EINVAL, "lz4hc:13 -> EINVAL");
+	a.algo = (enum store_recomp_algo)7;
+	a.level = 1;
+	ok(store_set_recomp_algorithm(st, &a) == -EINVAL, "codec 7 -> EINVAL");
+	store_get_recomp_algorithm(st, &got);
+	store_recomp_algorithm_format(&got, buf, sizeof(buf));
+	ok(!strcmp(buf, "lz4hc:12"), "refused values left it as it was (%s)",
+	   buf);
+	ok(store_set_recompress_after(st, STORE_RECOMPRESS_AFTER_MAX + 1) ==
+	   -EINVAL, "recompress_after past the maximum -> EINVAL");
+	ok(store_set_recompress_after(st, 3600) == 0 &&
+	   store_get_recompress_after(st) == 3600, "recompress_after 3600 set");
+	store_destroy(st);
+}
+
+/* The background thread does it by itself. */
+static void test_background(void)
+{
+	struct store *st = new_store(true, 1);
+	struct store_file *a = store_file_create(st);
+	struct store_stats ss;
+	unsigned int waited;
+
+	fill(a, NULL);
+	for (waited = 0; waited < 100; waited++) {
+		stats(st, &ss);
+		if (ss.recomp_total + ss.recomp_kept == NUNIQ)
+			break;
+		usleep(100 * 1000);
+	}
+	stats(st, &ss);
+	is_u64(ss.recomp_total + ss.recomp_kept, NUNIQ,
+	       "recompress_after 1: every page tried by the background thread");
+	ok(waited >= 5, "not before they were idle (%.1f s)", waited / 10.0);
+	diag("background: moved %llu pages in ~%.1f s, saved %llu bytes",
+	     (unsigned long long)ss.recomp_total, waited / 10.0,
+	     (unsigned long long)ss.recomp_saved);
+	is_u64(bad_pages(a, NULL), 0, "every page reads back");
+	/* turning it off stops the aging: a fresh write stays as it is */
+	store_set_recompress_after(st, 0);
+	gen_text(data[0], 555555);
+	store_write(a, 0, data[0]);
+	{
+		struct store_stats s1;
+
+		stats(st, &s1);
+		usleep(1500 * 1000);
+		stats(st, &ss);
+		is_u64(ss.recomp_total + ss.recomp_kept,
+		       s1.recomp_total + s1.recomp_kept,
+		       "off: nothing tried any more");
+	}
+	is_u64(bad_pages(a, NULL), 0, "every page reads back");
+	check_valid(st, "background");
+	store_destroy(st);
+}
+
+int main(void)
+{
+	test_settings();
+	test_idle_and_recompress();
+	test_lz4hc();
+	test_background();
+	return tap_done();
+}
