@@ -32,6 +32,10 @@ const struct ctl_entry ctl_table[CTL_NR] = {
 	[CTL_MEM_LIMIT]    = { "mem_limit",    0644 },
 	[CTL_DEFRAG_RATIO] = { "defrag_ratio", 0644 },
 	[CTL_MEM_USED_MAX] = { "mem_used_max", 0644 },
+	[CTL_RECOMPRESS]   = { "recompress",   0200 },
+	[CTL_IDLE]         = { "idle",         0200 },
+	[CTL_RECOMPRESS_AFTER] = { "recompress_after", 0644 },
+	[CTL_RECOMP_ALGORITHM] = { "recomp_algorithm", 0644 },
 };
 
 int ctl_lookup(const char *name)
@@ -122,9 +126,10 @@ void ctl_fmt_mm_stat(struct strbuf *sb, const struct store_stats *ss)
 		      ss->huge_pages_since);
 	/* ... then pagefold's own, only ever appended. */
 	strbuf_printf(sb, " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
-		      " %8" PRIu64 "\n",
+		      " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "\n",
 		      ss->pages_folded, ss->fold_hits, ss->fold_false,
-		      ss->fold_index_bytes, ss->meta_bytes);
+		      ss->fold_index_bytes, ss->meta_bytes, ss->recomp_pages,
+		      ss->recomp_saved);
 }
 
 void ctl_fmt_io_stat(struct strbuf *sb, const struct store_stats *ss,
@@ -182,11 +187,19 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "io_flusher", fss->io_flusher },
 		{ "oom_protected", fss->oom_protected },
 		{ "defrag_ratio", fss->defrag_ratio },
+		{ "recomp_pages", ss->recomp_pages },
+		{ "recomp_total", ss->recomp_total },
+		{ "recomp_saved", ss->recomp_saved },
+		{ "recomp_kept", ss->recomp_kept },
+		{ "recompress_after", fss->recompress_after },
 	};
+	char alg[32];
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		strbuf_printf(sb, "%s %" PRIu64 "\n", rows[i].name, rows[i].val);
 	strbuf_printf(sb, "fold %s\n", opt_fold_name(fss->fold));
+	store_recomp_algorithm_format(&fss->recomp, alg, sizeof(alg));
+	strbuf_printf(sb, "recomp_algorithm %s\n", alg);
 }
 
 #define CLASS_HDR "%5s %8s %14s %13s %8s %14s %10s %10s\n"
@@ -316,6 +329,37 @@ int ctl_parse_reset(const char *buf, size_t len)
 	return strcmp(s, "0") == 0 ? 0 : -EINVAL;
 }
 
+int ctl_parse_idle(const char *buf, size_t len)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	return strcmp(s, "all") == 0 || strcmp(s, "1") == 0 ? 0 : -EINVAL;
+}
+
+int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	return opt_parse_uint(s, 0, STORE_RECOMPRESS_AFTER_MAX, secs);
+}
+
+int ctl_parse_recomp(const char *buf, size_t len,
+		     struct store_recomp_algorithm *a)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	return store_recomp_algorithm_parse(s, strlen(s), a);
+}
+
 /* ---- glue to the store and the fs ---- */
 
 static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
@@ -339,6 +383,8 @@ static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 	fss->oom_protected = fs->oom_protected;
 	fss->fold = store_get_fold_mode(fs->st);
 	fss->defrag_ratio = store_get_defrag_ratio(fs->st);
+	fss->recompress_after = store_get_recompress_after(fs->st);
+	store_get_recomp_algorithm(fs->st, &fss->recomp);
 }
 
 int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
@@ -387,6 +433,19 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 		store_get_stats(fs->st, &ss);
 		strbuf_printf(sb, "%" PRIu64 "\n", ss.mem_used_max);
 		break;
+	case CTL_RECOMPRESS_AFTER:
+		strbuf_printf(sb, "%" PRIu64 "\n",
+			      store_get_recompress_after(fs->st));
+		break;
+	case CTL_RECOMP_ALGORITHM: {
+		struct store_recomp_algorithm a;
+		char alg[32];
+
+		store_get_recomp_algorithm(fs->st, &a);
+		store_recomp_algorithm_format(&a, alg, sizeof(alg));
+		strbuf_printf(sb, "%s\n", alg);
+		break;
+	}
 	default:
 		ret = -EACCES; /* write-only */
 		break;
@@ -398,6 +457,7 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 
 int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 {
+	struct store_recomp_algorithm alg;
 	enum store_fold_mode mode = STORE_FOLD_INLINE;
 	bool trigger = false;
 	unsigned int pct;
@@ -435,6 +495,26 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 		ret = ctl_parse_reset(buf, len);
 		if (!ret)
 			store_reset_mem_used_max(fs->st);
+		break;
+	case CTL_RECOMPRESS:
+		ret = ctl_parse_trigger(buf, len);
+		if (!ret)
+			ret = store_recompress(fs->st, NULL);
+		break;
+	case CTL_IDLE:
+		ret = ctl_parse_idle(buf, len);
+		if (!ret)
+			ret = store_mark_idle(fs->st, NULL);
+		break;
+	case CTL_RECOMPRESS_AFTER:
+		ret = ctl_parse_seconds(buf, len, &v);
+		if (!ret)
+			ret = store_set_recompress_after(fs->st, v);
+		break;
+	case CTL_RECOMP_ALGORITHM:
+		ret = ctl_parse_recomp(buf, len, &alg);
+		if (!ret)
+			ret = store_set_recomp_algorithm(fs->st, &alg);
 		break;
 	default:
 		ret = -EACCES; /* read-only */

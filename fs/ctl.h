@@ -31,6 +31,10 @@ enum ctl_id {
 	CTL_MEM_LIMIT,
 	CTL_DEFRAG_RATIO,
 	CTL_MEM_USED_MAX,
+	CTL_RECOMPRESS,
+	CTL_IDLE,
+	CTL_RECOMPRESS_AFTER,
+	CTL_RECOMP_ALGORITHM,
 	CTL_NR
 };
 
@@ -80,6 +84,8 @@ struct ctl_fs_stats {
 	bool oom_protected;      /* oom_score_adj is -1000 */
 	enum store_fold_mode fold;  /* current fold mode */
 	unsigned int defrag_ratio;  /* current defrag ratio, percent */
+	uint64_t recompress_after;  /* seconds, 0 = off */
+	struct store_recomp_algorithm recomp; /* the cold codec */
 };
 
 /* Formatters: pure, append to sb. */
@@ -107,5 +113,10 @@ int ctl_parse_percent(const char *buf, size_t len, unsigned int *pct);
 int ctl_parse_fold(const char *buf, size_t len, bool *is_trigger,
 		   enum store_fold_mode *mode);
 int ctl_parse_reset(const char *buf, size_t len);
+/* idle: "all" (as zram) or "1". */
+int ctl_parse_idle(const char *buf, size_t len);
+int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs);
+int ctl_parse_recomp(const char *buf, size_t len,
+		     struct store_recomp_algorithm *a);
 
 #endif /* PAGEFOLD_FS_CTL_H */

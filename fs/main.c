@@ -101,7 +101,14 @@ enum {
 	KEY_FOLD,
 	KEY_DEFRAG,
 	KEY_THREADS,
+	KEY_RECOMP_AFTER,
+	KEY_RECOMP_ALG,
 };
+
+/* Pages idle this long go to the cold codec unless the options say
+ * otherwise: most swapped-out pages sit for minutes, and zstd then holds
+ * them in ~2/3 of the memory LZ4 needs. */
+#define PF_RECOMPRESS_AFTER 300
 
 static const struct fuse_opt pf_opt_spec[] = {
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -112,6 +119,8 @@ static const struct fuse_opt pf_opt_spec[] = {
 	FUSE_OPT_KEY("fold=", KEY_FOLD),
 	FUSE_OPT_KEY("defrag_ratio=", KEY_DEFRAG),
 	FUSE_OPT_KEY("max_threads=", KEY_THREADS),
+	FUSE_OPT_KEY("recompress_after=", KEY_RECOMP_AFTER),
+	FUSE_OPT_KEY("recomp_algorithm=", KEY_RECOMP_ALG),
 	FUSE_OPT_END
 };
 
@@ -176,6 +185,29 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 					  val, PF_MAX_THREADS);
 		conf->threads = (unsigned int)v;
 		return 0;
+	case KEY_RECOMP_AFTER:
+		if (opt_parse_uint(val, 0, STORE_RECOMPRESS_AFTER_MAX, &v))
+			return conf_error(conf, "bad recompress_after '%s': expected seconds, 0..%llu",
+					  val, (unsigned long long)STORE_RECOMPRESS_AFTER_MAX);
+		conf->store.recompress_after = v;
+		return 0;
+	case KEY_RECOMP_ALG: {
+		int min, max;
+
+		if (store_recomp_algorithm_parse(val, strlen(val),
+						 &conf->store.recomp))
+			return conf_error(conf, "bad recomp_algorithm '%s': expected zstd or lz4hc, optionally :LEVEL",
+					  val);
+		ret = store_recomp_algorithm_check(&conf->store.recomp, &min,
+						   &max);
+		if (ret == -EOPNOTSUPP)
+			return conf_error(conf, "bad recomp_algorithm '%s': pagefold was built without it",
+					  val);
+		if (ret)
+			return conf_error(conf, "bad recomp_algorithm '%s': level out of %d..%d",
+					  val, min, max);
+		return 0;
+	}
 	case FUSE_OPT_KEY_NONOPT:
 		if (conf->n_nonopt == 2)
 			return conf_error(conf, "too many arguments: '%s' (usage: pagefold [options] [source] mountpoint)",
@@ -204,6 +236,11 @@ static void usage(const char *prog)
 	       "                           compaction runs (default 20)\n"
 	       "    -o max_threads=N       worker threads, all started at mount\n"
 	       "                           (default: twice the CPUs, 4..16)\n"
+	       "    -o recompress_after=S  seconds a page must stay untouched before\n"
+	       "                           it is recompressed with the cold codec;\n"
+	       "                           0 = only when asked (default 300)\n"
+	       "    -o recomp_algorithm=A  the cold codec: zstd or lz4hc, optionally\n"
+	       "                           :LEVEL (default zstd:3)\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -s                     one worker thread\n"
 	       "    -d, -o debug           print every request (implies -f)\n"
@@ -511,7 +548,9 @@ int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts opts = { 0 };
-	struct pf_conf conf = { 0 };
+	struct pf_conf conf = {
+		.store.recompress_after = PF_RECOMPRESS_AFTER,
+	};
 	struct fuse_session *se = NULL;
 	struct pf_fs *fs = NULL;
 	char mnt[PATH_MAX];

@@ -38,6 +38,7 @@
 
 #define AGE_TICKS	8	/* ticks (of recompress_after / 8) to idle */
 #define MIN_GAIN	16	/* bytes the cold codec must save: a class */
+#define COMPACT_EVERY	1024	/* pages moved between compactions */
 
 _Static_assert((int)STORE_RECOMP_ZSTD == (int)CODEC_COLD_ZSTD &&
 	       (int)STORE_RECOMP_LZ4HC == (int)CODEC_COLD_LZ4HC,
@@ -56,6 +57,7 @@ struct walk {
 	unsigned int spec;		/* codec << 8 | level */
 	const _Atomic bool *stop;	/* background: give up when set */
 	uint64_t done;			/* pages marked or moved */
+	uint64_t since_compact;		/* pages moved since the last */
 	unsigned int n;
 	uint16_t cand[CLUSTER_SLOTS];
 	slot_t seen[CLUSTER_SLOTS];
@@ -190,6 +192,7 @@ static void recomp_page(struct walk *w, struct store_file *f, uint64_t ci,
 	ctr_add(st, SC_RECOMP_TOTAL, 1);
 	ctr_add(st, SC_RECOMP_SAVED, (int64_t)(osize - nsize));
 	w->done++;
+	w->since_compact++;
 }
 
 /* ---- walks ---- */
@@ -249,6 +252,17 @@ static void walk_file(struct walk *w, struct store_file *f)
 
 		for (k = 0; k < w->n && !walk_stopped(w); k++)
 			recomp_page(w, f, ci, w->cand[k], w->seen[k]);
+		/*
+		 * The new objects go to smaller classes and the old ones leave
+		 * holes in theirs: without compaction along the way, memory
+		 * would climb towards LZ4 + cold copies of every page moved
+		 * before it fell.
+		 */
+		if (w->since_compact >= COMPACT_EVERY) {
+			compact_run(w->st,
+				    100 - atomic_load(&w->st->defrag_ratio));
+			w->since_compact = 0;
+		}
 		if (ci >= MAX_CLUSTER)
 			break;
 		from = ci + 1;
@@ -271,6 +285,7 @@ static int walk_store(struct store *st, enum walk_op op,
 	w->spec = atomic_load(&st->rc.algo);
 	w->stop = stop;
 	w->done = 0;
+	w->since_compact = 0;
 	while ((f = file_next(st, &cursor))) {
 		walk_file(w, f);
 		file_put(f);
@@ -288,11 +303,15 @@ int store_mark_idle(struct store *st, uint64_t *pages)
 
 int store_recompress(struct store *st, uint64_t *pages)
 {
-	int err = walk_store(st, WALK_RECOMP, NULL, pages);
+	uint64_t moved = 0;
+	int err = walk_store(st, WALK_RECOMP, NULL, &moved);
 
-	/* The LZ4 objects left holes all over their classes. */
-	if (!err)
-		compact_run(st, 100 - atomic_load(&st->defrag_ratio));
+	/* A bulk move asked for by hand: the LZ4 objects left holes all over
+	 * their classes, pack them fully. */
+	if (!err && moved)
+		compact_run(st, 100);
+	if (pages)
+		*pages = moved;
 	return err;
 }
 
@@ -324,19 +343,30 @@ uint64_t store_get_recompress_after(struct store *st)
 	return atomic_load(&st->rc.after);
 }
 
+int store_recomp_algorithm_check(const struct store_recomp_algorithm *a,
+				 int *min, int *max)
+{
+	enum codec_cold c = (enum codec_cold)a->algo;
+	int def;
+
+	if ((unsigned int)a->algo >= CODEC_COLD_NR)
+		return -EINVAL;
+	codec_cold_levels(c, min, max, &def);
+	if (a->level && (a->level < *min || a->level > *max))
+		return -EINVAL;
+	return codec_cold_available(c) ? 0 : -EOPNOTSUPP;
+}
+
 int store_set_recomp_algorithm(struct store *st,
 			       const struct store_recomp_algorithm *a)
 {
 	enum codec_cold c = (enum codec_cold)a->algo;
-	int min, max, def;
+	int min, max, def, err;
 
-	if ((unsigned int)a->algo >= CODEC_COLD_NR)
-		return -EINVAL;
+	err = store_recomp_algorithm_check(a, &min, &max);
+	if (err)
+		return err;
 	codec_cold_levels(c, &min, &max, &def);
-	if (a->level && (a->level < min || a->level > max))
-		return -EINVAL;
-	if (!codec_cold_available(c))
-		return -EOPNOTSUPP;
 	atomic_store(&st->rc.algo, spec_make(c, a->level ? a->level : def));
 	return 0;
 }

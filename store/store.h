@@ -230,6 +230,10 @@ int store_set_recomp_algorithm(struct store *st,
 			       const struct store_recomp_algorithm *a);
 void store_get_recomp_algorithm(struct store *st,
 				struct store_recomp_algorithm *a);
+/* What store_set_recomp_algorithm() would say, without a store; the
+ * codec's level range goes to *min and *max (when the codec exists). */
+int store_recomp_algorithm_check(const struct store_recomp_algorithm *a,
+				 int *min, int *max);
 /* "zstd", "zstd:LEVEL", "lz4hc", "lz4hc:LEVEL" (len bytes, no newline):
  * 0 or -EINVAL; the level is not range-checked here. format() writes the
  * same form with the level always given; returns the length. */
@@ -241,8 +245,10 @@ int store_recomp_algorithm_format(const struct store_recomp_algorithm *a,
 /* Mark every stored page idle now (as zram's idle trigger); *pages (may be
  * NULL) gets the number marked. */
 int store_mark_idle(struct store *st, uint64_t *pages);
-/* Move every idle page to the cold codec now, then compact; *pages (may be
- * NULL) gets the number moved. Runs until done. */
+/* Move every idle page to the cold codec now, compacting along the way
+ * (so memory does not climb while old and new copies coexist) and fully at
+ * the end, as shrink; *pages (may be NULL) gets the number moved. Runs
+ * until done. */
 int store_recompress(struct store *st, uint64_t *pages);
 /* One tick of aging: what the background thread does every
  * recompress_after / 8 seconds (ages every page, moves the idle ones).

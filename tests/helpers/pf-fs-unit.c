@@ -105,6 +105,25 @@ static void test_ctl_parsers(void)
 	ok(ctl_parse_fold(S("sometimes\n"), &trig, &m) == -EINVAL, "fold unknown");
 	ok(ctl_parse_reset(S("0\n")) == 0, "reset 0");
 	ok(ctl_parse_reset(S("1\n")) == -EINVAL, "reset 1");
+	ok(ctl_parse_idle(S("all\n")) == 0 && ctl_parse_idle(S("1")) == 0,
+	   "idle all, idle 1");
+	ok(ctl_parse_idle(S("0\n")) == -EINVAL && ctl_parse_idle(S("al\n")) ==
+	   -EINVAL, "idle 0, idle al");
+	ok(ctl_parse_seconds(S("300\n"), &v) == 0 && v == 300, "seconds 300");
+	ok(ctl_parse_seconds(S("31622401\n"), &v) == -EINVAL && v == 300,
+	   "seconds past 366 days");
+	ok(ctl_parse_seconds(S("5m\n"), &v) == -EINVAL, "seconds with a unit");
+	{
+		struct store_recomp_algorithm a = { STORE_RECOMP_LZ4HC, 0 };
+
+		ok(ctl_parse_recomp(S("zstd:7\n"), &a) == 0 &&
+		   a.algo == STORE_RECOMP_ZSTD && a.level == 7, "recomp zstd:7");
+		ok(ctl_parse_recomp(S("lz4hc\n"), &a) == 0 &&
+		   a.algo == STORE_RECOMP_LZ4HC && a.level == 0, "recomp lz4hc");
+		ok(ctl_parse_recomp(S("zstd:\n"), &a) == -EINVAL &&
+		   ctl_parse_recomp(S("brotli\n"), &a) == -EINVAL,
+		   "recomp zstd:, brotli");
+	}
 	ok(ctl_lookup("mm_stat") == CTL_MM_STAT && ctl_lookup("nope") == -1,
 	   "ctl_lookup");
 }
@@ -133,7 +152,7 @@ static void test_ctl_formatters(void)
 	};
 	struct store_file_stats fst = { .pages = 10, .same_pages = 2,
 		.folded_pages = 3, .compr_bytes = 5000, .clusters = 1 };
-	unsigned long long col[14];
+	unsigned long long col[17];
 	struct strbuf sb;
 
 	memset(&ss, 0, sizeof(ss));
@@ -151,6 +170,8 @@ static void test_ctl_formatters(void)
 	ss.fold_false = 12;
 	ss.fold_index_bytes = 13;
 	ss.meta_bytes = 14;
+	ss.recomp_pages = 15;
+	ss.recomp_saved = 16;
 	ss.failed_reads = 21;
 	ss.failed_writes = 22;
 	ss.notify_free = 24;
@@ -159,16 +180,17 @@ static void test_ctl_formatters(void)
 	ctl_fmt_mm_stat(&sb, &ss);
 	ok(sb.len > 0 && sb.buf[sb.len - 1] == '\n' && !strchr(sb.buf, '\n')[1],
 	   "mm_stat is one line");
-	ok(sscanf(sb.buf, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+	ok(sscanf(sb.buf, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
 		  &col[0], &col[1], &col[2], &col[3], &col[4], &col[5], &col[6],
 		  &col[7], &col[8], &col[9], &col[10], &col[11], &col[12],
-		  &col[13]) == 14, "mm_stat has 14 columns");
+		  &col[13], &col[14], &col[15], &col[16]) == 16,
+	   "mm_stat has 16 columns");
 	{
 		int i = 0;
 
-		while (i < 14 && col[i] == (unsigned long long)i + 1)
+		while (i < 16 && col[i] == (unsigned long long)i + 1)
 			i++;
-		ok(i == 14, "mm_stat: zram's nine in order, then pages_folded, fold_hits, fold_false, fold_index_bytes, meta_bytes");
+		ok(i == 16, "mm_stat: zram's nine in order, then pages_folded, fold_hits, fold_false, fold_index_bytes, meta_bytes, recomp_pages, recomp_saved");
 	}
 
 	sb.len = 0;
