@@ -240,7 +240,7 @@ static void usage(const char *prog)
 	       "                           it is recompressed with the cold codec;\n"
 	       "                           0 = only when asked (default 300)\n"
 	       "    -o recomp_algorithm=A  the cold codec: zstd or lz4hc, optionally\n"
-	       "                           :LEVEL (default zstd:3)\n"
+	       "                           :LEVEL (default zstd:6)\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -s                     one worker thread\n"
 	       "    -d, -o debug           print every request (implies -f)\n"

@@ -36,7 +36,7 @@ dump() { # OUT MIB: real memory of a bash holding text, this shell, the daemon
 }
 
 pf_is "$(cat "$C/recompress_after")" 0 "recompress_after as mounted"
-pf_is "$(cat "$C/recomp_algorithm")" zstd:3 "recomp_algorithm: zstd:3 by default"
+pf_is "$(cat "$C/recomp_algorithm")" zstd:6 "recomp_algorithm: zstd:6 by default"
 
 pages=$(dump "$PF_TMP/mem.pages" 24)
 pf_ge "$pages" 1024 "dumped at least 4 MiB of real memory"

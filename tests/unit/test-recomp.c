@@ -282,7 +282,7 @@ static void test_settings(void)
 
 	store_get_recomp_algorithm(st, &got);
 	store_recomp_algorithm_format(&got, buf, sizeof(buf));
-	ok(!strcmp(buf, "zstd:3"), "default cold codec zstd:3 (%s)", buf);
+	ok(!strcmp(buf, "zstd:6"), "default cold codec zstd:6 (%s)", buf);
 	is_u64(store_get_recompress_after(st), 0, "recompress_after 0 by default");
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		ngood += store_recomp_algorithm_parse(good[i], strlen(good[i]),
