@@ -290,6 +290,8 @@ static int walk_store(struct store *st, enum walk_op op,
 		walk_file(w, f);
 		file_put(f);
 	}
+	if (w->since_compact)
+		compact_run(st, 100 - atomic_load(&st->defrag_ratio));
 	if (pages)
 		*pages = w->done;
 	free(w);
