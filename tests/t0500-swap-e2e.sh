@@ -74,6 +74,14 @@ pf_ge "$(mm 10)" 1 "folded pages among them (pages_folded $(mm 10))"
 pf_ok $(($(mm 2) < orig ? 0 : 1)) "they are held compressed (compr_data_size $(mm 2))"
 pf_diag "mm_stat while swapped: $(cat "$M/.ctl/mm_stat")"
 
+# The swapped pages go cold: recompress them all, then the workload reads
+# them back from the cold codec.
+used0=$(mm 3)
+echo all >"$M/.ctl/idle" && echo 1 >"$M/.ctl/recompress"
+pf_ok $? "idle + recompress while the pages sit in swap"
+pf_ge "$(mm 15)" 1 "swapped pages moved to the cold codec (recomp_pages $(mm 15))"
+pf_le "$(mm 3)" "$used0" "mem_used_total did not grow ($used0 -> $(mm 3))"
+
 # Verify, rewrite half, verify again, with the pages moving through swap.
 touch "$PF_TMP/go"
 pf_wait_exit "$wpid" 300
