@@ -37,14 +37,19 @@
  * list.
  *
  * Who may change what: a span, its slots and the handle entries of its live
- * objects change only under the lock of the span's shard (or all the class's
- * shard locks: compaction); a shard's free-index list under its lock. To
- * find an object, obj_lock() reads the entry and the page map without a
- * lock, locks the shard they name and checks that both still say the same.
+ * objects (guests included) change only under the lock of the span's shard
+ * (or all the class's shard locks: compaction); a shard's free-index list
+ * under its lock. To find an object, obj_lock() reads the entry and the
+ * page map (span | shard | class id << 56) without a lock, locks the shard
+ * they name and checks that both still say the same.
  *
  * lock ordering: shard locks of a class in ascending order (only compaction
  * and pool_is_valid() hold more than one; pool_is_valid() takes the classes
- * in ascending order too) -> class ht_lock -> arena lock. Spans emptied
+ * in ascending order too, and class_pack_up() a class's locks before those
+ * of a larger class) -> class ht_lock -> arena lock. A free of a guest
+ * (an object moved into a larger class) holds only the lock of the shard
+ * it lives in and gives its index back through the home class's lock-free
+ * remote list. Spans emptied
  * under a shard lock are unlinked there and returned to the arena (a system
  * call) after the lock is dropped.
  */
@@ -68,6 +73,8 @@
 
 #define NR_SHARDS       4u    /* power of 2, at most 64 (page map tag bits) */
 #define SHARD_MASK      ((uintptr_t)NR_SHARDS - 1)
+#define TAG_CLS_SHIFT   56    /* page map: class id in the top byte */
+#define TAG_PTR_MASK    (((uintptr_t)1 << TAG_CLS_SHIFT) - 1 - SHARD_MASK)
 
 #define NR_PARTIAL      16u
 #define G_FULL          NR_PARTIAL
@@ -91,6 +98,7 @@
 #define LOC_MAX         0xff000000u
 
 #define COMPACT_BATCH   32u   /* moves per hold of a class's locks */
+#define PACK_UP_MAX     256u  /* most objects class_pack_up() moves at once */
 #define CHECK_EVERY     1024u /* debug: ops on a shard between full checks */
 
 /* Relaxed atomics for fields written under a lock and read without one
@@ -102,7 +110,8 @@
 /*
  * A span descriptor: 32 bytes plus one back-reference word per slot,
  * rounded up to whole cache lines; the alignment (64) leaves the page map
- * 6 low bits, of which it uses 2 for the shard.
+ * 6 low bits, of which it uses 2 for the shard (and the top byte for the
+ * class: span_tag()).
  *
  * Invariants (under the lock of its shard):
  *   inuse + (freed slots on the free list) == bump <= objs
@@ -158,10 +167,19 @@ struct pool_shard {
 /*
  * A size class: geometry (constant), the handle table, the shards.
  *
+ * The handle table is that of the objects requested in the class's sizes
+ * (their home); a full compaction may move the objects of a class's last
+ * partly used span into a larger class (a guest there, see class_pack_up()),
+ * so entries may point into other classes, never smaller ones. The index of
+ * a guest freed in another class goes on the lock-free remote list.
+ *
  * Invariants (with every shard locked):
- *   live entries in [0, hwm) == sum of shard inuse, and each points to a
- *     live slot whose back-ref names it
- *   hwm == live entries + free-index list lengths + fresh range lengths
+ *   entries pointing into the class's spans == its home objects there, and
+ *     each points to a live slot whose back-ref names it
+ *   hwm == live entries (home and away) + free entries (shard lists and
+ *     the remote list) + fresh range lengths
+ *   away == live entries pointing into other classes (frees of guests only
+ *     lower it, and only after their index is on the remote list)
  */
 struct pool_class {
 	uint32_t size;             /* slot bytes, a multiple of 16 */
@@ -174,6 +192,10 @@ struct pool_class {
 	pthread_mutex_t ht_lock;   /* creating chunks */
 	uint32_t *ht[HT_CHUNKS];   /* atomic pointers */
 	uint32_t hwm;              /* atomic: indices [0, hwm) given to shards */
+	uint32_t remote;           /* atomic: free indices of guests freed in
+				    * other classes (list through the entries),
+				    * or HT_NONE */
+	uint64_t away;             /* atomic: live objects in other classes */
 	struct pool_shard shard[NR_SHARDS];
 } __attribute__((aligned(64)));
 
@@ -313,6 +335,17 @@ static inline struct pool_class *size_to_class(struct pool *p, size_t size)
 static unsigned int next_shard;
 static _Thread_local unsigned int tls_shard_plus1;
 
+/* The class whose handle table names the object with back-ref br in a
+ * live slot of class c: c, unless the object is a guest from a smaller
+ * class (its requested size is below c's smallest). */
+static inline struct pool_class *br_home(struct pool *p, struct pool_class *c,
+					 uint32_t br)
+{
+	uint32_t req = c->size - (br >> BR_DELTA_SHIFT);
+
+	return req >= c->min_size ? c : size_to_class(p, req);
+}
+
 static inline struct pool_shard *my_shard(struct pool_class *c)
 {
 	if (__builtin_expect(!tls_shard_plus1, 0))
@@ -365,7 +398,19 @@ static inline uintptr_t loc_tag(const struct pool *p, uint32_t loc)
 
 static inline struct span *tag_span(uintptr_t tag)
 {
-	return (struct span *)(tag & ~SHARD_MASK);
+	return (struct span *)(tag & TAG_PTR_MASK);
+}
+
+static inline unsigned int tag_cls(uintptr_t tag)
+{
+	return (unsigned int)(tag >> TAG_CLS_SHIFT);
+}
+
+/* What the page map holds for the pages of s: the class and shard can be
+ * read from it before the span is known to be alive. */
+static inline uintptr_t span_tag(const struct span *s)
+{
+	return (uintptr_t)s | s->shard | (uintptr_t)s->cls << TAG_CLS_SHIFT;
 }
 
 static inline bool slot_live(const struct span *s, uint32_t slot)
@@ -480,6 +525,16 @@ static int ht_reserve(struct pool *p, struct pool_class *c,
 {
 	if (!ht_needs_block(sh))
 		return 0;
+	if (RD(c->remote) != HT_NONE) {
+		/* Take the whole remote list (pairs with ht_put_remote()). */
+		uint32_t head = __atomic_exchange_n(&c->remote, HT_NONE,
+						    __ATOMIC_ACQUIRE);
+
+		if (head != HT_NONE) {
+			sh->hfree = head;
+			return 0;
+		}
+	}
 	for (;;) {
 		uint32_t b = __atomic_load_n(&c->hwm, __ATOMIC_ACQUIRE);
 		unsigned int k = ht_chunk_of(b);
@@ -547,7 +602,23 @@ static void ht_put(struct pool_class *c, struct pool_shard *sh, uint32_t idx)
 	sh->hfree = idx;
 }
 
-/* Unmap every chunk; only with all shards locked and no object left. */
+/* Free the index of a guest (an object living in another class, whose
+ * shard lock is held, not one of c's): push it on c's remote list, then
+ * count it home. Push-only with take-all (ht_reserve()) has no ABA. */
+static void ht_put_remote(struct pool_class *c, uint32_t idx)
+{
+	uint32_t head = __atomic_load_n(&c->remote, __ATOMIC_RELAXED);
+
+	do
+		ht_set(c, idx, HT_FREE | head);
+	while (!__atomic_compare_exchange_n(&c->remote, &head, idx, true,
+					    __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED));
+	__atomic_sub_fetch(&c->away, 1, __ATOMIC_RELEASE);
+}
+
+/* Unmap every chunk; only with all shards locked and no object left, here
+ * or away. */
 static void ht_reset(struct pool *p, struct pool_class *c)
 {
 	for (unsigned int k = 0; k < HT_CHUNKS; k++) {
@@ -563,6 +634,7 @@ static void ht_reset(struct pool *p, struct pool_class *c)
 		c->shard[k].hfree = HT_NONE;
 		c->shard[k].fresh = c->shard[k].fresh_end = 0;
 	}
+	__atomic_store_n(&c->remote, HT_NONE, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&p->ht_bytes, ht_bytes(RD(c->hwm)), __ATOMIC_RELAXED);
 	__atomic_store_n(&c->hwm, 0, __ATOMIC_RELEASE);
 }
@@ -630,6 +702,11 @@ static int span_create(struct pool *p, struct pool_class *c,
 	 * (that alone cost two threads 40% of their speed). */
 	if (posix_memalign((void **)&s, 64, span_alloc_bytes(c)))
 		s = NULL;
+	if (s && ((uintptr_t)s >> TAG_CLS_SHIFT)) {
+		/* The page map keeps the class in the top byte. */
+		free(s);
+		s = NULL;
+	}
 	if (!s) {
 		arena_unget(&p->arena, page, c->pages);
 		return -ENOMEM;
@@ -662,7 +739,7 @@ static uint64_t span_desc_bytes(const struct pool_class *c, struct span *s)
 static void span_link(struct pool *p, struct pool_class *c,
 		      struct pool_shard *sh, struct span *s)
 {
-	uintptr_t tag = (uintptr_t)s | s->shard;
+	uintptr_t tag = span_tag(s);
 
 	for (uint32_t k = 0; k < c->pages; k++)
 		__atomic_store_n(&p->arena.page_map[s->page + k],
@@ -735,7 +812,7 @@ static const char *span_check_quick(struct pool *p, struct pool_class *c,
 				    struct pool_shard *sh, struct span *s)
 {
 	unsigned int g = class_group(c, s->inuse);
-	uintptr_t tag = (uintptr_t)s | sh->id;
+	uintptr_t tag = span_tag(s);
 
 	if (s->cls != c->id || s->shard != sh->id)
 		return "span: wrong class or shard";
@@ -756,14 +833,15 @@ static const char *span_check_quick(struct pool *p, struct pool_class *c,
 	return NULL;
 }
 
-/* O(bump): every slot, the free list, the back-references. */
+/* O(bump): every slot, the free list, the back-references. *guests
+ * counts the live objects from smaller classes. */
 static const char *span_check(struct pool *p, struct pool_class *c,
 			      struct pool_shard *sh, struct span *s,
-			      uint64_t *live_bytes)
+			      uint64_t *live_bytes, uint64_t *guests)
 {
 	const char *why = span_check_quick(p, c, sh, s);
-	uintptr_t tag = (uintptr_t)s | sh->id;
-	uint32_t live = 0, nfree = 0, slot, hwm = RD(c->hwm);
+	uintptr_t tag = span_tag(s);
+	uint32_t live = 0, nfree = 0, slot;
 
 	if (why)
 		return why;
@@ -779,16 +857,23 @@ static const char *span_check(struct pool *p, struct pool_class *c,
 	}
 	for (slot = 0; slot < s->bump; slot++) {
 		uint32_t br = s->backref[slot], idx = br & BR_INDEX;
+		struct pool_class *hc;
 
 		if (!slot_live(s, slot))
 			continue;
 		live++;
-		if (idx >= hwm)
+		if ((br >> BR_DELTA_SHIFT) >= c->size)
+			return "span: requested size 0";
+		/* A guest's entry, like a home object's, changes only under
+		 * the lock of the shard holding it. */
+		hc = br_home(p, c, br);
+		if (hc->id > c->id)
+			return "span: object smaller than its class";
+		if (idx >= RD(hc->hwm))
 			return "span: back-ref past the handle table";
-		if (ht_get(c, idx) != span_loc(c, s, slot))
+		if (ht_get(hc, idx) != span_loc(c, s, slot))
 			return "span: handle entry does not point back to slot";
-		if (c->size - (br >> BR_DELTA_SHIFT) < c->min_size)
-			return "span: requested size below the class";
+		*guests += hc != c;
 		*live_bytes += c->size - (br >> BR_DELTA_SHIFT);
 	}
 	if (live != s->inuse)
@@ -819,9 +904,11 @@ static const char *shard_check_counters(struct pool_class *c,
 }
 
 /* One shard: its spans and its free-index list. Under its lock. *nfree
- * gets the free indices it holds (list + fresh range). */
+ * gets the free indices it holds (list + fresh range), *guests the objects
+ * from smaller classes in its spans. */
 static const char *shard_check(struct pool *p, struct pool_class *c,
-			       struct pool_shard *sh, uint32_t *nfree)
+			       struct pool_shard *sh, uint32_t *nfree,
+			       uint64_t *guests)
 {
 	uint64_t spans = 0, full = 0, inuse = 0, resident = 0, live = 0;
 	uint32_t n = 0, hwm = RD(c->hwm);
@@ -833,7 +920,7 @@ static const char *shard_check(struct pool *p, struct pool_class *c,
 		for (struct span *s = sh->groups[g]; s; s = s->next) {
 			if (class_group(c, s->inuse) != g)
 				return "shard: span in the wrong group";
-			why = span_check(p, c, sh, s, &live);
+			why = span_check(p, c, sh, s, &live, guests);
 			if (why)
 				return why;
 			spans++;
@@ -864,42 +951,67 @@ static const char *shard_check(struct pool *p, struct pool_class *c,
 	return NULL;
 }
 
-/* The whole class, with every shard locked: O(spans * objs + handles). */
+/*
+ * The whole class, with every shard locked: O(spans * objs + handles).
+ * Entries of objects away in larger classes and the remote list may change
+ * meanwhile (under those classes' locks): they are counted, not followed.
+ */
 static const char *class_check(struct pool *p, struct pool_class *c)
 {
-	uint32_t hfree = 0, hlive = 0, hwm = RD(c->hwm);
-	uint64_t inuse = 0;
+	uint32_t listed = 0, fresh = 0, zero = 0, nfree = 0, hlive = 0;
+	uint32_t away = 0, hwm = RD(c->hwm);
+	uint64_t inuse = 0, guests = 0;
+	/* Read first: with c's locks held no object can leave home, and a
+	 * guest freed meanwhile is off the count only once its entry is free,
+	 * so every entry seen away below was counted here. */
+	uint64_t counted = __atomic_load_n(&c->away, __ATOMIC_ACQUIRE);
 	const char *why;
 
 	for (unsigned int k = 0; k < NR_SHARDS; k++) {
+		struct pool_shard *sh = &c->shard[k];
 		uint32_t n = 0;
 
-		why = shard_check(p, c, &c->shard[k], &n);
+		why = shard_check(p, c, sh, &n, &guests);
 		if (why)
 			return why;
-		hfree += n;
-		inuse += c->shard[k].inuse;
+		listed += n - (sh->fresh_end - sh->fresh);
+		fresh += sh->fresh_end - sh->fresh;
+		inuse += sh->inuse;
 	}
 	for (uint32_t idx = 0; idx < hwm; idx++) {
 		uint32_t loc = ht_get(c, idx), slot;
 		uintptr_t tag;
 		struct span *s;
 
-		if (!loc || loc >= LOC_MAX)
-			continue;  /* never used (the arena has no page 0), free */
-		hlive++;
+		if (!loc) {
+			zero++;  /* never used (the arena has no page 0) */
+			continue;
+		}
+		if (loc >= LOC_MAX) {
+			nfree++;
+			continue;
+		}
 		tag = loc_tag(p, loc);
+		if (!tag || tag_cls(tag) != c->id) {
+			away++;
+			continue;
+		}
+		hlive++;
 		s = tag_span(tag);
-		if (!s || s->cls != c->id || s->shard != (tag & SHARD_MASK))
-			return "class: live handle points outside the class";
+		if (s->cls != c->id || s->shard != (tag & SHARD_MASK))
+			return "class: page map does not match the span";
 		slot = loc_slot(c, s, loc);
 		if ((s->backref[slot] & BR_INDEX) != idx || !slot_live(s, slot))
 			return "class: slot does not point back to its handle";
 	}
-	if (hlive != inuse)
-		return "class: live handles != objects";
-	if (inuse + hfree != hwm)
-		return "class: handle table counts mismatch";
+	if (hlive != inuse - guests)
+		return "class: live handles != objects at home";
+	if (zero != fresh)
+		return "class: never-used entries outside the fresh ranges";
+	if (listed > nfree)
+		return "class: free lists longer than the free entries";
+	if (away > counted)
+		return "class: more entries away than counted";
 	return NULL;
 }
 
@@ -910,13 +1022,14 @@ static void debug_check(struct pool *p, struct pool_class *c,
 			struct pool_shard *sh, struct span *s, const char *op)
 {
 	const char *why = shard_check_counters(c, sh);
+	uint64_t guests = 0;
 	uint32_t n;
 
 	if (!why && s && s->prev != s)  /* s may have been unlinked */
 		why = span_check_quick(p, c, sh, s);
 	if (!why && ++sh->ops_since_check >= CHECK_EVERY) {
 		sh->ops_since_check = 0;
-		why = shard_check(p, c, sh, &n);
+		why = shard_check(p, c, sh, &n, &guests);
 	}
 	if (why)
 		pool_bug("%s: class %u (%u bytes) shard %u: invariant broken: "
@@ -973,6 +1086,7 @@ struct pool *pool_create(const struct pool_config *cfg)
 		c->pages = (uint16_t)g[i].pages;
 		c->objs = (uint16_t)g[i].objs;
 		c->id = (uint8_t)i;
+		c->remote = HT_NONE;
 		if (pthread_mutex_init(&c->ht_lock, NULL))
 			goto destroy_locks;
 		for (k = 0; k < NR_SHARDS; k++) {
@@ -1207,18 +1321,21 @@ static struct pool_class *handle_class(struct pool *p, pool_handle_t h,
 }
 
 /*
- * Find a live object and lock the shard that owns it. The entry and the
- * page map are read without a lock (compaction may be moving the object),
- * then read again under the lock they name; if either changed, try again.
- * 0 with the shard locked, or -EINVAL with nothing locked.
+ * Find a live object of handle class c and lock the shard that owns it
+ * (*scp: its class, c unless the object is a guest in a larger one). The
+ * entry and the page map are read without a lock (compaction may be moving
+ * the object), then read again under the lock they name; if either
+ * changed, try again. 0 with the shard locked, or -EINVAL with nothing
+ * locked.
  */
 static int obj_lock(struct pool *p, struct pool_class *c, uint32_t idx,
-		    struct pool_shard **shp, struct span **sp,
-		    uint32_t *slotp, uint32_t *locp)
+		    struct pool_class **scp, struct pool_shard **shp,
+		    struct span **sp, uint32_t *slotp, uint32_t *locp)
 {
 	for (unsigned int tries = 0; tries < 1000; tries++) {
-		uint32_t loc, slot;
+		uint32_t loc, slot, br;
 		uintptr_t tag;
+		struct pool_class *sc;
 		struct pool_shard *sh;
 		struct span *s;
 
@@ -1230,7 +1347,8 @@ static int obj_lock(struct pool *p, struct pool_class *c, uint32_t idx,
 		tag = loc_tag(p, loc);
 		if (!tag)
 			continue;  /* moved, its old span gone: read again */
-		sh = &c->shard[tag & SHARD_MASK];
+		sc = &p->cls[tag_cls(tag)];
+		sh = &sc->shard[tag & SHARD_MASK];
 		shard_lock(sh);
 		if (ht_get(c, idx) != loc || loc_tag(p, loc) != tag) {
 			shard_unlock(sh);
@@ -1239,13 +1357,15 @@ static int obj_lock(struct pool *p, struct pool_class *c, uint32_t idx,
 		/* Entry and page map agree under the lock of the shard the
 		 * page map names: the span is alive and cannot change. */
 		s = tag_span(tag);
-		slot = loc_slot(c, s, loc);
-		if (s->cls != c->id || slot >= s->bump ||
-		    (s->backref[slot] & BR_INDEX) != idx ||
-		    !slot_live(s, slot)) {
+		slot = loc_slot(sc, s, loc);
+		br = slot < s->bump ? s->backref[slot] : BR_FREE;
+		if (s->cls != sc->id || br >= BR_FREE ||
+		    (br & BR_INDEX) != idx ||
+		    (sc != c && br_home(p, sc, br) != c)) {
 			shard_unlock(sh);
 			return -EINVAL;
 		}
+		*scp = sc;
 		*shp = sh;
 		*sp = s;
 		*slotp = slot;
@@ -1261,17 +1381,21 @@ static inline uint32_t obj_size(const struct pool_class *c,
 	return c->size - (s->backref[slot] >> BR_DELTA_SHIFT);
 }
 
-/* Free a looked-up object. Returns a span to release after unlocking, if
- * the free emptied one and another empty span is already cached. */
-static struct span *shard_free(struct pool *p, struct pool_class *c,
-			       struct pool_shard *sh, struct span *s,
-			       uint32_t slot, uint32_t idx)
+/* Free a looked-up object of handle class hc in span s of class c. Returns
+ * a span to release after unlocking, if the free emptied one and another
+ * empty span is already cached. */
+static struct span *shard_free(struct pool *p, struct pool_class *hc,
+			       struct pool_class *c, struct pool_shard *sh,
+			       struct span *s, uint32_t slot, uint32_t idx)
 {
 	uint32_t old = s->inuse;
 
 	ADD(sh->live_bytes, -(uint64_t)obj_size(c, s, slot));
 	span_put_slot(s, slot);
-	ht_put(c, sh, idx);
+	if (hc == c)
+		ht_put(c, sh, idx);
+	else
+		ht_put_remote(hc, idx);
 	s->inuse--;
 	ADD(sh->inuse, -1);
 	ADD(sh->counters[POOL_C_FREES], 1);
@@ -1294,13 +1418,13 @@ static struct span *shard_free(struct pool *p, struct pool_class *c,
 
 void pool_free(struct pool *p, pool_handle_t h)
 {
-	struct pool_class *c;
+	struct pool_class *hc, *c;
 	struct pool_shard *sh;
 	struct span *s, *rel;
 	uint32_t idx, slot, loc;
 
-	c = handle_class(p, h, &idx);
-	if (!c || obj_lock(p, c, idx, &sh, &s, &slot, &loc)) {
+	hc = handle_class(p, h, &idx);
+	if (!hc || obj_lock(p, hc, idx, &c, &sh, &s, &slot, &loc)) {
 		pool_misuse("pool_free", h);
 		return;
 	}
@@ -1308,7 +1432,7 @@ void pool_free(struct pool *p, pool_handle_t h)
 	if (span_pinned(s) && s->inuse == 1)
 		pool_bug("pool_free: handle %#x freed while mapped", h);
 #endif
-	rel = shard_free(p, c, sh, s, slot, idx);
+	rel = shard_free(p, hc, c, sh, s, slot, idx);
 	debug_check(p, c, sh, s, "pool_free");
 	shard_unlock(sh);
 	spans_release(p, rel);
@@ -1316,14 +1440,14 @@ void pool_free(struct pool *p, pool_handle_t h)
 
 size_t pool_obj_size(struct pool *p, pool_handle_t h)
 {
-	struct pool_class *c;
+	struct pool_class *hc, *c;
 	struct pool_shard *sh;
 	struct span *s;
 	uint32_t idx, slot, loc;
 	size_t size;
 
-	c = handle_class(p, h, &idx);
-	if (!c || obj_lock(p, c, idx, &sh, &s, &slot, &loc))
+	hc = handle_class(p, h, &idx);
+	if (!hc || obj_lock(p, hc, idx, &c, &sh, &s, &slot, &loc))
 		return 0;
 	size = obj_size(c, s, slot);
 	shard_unlock(sh);
@@ -1334,13 +1458,13 @@ size_t pool_obj_size(struct pool *p, pool_handle_t h)
 
 void *pool_map(struct pool *p, pool_handle_t h)
 {
-	struct pool_class *c;
+	struct pool_class *hc, *c;
 	struct pool_shard *sh;
 	struct span *s;
 	uint32_t idx, slot, loc;
 
-	c = handle_class(p, h, &idx);
-	if (!c || obj_lock(p, c, idx, &sh, &s, &slot, &loc)) {
+	hc = handle_class(p, h, &idx);
+	if (!hc || obj_lock(p, hc, idx, &c, &sh, &s, &slot, &loc)) {
 		pool_misuse("pool_map", h);
 		return NULL;
 	}
@@ -1388,14 +1512,14 @@ void pool_unmap(struct pool *p, pool_handle_t h)
 static int pool_copy(struct pool *p, pool_handle_t h, void *buf, size_t len,
 		     bool to_pool)
 {
-	struct pool_class *c;
+	struct pool_class *hc, *c;
 	struct pool_shard *sh;
 	struct span *s;
 	uint32_t idx, slot, loc;
 	int ret = 0;
 
-	c = handle_class(p, h, &idx);
-	if (!c || obj_lock(p, c, idx, &sh, &s, &slot, &loc)) {
+	hc = handle_class(p, h, &idx);
+	if (!hc || obj_lock(p, hc, idx, &c, &sh, &s, &slot, &loc)) {
 		pool_misuse(to_pool ? "pool_write" : "pool_read", h);
 		return -EINVAL;
 	}
@@ -1427,18 +1551,22 @@ int pool_read(struct pool *p, pool_handle_t h, void *dst, size_t len)
  * the spans of all shards as one set.
  */
 
-/* Copy the object in slot i of src to slot j of dst (already taken) and
- * point its handle there. */
-static void obj_move(struct pool *p, struct pool_class *c, struct span *src,
-		     uint32_t i, struct span *dst, uint32_t j)
+/* Copy the object in slot i of src (class sc) to slot j of dst (class dc,
+ * sc itself or a larger one whose slot size the back-ref's delta still
+ * covers; slot already taken) and point its handle there. */
+static void obj_move(struct pool *p, struct pool_class *sc, struct span *src,
+		     uint32_t i, struct pool_class *dc, struct span *dst,
+		     uint32_t j)
 {
-	uint32_t br = src->backref[i];
+	uint32_t br = src->backref[i], size = sc->size - (br >> BR_DELTA_SHIFT);
+	struct pool_class *hc = br_home(p, sc, br);
 
-	memcpy(loc_addr(p, span_loc(c, dst, j)),
-	       loc_addr(p, span_loc(c, src, i)),
-	       c->size - (br >> BR_DELTA_SHIFT));
-	dst->backref[j] = br;
-	ht_set(c, br & BR_INDEX, span_loc(c, dst, j));
+	memcpy(loc_addr(p, span_loc(dc, dst, j)),
+	       loc_addr(p, span_loc(sc, src, i)), size);
+	dst->backref[j] = (br & BR_INDEX) | (dc->size - size) << BR_DELTA_SHIFT;
+	ht_set(hc, br & BR_INDEX, span_loc(dc, dst, j));
+	if (hc == sc && dc != sc)
+		__atomic_add_fetch(&hc->away, 1, __ATOMIC_RELAXED);
 }
 
 /* Move objects from src into dst until src is empty, dst is full or max
@@ -1468,7 +1596,7 @@ static size_t span_drain(struct pool *p, struct pool_class *c,
 		}
 		span_take_slot(dst, j);
 		size = obj_size(c, src, i);
-		obj_move(p, c, src, i, dst, j);
+		obj_move(p, c, src, i, c, dst, j);
 		span_put_slot(src, i);
 		src->inuse--;
 		dst->inuse++;
@@ -1514,7 +1642,7 @@ static size_t span_trim(struct pool *p, struct pool_class *c, struct span *s,
 			*more = true;
 			break;
 		}
-		obj_move(p, c, s, hi - 1, s, lo);
+		obj_move(p, c, s, hi - 1, c, s, lo);
 		s->backref[hi - 1] = BR_FREE;
 		ADD(sh->counters[POOL_C_MIGRATED], 1);
 		n++;
@@ -1623,7 +1751,8 @@ static size_t class_compact_step(struct pool *p, struct pool_class *c,
 		}
 	}
 	class_totals(c, &spans, &full, &inuse);
-	if (!spans && RD(c->hwm)) {
+	if (!spans && RD(c->hwm) &&
+	    !__atomic_load_n(&c->away, __ATOMIC_ACQUIRE)) {
 		ht_reset(p, c);
 		return 0;
 	}
@@ -1663,6 +1792,186 @@ static size_t class_compact_step(struct pool *p, struct pool_class *c,
 	return moved;
 }
 
+/* Without the locks: does c seem to hold exactly one span not full? */
+static bool class_one_partial(struct pool_class *c)
+{
+	uint64_t spans = 0, full = 0;
+
+	for (unsigned int k = 0; k < NR_SHARDS; k++) {
+		spans += RD(c->shard[k].nr_spans);
+		full += RD(c->shard[k].nr_full);
+	}
+	return spans - full == 1;
+}
+
+/* Can the live objects in slots [from, bump) of src (class c) move to
+ * class d, their back-refs' delta holding the larger slot? */
+static bool pack_up_fits(struct pool_class *c, struct span *src,
+			 uint32_t from, struct pool_class *d)
+{
+	for (uint32_t i = from; i < src->bump; i++)
+		if (slot_live(src, i) &&
+		    (src->backref[i] >> BR_DELTA_SHIFT) + d->size - c->size >
+		    MAX_DELTA)
+			return false;
+	return true;
+}
+
+/* Slots of dst (class d) that can take an object without growing it. */
+static uint32_t pack_up_room(struct pool_class *d, struct span *dst)
+{
+	uint32_t top = dst->resident * PAGE_SIZE / d->size;
+
+	if (top > d->objs)
+		top = d->objs;
+	return (uint32_t)dst->bump - dst->inuse +
+	       (top > dst->bump ? top - dst->bump : 0);
+}
+
+/* Move the live objects in slots [from, bump) of src (class c) into dst
+ * (class d), charging the pages dst grows by without the limit. */
+static void pack_up_move(struct pool *p, struct pool_class *c,
+			 struct span *src, uint32_t from,
+			 struct pool_class *d, struct span *dst)
+{
+	struct pool_shard *ssh = &c->shard[src->shard];
+	struct pool_shard *dsh = &d->shard[dst->shard];
+
+	for (uint32_t i = src->bump; i-- > from;) {
+		uint32_t j, size, old_src = src->inuse, old_dst = dst->inuse;
+
+		if (!slot_live(src, i))
+			continue;
+		j = dst->free_head != SLOT_NONE ? dst->free_head : dst->bump;
+		if (j == dst->bump && pages_for(d, j + 1) > dst->resident) {
+			uint32_t need = pages_for(d, j + 1);
+
+			pool_charge(p, need - dst->resident, false);
+			span_grow(dsh, dst, need);
+		}
+		span_take_slot(dst, j);
+		size = obj_size(c, src, i);
+		obj_move(p, c, src, i, d, dst, j);
+		span_put_slot(src, i);
+		src->inuse--;
+		dst->inuse++;
+		ADD(ssh->inuse, -1);
+		ADD(ssh->live_bytes, -(uint64_t)size);
+		ADD(dsh->inuse, 1);
+		ADD(dsh->live_bytes, size);
+		if (src->inuse)
+			span_regroup(c, ssh, src, old_src);
+		else
+			group_del(ssh, src, class_group(c, old_src));
+		span_regroup(d, dsh, dst, old_dst);
+		ADD(ssh->counters[POOL_C_MIGRATED], 1);
+	}
+}
+
+/*
+ * One step of class_pack_up() from src (class c, packed: slots [0, inuse)
+ * live, trimmed) into dst, the one partly used span of class d: all of src
+ * if dst grows by fewer pages than src holds, else the objects on src's
+ * last page if dst has room for them on the pages it holds (src then
+ * gives that page back). Returns the objects moved; src may be left empty.
+ */
+static uint32_t pack_up_step(struct pool *p, struct pool_class *c,
+			     struct span *src, struct pool_class *d,
+			     struct span *dst, size_t *freed)
+{
+	struct pool_shard *ssh = &c->shard[src->shard];
+	uint32_t k = src->inuse, holes = (uint32_t)dst->bump - dst->inuse;
+	uint32_t from, need, bump, room = pack_up_room(d, dst);
+
+	/* All of it: dst's free slots first, then slots from bump up. */
+	bump = dst->bump + (k > holes ? k - holes : 0);
+	need = bump <= d->objs ? pages_for(d, bump) : UINT32_MAX;
+	if (need != UINT32_MAX &&
+	    (need > dst->resident ? need - dst->resident : 0) < src->resident &&
+	    pack_up_fits(c, src, 0, d)) {
+		pack_up_move(p, c, src, 0, d, dst);
+		return k;
+	}
+	/* The objects that reach into src's last page. */
+	from = (src->resident - 1) * PAGE_SIZE / c->size;
+	if (!from || k - from > room || !pack_up_fits(c, src, from, d))
+		return 0;
+	pack_up_move(p, c, src, from, d, dst);
+	src->bump = (uint16_t)from;
+	src->free_head = SLOT_NONE;
+	if (!arena_release(&p->arena,
+			   arena_addr(&p->arena, src->page + src->resident - 1),
+			   PAGE_SIZE, false)) {
+		ADD(ssh->resident, -1);
+		__atomic_sub_fetch(&p->pages, 1, __ATOMIC_RELAXED);
+		src->resident--;
+		*freed += 1;
+	}
+	return k - from;
+}
+
+/*
+ * The end of a full compaction of class c, whose one partly used span
+ * holds at most max objects: move them, or those on its last page, into
+ * the one partly used span of a class a little larger (the back-refs'
+ * delta must still hold the difference) where that saves pages (see
+ * pack_up_step()). Each class's last span leaves on average half a page
+ * unused, and real data uses ~190 classes: done from the smallest class up,
+ * this packs those tails together (bench-pool on real.pages: span/live
+ * after a shrink 1.0122 -> 1.0074; the leftover: class rounding 0.49%, span
+ * tails 0.06%, last pages 0.19%). The objects moved pay their larger slot
+ * (stats.class_bytes), less than the pages saved. Returns the objects
+ * moved; pages released are added to *freed.
+ */
+static size_t class_pack_up(struct pool *p, struct pool_class *c, size_t max,
+			    size_t *freed)
+{
+	uint64_t spans, full, inuse;
+	struct span *src, *rel = NULL;
+	size_t moved = 0;
+
+	if (max > PACK_UP_MAX)
+		max = PACK_UP_MAX;
+	class_lock_all(c);
+	class_totals(c, &spans, &full, &inuse);
+	src = spans - full == 1 ? only_partial(c) : NULL;
+	if (!src || span_pinned(src) || src->inuse > max ||
+	    src->bump != src->inuse || src->resident != pages_for(c, src->inuse))
+		goto unlock;  /* not packed and trimmed by span_trim() */
+	for (uint32_t id = c->id + 1; id < p->nr_classes && src->inuse; id++) {
+		struct pool_class *d = &p->cls[id];
+		struct span *dst;
+		uint32_t n = 0;
+
+		if (d->size - c->size > MAX_DELTA)
+			break;
+		if (!class_one_partial(d))
+			continue;
+		/* Classes in ascending order: c's locks, then d's. */
+		class_lock_all(d);
+		class_totals(d, &spans, &full, &inuse);
+		dst = spans - full == 1 ? only_partial(d) : NULL;
+		if (dst)
+			n = pack_up_step(p, c, src, d, dst, freed);
+		if (n)
+			debug_check_class(p, d, "pool_compact");
+		class_unlock_all(d);
+		moved += n;
+	}
+	if (moved && !src->inuse) {
+		*freed += src->resident;
+		span_unlink(p, c, &c->shard[src->shard], src);
+		src->next = NULL;
+		rel = src;
+	}
+	if (moved)
+		debug_check_class(p, c, "pool_compact");
+unlock:
+	class_unlock_all(c);
+	spans_release(p, rel);
+	return moved;
+}
+
 /*
  * Without the locks: could class_compact_step() find anything to do? The
  * same conditions on relaxed reads of the counters; a class that changes
@@ -1683,7 +1992,7 @@ static bool class_compact_hint(struct pool_class *c, unsigned int usage_pct)
 		inuse += RD(sh->inuse);
 	}
 	if (!spans)
-		return RD(c->hwm) != 0;
+		return RD(c->hwm) != 0 && !RD(c->away);
 	if (spans < full || inuse < full * c->objs)
 		return true;  /* torn reads: look under the locks */
 	if (usage_pct >= 100)
@@ -1723,6 +2032,17 @@ size_t pool_compact(struct pool *p, size_t budget, unsigned int usage_pct,
 			finished = false;
 			WR(p->compact_cursor, (start + i) % n);
 		}
+	}
+	/* A full compaction ends by packing the classes' last spans
+	 * together, the smallest class first. */
+	for (uint32_t i = 0; i < n && finished && usage_pct >= 100; i++) {
+		if (moved >= budget) {
+			finished = false;
+			break;
+		}
+		if (class_one_partial(&p->cls[i]))
+			moved += class_pack_up(p, &p->cls[i], budget - moved,
+					       &freed);
 	}
 	if (done)
 		*done = finished;

@@ -25,7 +25,12 @@
  * emptied span goes back to the OS at once (except one kept per shard of a
  * class so alloc/free pairs do not make a system call each; compaction
  * returns those too), and a full compaction also returns the unused tail of
- * the one partly used span it leaves per class. Handle tables follow each
+ * the one partly used span it leaves per class, after moving the objects of
+ * such a span (or of its last page) into the partly used span of a class up
+ * to 254 bytes larger where that frees pages: on real data this packs the
+ * ~190 classes' last pages, about half a page each, into few (bench-pool
+ * on real.pages: bytes in spans / live bytes after a shrink 1.0122 ->
+ * 1.0074). Handle tables follow each
  * class's high-water mark of objects (the first 256 entries take 1 KiB and
  * the next 512 2 KiB from malloc, then pages) and are returned only when the
  * class empties. Under mlockall(), use MCL_ONFAULT: without it MCL_FUTURE
@@ -51,7 +56,9 @@
  *            since the handle tables keep their high-water mark.
  *   Objects are also rounded up to their class size (at most 15 bytes each,
  *   more in the few merged classes, where the span could not hold one more
- *   object anyway): stats.class_bytes - stats.live_bytes.
+ *   object anyway, and for objects a full compaction moved into a larger
+ *   class, at most 254 bytes, where that freed pages):
+ *   stats.class_bytes - stats.live_bytes.
  *
  * Limits: at most 2^24 - 1024 live objects per size class (handle index
  * space) and the arena size; beyond either pool_alloc() returns -ENOMEM.
@@ -61,10 +68,12 @@
  * split into 4 shards with their own lock, spans and free handle indices; a
  * thread allocates in the shard it was dealt (in turn, at its first
  * allocation; a thread keeps its shard wherever it runs), and frees, maps,
- * reads and writes take the lock of the shard holding the object. There is
+ * reads and writes take the lock of the shard holding the object (of a
+ * larger class, for an object a full compaction moved there). There is
  * no global lock on the alloc/free/read/write path (the arena lock is taken
  * only when a span is created or returned). Compaction takes the shard
- * locks of one class at a time and moves objects across its shards.
+ * locks of one class at a time and moves objects across its shards (a full
+ * compaction's last step, those of two neighbouring classes).
  *
  * Errors: functions return 0 or -errno; they never print and never exit.
  * Debug builds (PF_DEBUG) abort with a message on a double free or a stale
@@ -153,8 +162,10 @@ int pool_read(struct pool *pool, pool_handle_t handle, void *dst, size_t len);
  * nothing but handle-table entries. Only spans whose use (in-use objects /
  * objects per span, in percent) is below usage_pct are emptied: 100 means a
  * full compaction ("shrink"), which leaves at most one partly used span per
- * class. At most budget objects are moved per call; each class lock is held
- * for a bounded number of moves at a time so foreground work interleaves.
+ * class and then packs those spans' objects into larger classes where that
+ * frees pages (their class_bytes grow by the larger slots). At most budget
+ * objects are moved per call; each class lock is held for a bounded number
+ * of moves at a time so foreground work interleaves.
  *
  * Returns the number of pages released to the OS by this call (emptied
  * spans, cached empty spans, trimmed tails); the spans objects move into may

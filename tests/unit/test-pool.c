@@ -957,6 +957,65 @@ static uint64_t verify_all(struct pool *p, struct obj *o, uint32_t n,
 	return bad;
 }
 
+/*
+ * A full compaction packs the last spans of neighbouring classes together:
+ * the one object of a 1008-byte class fits the room left on the page of the
+ * 1040-byte class's span, so it moves there (a guest) and its page goes.
+ * Everything must keep working on the guest: size, reads, writes, maps,
+ * free (its index goes home on the remote list), and the empty classes
+ * must still give their tables back.
+ */
+static void test_pack_up(void)
+{
+	struct pool *p = pool_create(NULL);
+	pool_handle_t a, b[2], a2;
+	uint8_t want[1040], got[1040];
+	uint64_t moved;
+	void *m;
+
+	ok(!pool_alloc(p, 1000, &a) && !pool_alloc(p, 1040, &b[0]) &&
+	   !pool_alloc(p, 1040, &b[1]), "one 1000-byte and two 1040-byte objects");
+	td_fill(want, 1000, 1);
+	pool_write(p, a, want, 1000);
+	for (int i = 0; i < 2; i++) {
+		td_fill(got, 1040, 2 + i);
+		pool_write(p, b[i], got, 1040);
+	}
+	pool_get_stats(p, &st);
+	moved = st.counters[POOL_C_MIGRATED];
+	ok(compact_all(p, 100, NULL), "shrink completes");
+	pool_get_stats(p, &st);
+	is_u64(st.pages, 1, "both classes' objects on one page");
+	is_u64(st.counters[POOL_C_MIGRATED] - moved, 1, "one object moved");
+	is_u64(st.objs, 3, "three objects");
+	is_u64(st.live_bytes, 1000 + 2 * 1040, "live bytes unchanged");
+	is_u64(st.class_bytes, 3 * 1040, "the guest takes a 1040-byte slot");
+	is_u64(pool_obj_size(p, a), 1000, "the guest keeps its size");
+	ok(!pool_read(p, a, got, 1000) && !memcmp(got, want, 1000),
+	   "the guest keeps its bytes");
+	td_fill(want, 1000, 9);
+	ok(!pool_write(p, a, want, 1000) && (m = pool_map(p, a)) &&
+	   !memcmp(m, want, 1000), "write and map the guest");
+	pool_unmap(p, a);
+	ok(pool_write(p, a, want, 1001) == -EINVAL,
+	   "a write past the guest's size is refused");
+	ok(pool_is_valid(p, NULL), "pool valid with a guest");
+	pool_free(p, a);
+	ok(pool_is_valid(p, NULL), "pool valid after freeing the guest");
+	ok(!pool_alloc(p, 1000, &a2) && pool_obj_size(p, a2) == 1000,
+	   "its class allocates again");
+	pool_free(p, a2);
+	pool_free(p, b[0]);
+	pool_free(p, b[1]);
+	ok(compact_all(p, 100, NULL), "shrink of the emptied pool completes");
+	pool_get_stats(p, &st);
+	ok(st.pages == 0 && st.handle_bytes == 0 && st.objs == 0,
+	   "nothing left: %" PRIu64 " pages, %" PRIu64 " handle bytes",
+	   st.pages, st.handle_bytes);
+	ok(pool_is_valid(p, NULL), "pool valid at the end");
+	pool_destroy(p);
+}
+
 static void test_model(void)
 {
 	enum { OPS = 1000000, CAP = 40000, COMPACT_EVERY = 8192 };
@@ -1136,6 +1195,7 @@ int main(void)
 	test_mlocked();
 	test_misuse();
 	test_pins();
+	test_pack_up();
 	test_model();
 	return tap_done();
 }
