@@ -1569,34 +1569,39 @@ static void obj_move(struct pool *p, struct pool_class *sc, struct span *src,
 		__atomic_add_fetch(&hc->away, 1, __ATOMIC_RELAXED);
 }
 
-/* Move objects from src into dst until src is empty, dst is full or max
+/*
+ * Move the live objects in slots [from, bump) of src (class sc), the top
+ * one first, into dst (class dc: sc, or a larger class whose slots the
+ * back-refs' delta still covers) until src is empty, dst is full or max
  * moves are done. Pages dst needs are charged without the limit:
  * compaction never grows the pool overall. Leaves an emptied src off every
- * list, still linked. */
-static size_t span_drain(struct pool *p, struct pool_class *c,
-			 struct span *src, struct span *dst, size_t max)
+ * list, still linked.
+ */
+static size_t span_drain(struct pool *p, struct pool_class *sc,
+			 struct span *src, uint32_t from,
+			 struct pool_class *dc, struct span *dst, size_t max)
 {
-	struct pool_shard *ssh = &c->shard[src->shard];
-	struct pool_shard *dsh = &c->shard[dst->shard];
+	struct pool_shard *ssh = &sc->shard[src->shard];
+	struct pool_shard *dsh = &dc->shard[dst->shard];
 	size_t n = 0;
 
-	for (uint32_t i = src->bump; i-- > 0 && n < max;) {
+	for (uint32_t i = src->bump; i-- > from && n < max;) {
 		uint32_t j, size, old_src = src->inuse, old_dst = dst->inuse;
 
-		if (!src->inuse || dst->inuse == c->objs)
+		if (!src->inuse || dst->inuse == dc->objs)
 			break;
 		if (!slot_live(src, i))
 			continue;
 		j = dst->free_head != SLOT_NONE ? dst->free_head : dst->bump;
-		if (j == dst->bump && pages_for(c, j + 1) > dst->resident) {
-			uint32_t need = pages_for(c, j + 1);
+		if (j == dst->bump && pages_for(dc, j + 1) > dst->resident) {
+			uint32_t need = pages_for(dc, j + 1);
 
 			pool_charge(p, need - dst->resident, false);
 			span_grow(dsh, dst, need);
 		}
 		span_take_slot(dst, j);
-		size = obj_size(c, src, i);
-		obj_move(p, c, src, i, c, dst, j);
+		size = obj_size(sc, src, i);
+		obj_move(p, sc, src, i, dc, dst, j);
 		span_put_slot(src, i);
 		src->inuse--;
 		dst->inuse++;
@@ -1607,10 +1612,10 @@ static size_t span_drain(struct pool *p, struct pool_class *c,
 			ADD(dsh->live_bytes, size);
 		}
 		if (src->inuse)
-			span_regroup(c, ssh, src, old_src);
+			span_regroup(sc, ssh, src, old_src);
 		else
-			group_del(ssh, src, class_group(c, old_src));
-		span_regroup(c, dsh, dst, old_dst);
+			group_del(ssh, src, class_group(sc, old_src));
+		span_regroup(dc, dsh, dst, old_dst);
 		ADD(ssh->counters[POOL_C_MIGRATED], 1);
 		n++;
 	}
@@ -1774,7 +1779,7 @@ static size_t class_compact_step(struct pool *p, struct pool_class *c,
 			*more = true;
 			break;
 		}
-		moved += span_drain(p, c, src, dst, max - moved);
+		moved += span_drain(p, c, src, 0, c, dst, max - moved);
 		if (!src->inuse) {
 			*freed += src->resident;
 			span_unlink(p, c, &c->shard[src->shard], src);
@@ -1828,46 +1833,6 @@ static uint32_t pack_up_room(struct pool_class *d, struct span *dst)
 	       (top > dst->bump ? top - dst->bump : 0);
 }
 
-/* Move the live objects in slots [from, bump) of src (class c) into dst
- * (class d), charging the pages dst grows by without the limit. */
-static void pack_up_move(struct pool *p, struct pool_class *c,
-			 struct span *src, uint32_t from,
-			 struct pool_class *d, struct span *dst)
-{
-	struct pool_shard *ssh = &c->shard[src->shard];
-	struct pool_shard *dsh = &d->shard[dst->shard];
-
-	for (uint32_t i = src->bump; i-- > from;) {
-		uint32_t j, size, old_src = src->inuse, old_dst = dst->inuse;
-
-		if (!slot_live(src, i))
-			continue;
-		j = dst->free_head != SLOT_NONE ? dst->free_head : dst->bump;
-		if (j == dst->bump && pages_for(d, j + 1) > dst->resident) {
-			uint32_t need = pages_for(d, j + 1);
-
-			pool_charge(p, need - dst->resident, false);
-			span_grow(dsh, dst, need);
-		}
-		span_take_slot(dst, j);
-		size = obj_size(c, src, i);
-		obj_move(p, c, src, i, d, dst, j);
-		span_put_slot(src, i);
-		src->inuse--;
-		dst->inuse++;
-		ADD(ssh->inuse, -1);
-		ADD(ssh->live_bytes, -(uint64_t)size);
-		ADD(dsh->inuse, 1);
-		ADD(dsh->live_bytes, size);
-		if (src->inuse)
-			span_regroup(c, ssh, src, old_src);
-		else
-			group_del(ssh, src, class_group(c, old_src));
-		span_regroup(d, dsh, dst, old_dst);
-		ADD(ssh->counters[POOL_C_MIGRATED], 1);
-	}
-}
-
 /*
  * One step of class_pack_up() from src (class c, packed: slots [0, inuse)
  * live, trimmed) into dst, the one partly used span of class d: all of src
@@ -1889,14 +1854,14 @@ static uint32_t pack_up_step(struct pool *p, struct pool_class *c,
 	if (need != UINT32_MAX &&
 	    (need > dst->resident ? need - dst->resident : 0) < src->resident &&
 	    pack_up_fits(c, src, 0, d)) {
-		pack_up_move(p, c, src, 0, d, dst);
+		span_drain(p, c, src, 0, d, dst, k);
 		return k;
 	}
 	/* The objects that reach into src's last page. */
 	from = (src->resident - 1) * PAGE_SIZE / c->size;
 	if (!from || k - from > room || !pack_up_fits(c, src, from, d))
 		return 0;
-	pack_up_move(p, c, src, from, d, dst);
+	span_drain(p, c, src, from, d, dst, k);
 	src->bump = (uint16_t)from;
 	src->free_head = SLOT_NONE;
 	if (!arena_release(&p->arena,
