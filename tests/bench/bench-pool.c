@@ -26,7 +26,9 @@
  *      (locks, cache lines) from whether a second CPU was free at all;
  *      cpu_scaling = 2 x (per-thread rate beside another) / (rate alone).
  *      Each round also runs 2 threads on 2 separate pools, sharing nothing:
- *      control_scaling is what the machine allowed at that moment.
+ *      control_scaling is what the machine allowed at that moment, and
+ *      cpu_control_scaling the same per CPU-second (cpu_scaling below it:
+ *      what sharing the pool costs the threads).
  *
  * -F FILE writes the indices (0-based, in PAGES) of the freed half's pages,
  * one per line, so the same pages can be discarded from zram for the same
@@ -233,7 +235,7 @@ int main(int argc, char **argv)
 	uint64_t comp_len = 0, live0, span0, class0, freed_class = 0;
 	uint64_t pages0, pages_free, pages_end, bad = 0, spans0[2];
 	double t0, t_fill, t_free, t_compact, ratio_end;
-	double rate1[16], rate2[16], ctl2[16], cpu1[16], cpu2[16];
+	double rate1[16], rate2[16], ctl2[16], cpu1[16], cpu2[16], cpuc[16];
 	size_t compacted = 0;
 	struct stat sb;
 	int fd, c;
@@ -432,19 +434,22 @@ int main(int argc, char **argv)
 			ctl2[r] = ctl.wall;
 			cpu1[r] = one.cpu;
 			cpu2[r] = two.cpu;
+			cpuc[r] = ctl.cpu;
 			printf("pairs/s round %u: 1 thread %.2f M; 2 threads %.2f "
 			       "M (%.2fx), on 2 separate pools %.2f M (%.2fx); "
 			       "per thread CPU-second: alone %.2f M, beside "
-			       "another %.2f M\n", r + 1, one.wall / 1e6,
+			       "another %.2f M (on separate pools %.2f M)\n",
+			       r + 1, one.wall / 1e6,
 			       two.wall / 1e6, two.wall / one.wall,
 			       ctl.wall / 1e6, ctl.wall / one.wall,
-			       one.cpu / 1e6, two.cpu / 1e6);
+			       one.cpu / 1e6, two.cpu / 1e6, ctl.cpu / 1e6);
 		}
 		qsort(rate1, rounds, sizeof(double), cmp_double);
 		qsort(rate2, rounds, sizeof(double), cmp_double);
 		qsort(ctl2, rounds, sizeof(double), cmp_double);
 		qsort(cpu1, rounds, sizeof(double), cmp_double);
 		qsort(cpu2, rounds, sizeof(double), cmp_double);
+		qsort(cpuc, rounds, sizeof(double), cmp_double);
 		pool_get_stats(pool, st);
 		printf("throughput runs: %llu lock acquisitions, %llu contended; "
 		       "%llu spans created, %llu freed\n",
@@ -460,7 +465,8 @@ int main(int argc, char **argv)
 		       "best_pairs1_m=%.2f best_pairs2_m=%.2f best_scaling=%.2f "
 		       "control_scaling=%.2f best_control_scaling=%.2f "
 		       "cpu_pairs1_m=%.2f cpu_pairs2_m=%.2f cpu_scaling=%.2f "
-		       "verify_bad=%llu\n", nr_obj * 2,
+		       "verify_bad=%llu cpu_control_pairs2_m=%.2f "
+		       "cpu_control_scaling=%.2f\n", nr_obj * 2,
 		       (double)span0 / live0, ratio_end, 100.0 * back,
 		       rate1[rounds / 2] / 1e6, rate2[rounds / 2] / 1e6,
 		       rate2[rounds / 2] / rate1[rounds / 2],
@@ -470,7 +476,8 @@ int main(int argc, char **argv)
 		       ctl2[rounds - 1] / rate1[rounds - 1],
 		       cpu1[rounds / 2] / 1e6, cpu2[rounds / 2] / 1e6,
 		       2 * cpu2[rounds / 2] / cpu1[rounds / 2],
-		       (unsigned long long)bad);
+		       (unsigned long long)bad, cpuc[rounds / 2] / 1e6,
+		       2 * cpuc[rounds / 2] / cpu1[rounds / 2]);
 	}
 	pool_destroy(pool);
 	munmap(file, sb.st_size);
