@@ -1901,8 +1901,11 @@ static uint32_t pack_up_step(struct pool *p, struct pool_class *c,
  * this packs those tails together (bench-pool on real.pages: span/live
  * after a shrink 1.0122 -> 1.0074; the leftover: class rounding 0.49%, span
  * tails 0.06%, last pages 0.19%). The objects moved pay their larger slot
- * (stats.class_bytes), less than the pages saved. Returns the objects
- * moved; pages released are added to *freed.
+ * (stats.class_bytes), less than the pages saved. Every move frees pages,
+ * so repeated shrinks settle. A span with more objects than max (the
+ * budget left, at most PACK_UP_MAX) is left alone rather than reported
+ * as unfinished work, which a caller with a small budget could never
+ * finish. Returns the objects moved; pages released are added to *freed.
  */
 static size_t class_pack_up(struct pool *p, struct pool_class *c, size_t max,
 			    size_t *freed)
