@@ -100,14 +100,12 @@ static int page_zero_part(struct store_file *sf, uint64_t page, size_t from,
  * store_write() holds no lock while it compresses, so threads on one
  * cluster only meet on the short slot update.
  *
- * Reads: chunks of a whole cluster. store_read() decompresses under the
- * cluster lock, so threads reading one cluster only queue on it (measured:
- * a 1 MiB read split in 16-page chunks ran 0.6-0.9x as fast as in one
- * thread, burning 1.1 cores instead of 0.7). A read is only shared when it
- * spans clusters; an aligned 1 MiB read never does.
+ * Reads: the same chunks. store_read() holds the cluster lock only to copy
+ * the compressed bytes out and decodes after dropping it, so threads
+ * reading one cluster share the decoding (what a 1 MiB read of pages in the
+ * cold codec, ~5 us each to decode, spends most of its time on).
  */
 #define PF_WCHUNK_PAGES  16u
-#define PF_CLUSTER_PAGES 512u /* the store's cluster (DESIGN.md) */
 #define PF_NO_PAGE       UINT64_MAX
 
 /* [*from, *to) of chunk c of the pages [first, last], chunks of n pages
@@ -149,7 +147,7 @@ static void read_chunk(struct pf_fanout_job *job, unsigned int c)
 	uint64_t from, to;
 	int ret, none;
 
-	chunk_pages(rj->first, rj->last, PF_CLUSTER_PAGES, c, &from, &to);
+	chunk_pages(rj->first, rj->last, PF_WCHUNK_PAGES, c, &from, &to);
 	for (uint64_t p = from; p < to; p++) {
 		if (atomic_load_explicit(&rj->err, memory_order_relaxed))
 			return; /* the request fails anyway */
@@ -188,7 +186,7 @@ int pf_file_read(struct pf_fs *fs, struct pf_inode *inode, uint64_t off,
 	}
 	atomic_init(&rj.err, 0);
 	rj.job.run = read_chunk;
-	rj.job.nchunks = chunk_count(rj.first, rj.last, PF_CLUSTER_PAGES);
+	rj.job.nchunks = chunk_count(rj.first, rj.last, PF_WCHUNK_PAGES);
 	pf_fanout_run(fs->fanout, &rj.job);
 	ret = atomic_load(&rj.err);
 	if (ret)

@@ -35,7 +35,8 @@ unsigned int codec_compress(const void *page, void *dst, unsigned int cap);
  * comes out (corruption). */
 int codec_decompress(const void *src, unsigned int len, void *page);
 
-/* This thread's scratch pages: 0 = compression output, 1 = verification. */
+/* This thread's scratch pages: 0 = compression output, 1 = verification
+ * (fold content checks) and compressed bytes copied out by reads. */
 void *codec_scratch(unsigned int which);
 
 /*

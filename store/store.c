@@ -568,13 +568,20 @@ fail:
 	return err;
 }
 
-/* Produce the page slot s stands for; cluster lock held. */
-static int slot_read(struct store *st, slot_t s, void *buf)
+/*
+ * Produce the page slot s stands for; cluster lock held. A compressed
+ * object is only copied out, to this thread's scratch page, with its size
+ * in *csize: the caller decodes it after dropping the locks, so threads
+ * reading one cluster decode in parallel and writers wait for a copy, not
+ * a decode (copying costs ~5% of an LZ4 decode, ~1% of a zstd one).
+ */
+static int slot_read(struct store *st, slot_t s, void *buf,
+		     unsigned int *csize)
 {
 	pool_handle_t handle;
 	const void *obj;
-	int err = 0;
 
+	*csize = 0;
 	switch (slot_type(s)) {
 	case SLOT_EMPTY:
 		memset(buf, 0, PAGE);
@@ -599,14 +606,20 @@ static int slot_read(struct store *st, slot_t s, void *buf)
 	obj = pool_map(st->pool, handle);
 	if (!obj)
 		return -EIO;
-	err = codec_decode(obj, slot_size(s), buf);
+	if (slot_size(s) == PAGE) {
+		memcpy(buf, obj, PAGE);		/* raw: nothing to decode */
+	} else {
+		*csize = slot_size(s);
+		memcpy(codec_scratch(1), obj, *csize);
+	}
 	pool_unmap(st->pool, handle);
-	return err;
+	return 0;
 }
 
 int store_read(struct store_file *f, uint64_t page, void *buf)
 {
 	struct store *st = f->st;
+	unsigned int csize = 0;
 	struct cluster *c;
 	int err = 0;
 
@@ -622,13 +635,15 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 		slot_t *sp = &c->slot[page & (CLUSTER_SLOTS - 1)];
 
 		pf_lock(&c->lock);
-		err = slot_read(st, *sp, buf);
+		err = slot_read(st, *sp, buf, &csize);
 		/* A read makes the page young again (idle tracking). */
 		if (slot_age(*sp))
 			*sp = slot_set_age(*sp, 0);
 		pf_unlock(&c->lock);
 	}
 	file_rdunlock(f);
+	if (!err && csize)
+		err = codec_decode(codec_scratch(1), csize, buf);
 out:
 	ctr_add(st, err ? SC_FAILED_READS : SC_READS, 1);
 	return err;
