@@ -47,7 +47,7 @@ static void sleep_us(long us)
 static void *compactor_main(void *arg)
 {
 	struct store *st = arg;
-	struct compactor *bg = &st->bg;
+	struct bg_thread *bg = &st->bg;
 
 	pthread_mutex_lock(&bg->lock);
 	while (!atomic_load(&bg->stop)) {
@@ -86,9 +86,8 @@ static void *compactor_main(void *arg)
 	return NULL;
 }
 
-int compactor_start(struct store *st)
+int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg)
 {
-	struct compactor *bg = &st->bg;
 	pthread_condattr_t attr;
 	int err;
 
@@ -98,7 +97,7 @@ int compactor_start(struct store *st)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&bg->cond, &attr);
 	pthread_condattr_destroy(&attr);
-	err = pthread_create(&bg->thread, NULL, compactor_main, st);
+	err = pthread_create(&bg->thread, NULL, fn, arg);
 	if (err) {
 		pthread_cond_destroy(&bg->cond);
 		pthread_mutex_destroy(&bg->lock);
@@ -108,10 +107,8 @@ int compactor_start(struct store *st)
 	return 0;
 }
 
-void compactor_stop(struct store *st)
+void bg_thread_stop(struct bg_thread *bg)
 {
-	struct compactor *bg = &st->bg;
-
 	if (!bg->running)
 		return;
 	pthread_mutex_lock(&bg->lock);
@@ -122,4 +119,14 @@ void compactor_stop(struct store *st)
 	pthread_cond_destroy(&bg->cond);
 	pthread_mutex_destroy(&bg->lock);
 	bg->running = false;
+}
+
+int compactor_start(struct store *st)
+{
+	return bg_thread_start(&st->bg, compactor_main, st);
+}
+
+void compactor_stop(struct store *st)
+{
+	bg_thread_stop(&st->bg);
 }

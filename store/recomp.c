@@ -22,7 +22,7 @@
  * reference takes); the one slot is ours. Nobody else can have the old
  * object mapped.
  *
- * lock ordering: as store.c (file, cluster, fold shard, pool); rc->lock is
+ * lock ordering: as store.c (file, cluster, fold shard, pool); rc->t.lock is
  * only held to sleep.
  */
 #include <errno.h>
@@ -331,11 +331,11 @@ int store_set_recompress_after(struct store *st, uint64_t seconds)
 	if (seconds > STORE_RECOMPRESS_AFTER_MAX)
 		return -EINVAL;
 	atomic_store(&rc->after, seconds);
-	if (rc->running) {
-		pthread_mutex_lock(&rc->lock);
+	if (rc->t.running) {
+		pthread_mutex_lock(&rc->t.lock);
 		rc->changed = true;
-		pthread_cond_signal(&rc->cond);
-		pthread_mutex_unlock(&rc->lock);
+		pthread_cond_signal(&rc->t.cond);
+		pthread_mutex_unlock(&rc->t.lock);
 	}
 	return 0;
 }
@@ -450,8 +450,8 @@ static void *recomp_main(void *arg)
 
 	/* Cold pages can wait: foreground I/O gets the CPU first. */
 	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
-	pthread_mutex_lock(&rc->lock);
-	while (!atomic_load(&rc->stop)) {
+	pthread_mutex_lock(&rc->t.lock);
+	while (!atomic_load(&rc->t.stop)) {
 		uint64_t after = atomic_load(&rc->after);
 		int err = 0;
 
@@ -462,18 +462,18 @@ static void *recomp_main(void *arg)
 				deadline_in(&next, after * 1000 / AGE_TICKS);
 		}
 		if (!armed)
-			pthread_cond_wait(&rc->cond, &rc->lock);
+			pthread_cond_wait(&rc->t.cond, &rc->t.lock);
 		else
-			err = pthread_cond_timedwait(&rc->cond, &rc->lock,
+			err = pthread_cond_timedwait(&rc->t.cond, &rc->t.lock,
 						     &next);
-		if (err != ETIMEDOUT || atomic_load(&rc->stop) || rc->changed)
+		if (err != ETIMEDOUT || atomic_load(&rc->t.stop) || rc->changed)
 			continue;
-		pthread_mutex_unlock(&rc->lock);
-		(void)walk_store(st, WALK_TICK, &rc->stop, NULL);
-		pthread_mutex_lock(&rc->lock);
+		pthread_mutex_unlock(&rc->t.lock);
+		(void)walk_store(st, WALK_TICK, &rc->t.stop, NULL);
+		pthread_mutex_lock(&rc->t.lock);
 		armed = false;	/* the next tick counts from now */
 	}
-	pthread_mutex_unlock(&rc->lock);
+	pthread_mutex_unlock(&rc->t.lock);
 	return NULL;
 }
 
@@ -482,10 +482,9 @@ int recomp_init(struct store *st, const struct store_config *cfg)
 	struct store_recomp_algorithm a = cfg->recomp;
 	struct recompressor *rc = &st->rc;
 
-	atomic_init(&rc->stop, false);
 	atomic_init(&rc->after, 0);
 	atomic_init(&rc->algo, 0);
-	rc->running = false;
+	rc->t.running = false;
 	rc->changed = false;
 	if (a.algo == STORE_RECOMP_ZSTD && !a.level &&
 	    !codec_cold_available(CODEC_COLD_ZSTD))
@@ -497,37 +496,10 @@ int recomp_init(struct store *st, const struct store_config *cfg)
 
 int recomp_start(struct store *st)
 {
-	struct recompressor *rc = &st->rc;
-	pthread_condattr_t attr;
-	int err;
-
-	pthread_mutex_init(&rc->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&rc->cond, &attr);
-	pthread_condattr_destroy(&attr);
-	err = pthread_create(&rc->thread, NULL, recomp_main, st);
-	if (err) {
-		pthread_cond_destroy(&rc->cond);
-		pthread_mutex_destroy(&rc->lock);
-		return -err;
-	}
-	rc->running = true;
-	return 0;
+	return bg_thread_start(&st->rc.t, recomp_main, st);
 }
 
 void recomp_stop(struct store *st)
 {
-	struct recompressor *rc = &st->rc;
-
-	if (!rc->running)
-		return;
-	pthread_mutex_lock(&rc->lock);
-	atomic_store(&rc->stop, true);
-	pthread_cond_signal(&rc->cond);
-	pthread_mutex_unlock(&rc->lock);
-	pthread_join(rc->thread, NULL);
-	pthread_cond_destroy(&rc->cond);
-	pthread_mutex_destroy(&rc->lock);
-	rc->running = false;
+	bg_thread_stop(&st->rc.t);
 }

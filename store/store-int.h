@@ -50,8 +50,12 @@ struct ctr_stripe {
 	_Atomic int64_t v[SC_NR];
 } __attribute__((aligned(64)));
 
-/* Background compaction (compact.c). */
-struct compactor {
+/*
+ * A background thread that sleeps on cond (CLOCK_MONOTONIC) under lock
+ * until it is woken or its time comes, and leaves when stop is set:
+ * compaction (compact.c) and aging + recompression (recomp.c).
+ */
+struct bg_thread {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -61,12 +65,9 @@ struct compactor {
 
 /* Idle tracking and recompression (recomp.c). */
 struct recompressor {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	_Atomic bool stop;
-	bool running;
-	bool changed;			/* settings changed: restart the tick */
+	struct bg_thread t;
+	bool changed;			/* t.lock: settings changed, restart
+					   the tick */
 	_Atomic uint64_t after;		/* recompress_after, seconds; 0 = off */
 	_Atomic unsigned int algo;	/* enum codec_cold << 8 | level */
 };
@@ -145,7 +146,7 @@ struct store {
 	uint64_t nfiles;
 	uint64_t next_file_id;
 
-	struct compactor bg;
+	struct bg_thread bg;		/* compaction */
 	struct recompressor rc;
 	struct ctr_stripe ctr[CTR_STRIPES];
 };
@@ -186,6 +187,9 @@ int recomp_start(struct store *st);
 void recomp_stop(struct store *st);
 
 /* compact.c */
+int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg);
+/* Sets stop, wakes the thread and joins it; nothing if not running. */
+void bg_thread_stop(struct bg_thread *bg);
 int compactor_start(struct store *st);
 void compactor_stop(struct store *st);
 uint64_t compact_run(struct store *st, unsigned int usage_pct);
