@@ -183,6 +183,7 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "enospc_reqs", fss->enospc },
 		{ "inodes", fss->inodes },
 		{ "threads", fss->threads },
+		{ "spin_us", fss->spin_us },
 		{ "mlocked", fss->mlocked },
 		{ "io_flusher", fss->io_flusher },
 		{ "oom_protected", fss->oom_protected },
@@ -378,6 +379,7 @@ static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 	fss->inodes = fs->ninodes;
 	pthread_mutex_unlock(&fs->ns_lock);
 	fss->threads = fs->threads;
+	fss->spin_us = fs->spin_us;
 	fss->mlocked = fs->mlocked;
 	fss->io_flusher = fs->io_flusher;
 	fss->oom_protected = fs->oom_protected;

@@ -79,6 +79,7 @@ struct ctl_fs_stats {
 	uint64_t enospc;         /* requests failed with ENOSPC */
 	uint64_t inodes;         /* files, directories, symlinks (not /.ctl) */
 	unsigned int threads;    /* worker threads serving requests */
+	unsigned int spin_us;    /* a worker polls this long before sleeping */
 	bool mlocked;            /* mlockall() succeeded */
 	bool io_flusher;         /* PR_SET_IO_FLUSHER succeeded */
 	bool oom_protected;      /* oom_score_adj is -1000 */

@@ -35,6 +35,7 @@
 #include "ops.h"
 #include "opts.h"
 #include "pf.h"
+#include "recv.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -87,6 +88,7 @@ struct pf_conf {
 	struct store_config store;
 	bool defrag_set;
 	unsigned int threads;     /* 0 = default */
+	unsigned int spin_us;     /* recv.h */
 	bool show_help;
 	bool show_version;
 	const char *nonopt[2];    /* [source] mountpoint */
@@ -103,6 +105,7 @@ enum {
 	KEY_THREADS,
 	KEY_RECOMP_AFTER,
 	KEY_RECOMP_ALG,
+	KEY_SPIN,
 };
 
 /* Pages idle this long go to the cold codec unless the options say
@@ -121,6 +124,7 @@ static const struct fuse_opt pf_opt_spec[] = {
 	FUSE_OPT_KEY("max_threads=", KEY_THREADS),
 	FUSE_OPT_KEY("recompress_after=", KEY_RECOMP_AFTER),
 	FUSE_OPT_KEY("recomp_algorithm=", KEY_RECOMP_ALG),
+	FUSE_OPT_KEY("spin_us=", KEY_SPIN),
 	FUSE_OPT_END
 };
 
@@ -185,6 +189,12 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 					  val, PF_MAX_THREADS);
 		conf->threads = (unsigned int)v;
 		return 0;
+	case KEY_SPIN:
+		if (opt_parse_uint(val, 0, PF_SPIN_US_MAX, &v))
+			return conf_error(conf, "bad spin_us '%s': expected microseconds, 0..%u",
+					  val, PF_SPIN_US_MAX);
+		conf->spin_us = (unsigned int)v;
+		return 0;
 	case KEY_RECOMP_AFTER:
 		if (opt_parse_uint(val, 0, STORE_RECOMPRESS_AFTER_MAX, &v))
 			return conf_error(conf, "bad recompress_after '%s': expected seconds, 0..%llu",
@@ -241,6 +251,9 @@ static void usage(const char *prog)
 	       "                           0 = only when asked (default 300)\n"
 	       "    -o recomp_algorithm=A  the cold codec: zstd or lz4hc, optionally\n"
 	       "                           :LEVEL (default zstd:6)\n"
+	       "    -o spin_us=US          after serving a request, one worker polls\n"
+	       "                           for the next one this long before it\n"
+	       "                           sleeps; 0 = never poll (default 50)\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -s                     one worker thread\n"
 	       "    -d, -o debug           print every request (implies -f)\n"
@@ -336,6 +349,7 @@ struct worker {
 	struct fuse_buf fbuf;
 	void *scratch;
 	size_t scratch_size;
+	struct pf_recv recv;
 };
 
 struct server {
@@ -384,9 +398,7 @@ static void *worker_main(void *arg)
 	while (!fuse_session_exited(srv.se)) {
 		/* Cancellable only while blocked on the device, as in
 		 * libfuse's own loop. */
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		res = fuse_session_receive_buf(srv.se, &w->fbuf);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		res = pf_recv_buf(&w->recv, srv.se, &w->fbuf);
 		if (res == -EINTR || res == -EAGAIN)
 			continue;
 		if (res <= 0) {
@@ -408,6 +420,7 @@ static void *worker_main(void *arg)
 static void workers_free(void)
 {
 	for (unsigned int i = 0; srv.workers && i < srv.nworkers; i++) {
+		pf_recv_fini(&srv.workers[i].recv);
 		free(srv.workers[i].fbuf.mem);
 		free(srv.workers[i].scratch);
 	}
@@ -426,6 +439,8 @@ static int workers_start(unsigned int n)
 	if (!srv.workers)
 		return -ENOMEM;
 	srv.nworkers = n;
+	for (i = 0; i < n; i++)
+		srv.workers[i].recv.epfd = -1;
 	for (i = 0; i < n; i++) {
 		struct worker *w = &srv.workers[i];
 
@@ -441,6 +456,11 @@ static int workers_start(unsigned int n)
 			prefault(w->fbuf.mem, bufsize);
 			w->fbuf.size = bufsize;
 		}
+	}
+	for (i = 0; i < n; i++) {
+		ret = pf_recv_init(&srv.workers[i].recv, srv.se);
+		if (ret)
+			return ret;
 	}
 	if (!bufsize)
 		pf_log(LOG_NOTICE, "libfuse %s: receive buffers allocated on demand",
@@ -550,6 +570,7 @@ int main(int argc, char **argv)
 	struct fuse_cmdline_opts opts = { 0 };
 	struct pf_conf conf = {
 		.store.recompress_after = PF_RECOMPRESS_AFTER,
+		.spin_us = PF_SPIN_US_DEFAULT,
 	};
 	struct fuse_session *se = NULL;
 	struct pf_fs *fs = NULL;
@@ -654,6 +675,14 @@ int main(int argc, char **argv)
 
 	srv.se = se;
 	srv.main_tid = pthread_self();
+	fs->spin_us = conf.spin_us;
+	ret = pf_recv_setup(se, fs->spin_us);
+	if (ret) {
+		pf_log(LOG_WARNING, "spin_us: cannot poll the fuse device (%s); workers only sleep",
+		       strerror(-ret));
+		fs->spin_us = 0;
+		(void)pf_recv_setup(se, 0);
+	}
 	ret = workers_start(fs->threads);
 	if (ret) {
 		pf_log(LOG_ERR, "starting %u workers: %s", fs->threads,

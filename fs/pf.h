@@ -126,6 +126,7 @@ struct pf_fs {
 	bool io_flusher;
 	bool oom_protected;
 	unsigned int threads;
+	unsigned int spin_us;     /* 0 when the workers only sleep (recv.h) */
 
 	/* Helpers that share the pages of large requests (fanout.h); NULL:
 	 * every request runs in its worker alone. Set before the first

@@ -11,7 +11,7 @@ pf_require root fuse
 "$PAGEFOLD" -h >"$PF_TMP/help" 2>&1
 pf_ok $? "-h exits 0"
 missing=
-for o in mem_limit= fold= defrag_ratio= max_threads= allow_other default_permissions; do
+for o in mem_limit= fold= defrag_ratio= max_threads= spin_us= allow_other default_permissions; do
 	grep -q -- "$o" "$PF_TMP/help" || missing="$missing $o"
 done
 pf_is "$missing" "" "-h describes every option"
@@ -45,6 +45,8 @@ bad_option "recompress_after not a number" -o recompress_after=5m "$PF_TMP/bad"
 bad_option "recompress_after past a year" -o recompress_after=99999999 "$PF_TMP/bad"
 bad_option "unknown cold codec" -o recomp_algorithm=gzip "$PF_TMP/bad"
 bad_option "cold codec level out of range" -o recomp_algorithm=zstd:23 "$PF_TMP/bad"
+bad_option "spin_us past 10 ms" -o spin_us=10001 "$PF_TMP/bad"
+bad_option "spin_us not a number" -o spin_us=fast "$PF_TMP/bad"
 bad_option "an unknown option" -o no_such_option "$PF_TMP/bad"
 bad_option "an unknown flag" --no-such-flag "$PF_TMP/bad"
 bad_option "three arguments" a b "$PF_TMP/bad"
@@ -71,6 +73,38 @@ pf_ge "$(awk '$1 == "RssAnon:" { print $2 }' "/proc/$PF_PID/status")" $((8 * 206
 pf_is "$(findmnt -n -M "$PF_MNT" -o FSTYPE,SOURCE | tr -s ' ')" "fuse.pagefold pagefold" \
 	"mounted as type fuse.pagefold, source pagefold"
 pf_umount "$PF_MNT"
+
+# --- spin_us: the device is polled (O_NONBLOCK) only when spinning is on,
+# requests are served either way, and an idle daemon does not spin.
+fuse_fd_flags() { # PID: octal open flags of the daemon's /dev/fuse
+	local fd
+	for fd in /proc/"$1"/fd/*; do
+		if [ "$(readlink "$fd")" = /dev/fuse ]; then
+			awk '$1 == "flags:" { print $2 }' "/proc/$1/fdinfo/${fd##*/}"
+			return
+		fi
+	done
+}
+cpu_ticks() { # PID: user + system clock ticks so far
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+for spin in 0 200; do
+	pf_mount -o spin_us=$spin || { pf_ok 1 "mount with spin_us=$spin"; pf_done; }
+	pf_is "$(awk '$1 == "spin_us" { print $2 }' "$PF_MNT/.ctl/stat")" $spin \
+		"spin_us=$spin reads back in stat"
+	flags=$(fuse_fd_flags "$PF_PID")
+	want=0; [ $spin -eq 0 ] || want=1
+	pf_is "$(( (0$flags & 04000) != 0 ))" $want \
+		"spin_us=$spin: /dev/fuse O_NONBLOCK is $want (flags $flags)"
+	head -c 3M /dev/urandom >"$PF_TMP/spin.ref"
+	dd if="$PF_TMP/spin.ref" of="$PF_MNT/spin" bs=4k oflag=direct status=none &&
+		cmp -s "$PF_TMP/spin.ref" "$PF_MNT/spin"
+	pf_ok $? "spin_us=$spin: 768 4 KiB direct writes read back equal"
+	# Idle for 2 s: a worker left polling would use ~200 ticks.
+	t0=$(cpu_ticks "$PF_PID"); sleep 2; t1=$(cpu_ticks "$PF_PID")
+	pf_le $((t1 - t0)) 20 "spin_us=$spin: idle daemon used $((t1 - t0)) ticks of CPU in 2 s"
+	pf_umount "$PF_MNT"
+done
 
 # --- SIGTERM: the name goes at once, the daemon stays for open files
 pf_mount || { pf_ok 1 "mount"; pf_done; }
