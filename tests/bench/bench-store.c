@@ -21,6 +21,10 @@
  *        read_cpu_mbs=... (medians of REPS) and the per-rep wall figures
  *   mem  the store's statistics after writing the set once with one thread
  *        (the first rep): orig_data_size compr_data_size mem_used_total ...
+ *   lz4  the host's own speed, as a yardstick that does not depend on the
+ *        machine: liblz4 alone compressing every page of the set
+ *        separately (LZ4_compress_default, as zram does) and decompressing
+ *        it again, one thread, median of REPS; uncompressed bytes per second
  *
  * -H sets the huge threshold (default: the store's default), -f the fold
  * mode (default inline).
@@ -36,6 +40,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <lz4.h>
 
 #include "store.h"
 
@@ -132,6 +138,40 @@ static double phase(struct store_file *f, const unsigned char *pages,
 	}
 	pthread_barrier_destroy(&start);
 	return t1 - t0;
+}
+
+/* Plain liblz4 on the same pages: compress each page alone into dst, then
+ * decompress each one (timed), then check them all (not timed). Seconds of
+ * each timed pass into *c and *d. */
+static int lz4_pass(const unsigned char *pages, uint64_t npages,
+		    char *dst, int *len, double *c, double *d)
+{
+	unsigned char out[PG];
+	double t0 = now();
+	uint64_t i;
+
+	for (i = 0; i < npages; i++) {
+		len[i] = LZ4_compress_default((const char *)pages + i * PG,
+					      dst + i * LZ4_COMPRESSBOUND(PG),
+					      PG, LZ4_COMPRESSBOUND(PG));
+		if (len[i] <= 0)
+			return -1;
+	}
+	*c = now() - t0;
+	t0 = now();
+	for (i = 0; i < npages; i++) {
+		if (LZ4_decompress_safe(dst + i * LZ4_COMPRESSBOUND(PG),
+					(char *)out, len[i], PG) != PG)
+			return -1;
+	}
+	*d = now() - t0;
+	for (i = 0; i < npages; i++) {
+		if (LZ4_decompress_safe(dst + i * LZ4_COMPRESSBOUND(PG),
+					(char *)out, len[i], PG) != PG ||
+		    memcmp(out, pages + i * PG, PG))
+			return -1;
+	}
+	return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -291,6 +331,30 @@ int main(int argc, char **argv)
 		       npages * PG / wc[reps / 2] / 1e6,
 		       npages * PG / rc[reps / 2] / 1e6);
 		fflush(stdout);
+	}
+	{
+		double c[MAX_REPS], d[MAX_REPS];
+		char *dst = malloc(npages * LZ4_COMPRESSBOUND(PG));
+		int *len = malloc(npages * sizeof(*len));
+
+		if (!dst || !len) {
+			fprintf(stderr, "bench-store: out of memory\n");
+			return 1;
+		}
+		for (r = 0; r < reps; r++) {
+			if (lz4_pass(pages, npages, dst, len, &c[r], &d[r])) {
+				fprintf(stderr, "bench-store: plain LZ4 failed\n");
+				return 2;
+			}
+		}
+		qsort(c, reps, sizeof(double), cmp_double);
+		qsort(d, reps, sizeof(double), cmp_double);
+		printf("lz4 pages=%llu compress_mbs=%.0f decompress_mbs=%.0f\n",
+		       (unsigned long long)npages,
+		       npages * PG / c[reps / 2] / 1e6,
+		       npages * PG / d[reps / 2] / 1e6);
+		free(dst);
+		free(len);
 	}
 	free(pages);
 	free(buf);
