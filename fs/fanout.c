@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "fanout.h"
+#include "spin.h"
 
 #define FANOUT_STACK_PREFAULT (64 * 1024)
 
@@ -29,6 +30,8 @@ struct pf_fanout {
 	struct pf_fanout_job *head;  /* lock: queued jobs, oldest first */
 	struct pf_fanout_job *tail;
 	bool stop;                   /* lock */
+	atomic_uint nqueued;         /* jobs on the queue; written under lock */
+	uint64_t spin_ns;            /* set before the first job */
 	unsigned int nhelpers;       /* threads started */
 	pthread_t *tids;
 };
@@ -63,6 +66,7 @@ static void job_unlink(struct pf_fanout *fo, struct pf_fanout_job *job)
 	*pp = job->qnext;
 	if (fo->tail == job)
 		fo->tail = prev;
+	atomic_fetch_sub_explicit(&fo->nqueued, 1, memory_order_relaxed);
 	job->queued = false;
 	job->qnext = NULL;
 }
@@ -88,18 +92,41 @@ static void prefault_stack(void)
 		stack[i] = 0;
 }
 
+/* Without fo->lock: poll for a queued job for up to spin_ns. Large
+ * requests come back to back (a dd, a swap-in of a cluster), and a helper
+ * still running when the next is posted needs no wakeup. */
+static void spin_for_job(struct pf_fanout *fo)
+{
+	uint64_t end = pf_now_ns() + fo->spin_ns;
+
+	while (!atomic_load_explicit(&fo->nqueued, memory_order_relaxed) &&
+	       pf_now_ns() < end)
+		pf_cpu_relax();
+}
+
 static void *helper_main(void *arg)
 {
 	struct pf_fanout *fo = arg;
 	struct pf_fanout_job *job = NULL;
+	bool worked = false; /* ran a chunk since it last slept or spun */
 
 	prefault_stack();
 	pthread_mutex_lock(&fo->lock);
 	for (;;) {
-		while (!fo->stop && !(job = job_pick(fo)))
+		while (!fo->stop && !(job = job_pick(fo))) {
+			if (worked && fo->spin_ns) {
+				worked = false;
+				pthread_mutex_unlock(&fo->lock);
+				spin_for_job(fo);
+				pthread_mutex_lock(&fo->lock);
+				continue;
+			}
+			worked = false;
 			pthread_cond_wait(&fo->work_cv, &fo->lock);
+		}
 		if (fo->stop)
 			break;
+		worked = true;
 		job->refs++;
 		pthread_mutex_unlock(&fo->lock);
 		run_chunks(job);
@@ -161,6 +188,12 @@ void pf_fanout_destroy(struct pf_fanout *fo)
 	free(fo);
 }
 
+void pf_fanout_set_spin(struct pf_fanout *fo, unsigned int spin_us)
+{
+	if (fo)
+		fo->spin_ns = (uint64_t)spin_us * 1000u;
+}
+
 unsigned int pf_fanout_helpers(const struct pf_fanout *fo)
 {
 	return fo ? fo->nhelpers : 0;
@@ -188,6 +221,7 @@ void pf_fanout_run(struct pf_fanout *fo, struct pf_fanout_job *job)
 	else
 		fo->head = job;
 	fo->tail = job;
+	atomic_fetch_add_explicit(&fo->nqueued, 1, memory_order_relaxed);
 	job->queued = true;
 	for (unsigned int i = 0; i < wake; i++)
 		pthread_cond_signal(&fo->work_cv);

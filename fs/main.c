@@ -683,6 +683,7 @@ int main(int argc, char **argv)
 		fs->spin_us = 0;
 		(void)pf_recv_setup(se, 0);
 	}
+	pf_fanout_set_spin(fs->fanout, fs->spin_us);
 	ret = workers_start(fs->threads);
 	if (ret) {
 		pf_log(LOG_ERR, "starting %u workers: %s", fs->threads,

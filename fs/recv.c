@@ -8,31 +8,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pf.h" /* FUSE_USE_VERSION, fuse_lowlevel.h */
 #include "recv.h"
+#include "spin.h"
 
 static uint64_t spin_ns;          /* set once, before the workers start */
 static atomic_uint spinners;      /* workers spinning now: 0 or 1 */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 int pf_recv_setup(struct fuse_session *se, unsigned int spin_us)
 {
@@ -122,14 +105,14 @@ int pf_recv_buf(struct pf_recv *r, struct fuse_session *se,
 		    atomic_fetch_add_explicit(&spinners, 1,
 					      memory_order_acquire) == 0) {
 			r->spinner = true;
-			r->spin_end = now_ns() + spin_ns;
+			r->spin_end = pf_now_ns() + spin_ns;
 		} else if (served && !r->spinner) {
 			atomic_fetch_sub_explicit(&spinners, 1,
 						  memory_order_relaxed);
 		}
 		served = false;
-		if (r->spinner && now_ns() < r->spin_end) {
-			cpu_relax();
+		if (r->spinner && pf_now_ns() < r->spin_end) {
+			pf_cpu_relax();
 			continue;
 		}
 		spin_release(r);
