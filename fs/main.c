@@ -396,8 +396,9 @@ static void *worker_main(void *arg)
 	prefault_stack();
 
 	while (!fuse_session_exited(srv.se)) {
-		/* Cancellable only while blocked on the device, as in
-		 * libfuse's own loop. */
+		/* Cancellable only while blocked in read(2) on the device,
+		 * as in libfuse's own loop; a polling worker is woken by
+		 * pf_recv_stop() instead (recv.h). */
 		res = pf_recv_buf(&w->recv, srv.se, &w->fbuf);
 		if (res == -EINTR || res == -EAGAIN)
 			continue;
@@ -481,6 +482,7 @@ static int workers_start(unsigned int n)
 static void workers_stop(void)
 {
 	fuse_session_exit(srv.se);
+	pf_recv_stop();
 	for (unsigned int i = 0; i < srv.nworkers; i++)
 		if (srv.workers[i].started)
 			pthread_cancel(srv.workers[i].tid);
@@ -694,6 +696,7 @@ int main(int argc, char **argv)
 	}
 	workers_stop();
 	workers_free();
+	pf_recv_teardown();
 	pf_fanout_destroy(fs->fanout);
 	fs->fanout = NULL;
 	status = ret ? 1 : 0;

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "pf.h" /* FUSE_USE_VERSION, fuse_lowlevel.h */
@@ -16,24 +17,47 @@
 
 static uint64_t spin_ns;          /* set once, before the workers start */
 static atomic_uint spinners;      /* workers spinning now: 0 or 1 */
+static int stop_fd = -1;          /* eventfd: readable once pf_recv_stop() */
 
 int pf_recv_setup(struct fuse_session *se, unsigned int spin_us)
 {
 	int fd = fuse_session_fd(se);
 	int fl;
 
-	spin_ns = (uint64_t)spin_us * 1000u;
+	spin_ns = 0;
 	if (!spin_us)
 		return 0;
+	if (stop_fd < 0)
+		stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (stop_fd < 0)
+		return -errno;
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
+	spin_ns = (uint64_t)spin_us * 1000u;
 	return 0;
+}
+
+void pf_recv_stop(void)
+{
+	uint64_t one = 1;
+
+	if (stop_fd >= 0 && write(stop_fd, &one, sizeof(one)) < 0) {
+		/* Only EAGAIN (the counter is full): it is readable anyway. */
+	}
+}
+
+void pf_recv_teardown(void)
+{
+	if (stop_fd >= 0)
+		close(stop_fd);
+	stop_fd = -1;
 }
 
 int pf_recv_init(struct pf_recv *r, struct fuse_session *se)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+				  .data.fd = fuse_session_fd(se) };
 
 	r->epfd = -1;
 	r->spinner = false;
@@ -43,7 +67,12 @@ int pf_recv_init(struct pf_recv *r, struct fuse_session *se)
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0)
 		return -errno;
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fuse_session_fd(se), &ev) < 0) {
+	/* Exclusive: a request wakes one sleeper. The stop event is not:
+	 * it wakes them all. */
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fuse_session_fd(se), &ev) < 0 ||
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, stop_fd,
+		      &(struct epoll_event){ .events = EPOLLIN,
+					     .data.fd = stop_fd }) < 0) {
 		int err = -errno;
 
 		close(r->epfd);
@@ -63,14 +92,19 @@ void pf_recv_fini(struct pf_recv *r)
 	r->epfd = -1;
 }
 
-/* Sleep until the device has something (or an error) for us. */
-static void sleep_on_device(struct pf_recv *r)
+/* Sleep until the device has something (or an error) for us, or
+ * pf_recv_stop(). Not a cancellation point: a worker that polls leaves
+ * through its return path, never by pthread_cancel() (whose unwinding, for
+ * one, leaves the frames' stack redzones poisoned under AddressSanitizer). */
+static bool sleep_on_device(struct pf_recv *r)
 {
-	struct epoll_event ev;
+	struct epoll_event ev[2];
+	int n = epoll_wait(r->epfd, ev, 2, -1);
 
-	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-	(void)epoll_wait(r->epfd, &ev, 1, -1);
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.fd == stop_fd)
+			return false;
+	return true;
 }
 
 static void spin_release(struct pf_recv *r)
@@ -81,18 +115,17 @@ static void spin_release(struct pf_recv *r)
 	}
 }
 
-int pf_recv_buf(struct pf_recv *r, struct fuse_session *se,
-		struct fuse_buf *buf)
+/* The polling path. Not inlined into pf_recv_buf(), whose frame must hold
+ * no stack variables: in the blocking path a worker can be cancelled, and
+ * unwinding by cancellation leaves a frame's redzones poisoned under
+ * AddressSanitizer. */
+static __attribute__((noinline)) int recv_poll(struct pf_recv *r,
+						struct fuse_session *se,
+						struct fuse_buf *buf)
 {
 	bool served = true; /* the caller has just served a request */
 	int res;
 
-	if (r->epfd < 0) {
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		res = fuse_session_receive_buf(se, buf);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-		return res;
-	}
 	for (;;) {
 		res = fuse_session_receive_buf(se, buf);
 		if (res != -EAGAIN) {
@@ -116,6 +149,20 @@ int pf_recv_buf(struct pf_recv *r, struct fuse_session *se,
 			continue;
 		}
 		spin_release(r);
-		sleep_on_device(r);
+		if (!sleep_on_device(r))
+			return 0; /* stopping */
 	}
+}
+
+int pf_recv_buf(struct pf_recv *r, struct fuse_session *se,
+		struct fuse_buf *buf)
+{
+	int res;
+
+	if (r->epfd >= 0)
+		return recv_poll(r, se, buf);
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	res = fuse_session_receive_buf(se, buf);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	return res;
 }

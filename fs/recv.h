@@ -44,6 +44,14 @@ struct pf_recv {
  * device non-blocking when spin_us > 0. Returns 0 or -errno. */
 int pf_recv_setup(struct fuse_session *se, unsigned int spin_us);
 
+/* Wake every worker sleeping in pf_recv_buf() (which then returns 0) and
+ * make later calls return 0 instead of sleeping: call after
+ * fuse_session_exit(). Workers blocked in a plain read (spin_us = 0) are not
+ * reached: cancel those. */
+void pf_recv_stop(void);
+/* After the workers are gone. */
+void pf_recv_teardown(void);
+
 /* Per worker, before its first pf_recv_buf(). Returns 0 or -errno. */
 int pf_recv_init(struct pf_recv *r, struct fuse_session *se);
 void pf_recv_fini(struct pf_recv *r);
@@ -51,7 +59,9 @@ void pf_recv_fini(struct pf_recv *r);
 /*
  * fuse_session_receive_buf(), spinning or sleeping while nothing is queued.
  * Returns what it returns: > 0 a request, 0 the session ended, < 0 -errno
- * (-EINTR and -EAGAIN: call again). Sleeping is a cancellation point.
+ * (-EINTR and -EAGAIN: call again). With spinning off, it blocks in read(2)
+ * with cancellation enabled, as libfuse's own loop does; with spinning on it
+ * is never a cancellation point (see pf_recv_stop()).
  */
 int pf_recv_buf(struct pf_recv *r, struct fuse_session *se,
 		struct fuse_buf *buf);
