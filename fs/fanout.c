@@ -32,6 +32,7 @@ struct pf_fanout {
 	bool stop;                   /* lock */
 	atomic_uint nqueued;         /* jobs on the queue; written under lock */
 	uint64_t spin_ns;            /* set before the first job */
+	struct pf_spin_gov gov;      /* does polling pay (spin.h) */
 	unsigned int nhelpers;       /* threads started */
 	pthread_t *tids;
 };
@@ -97,11 +98,19 @@ static void prefault_stack(void)
  * still running when the next is posted needs no wakeup. */
 static void spin_for_job(struct pf_fanout *fo)
 {
-	uint64_t end = pf_now_ns() + fo->spin_ns;
+	uint64_t end;
 
-	while (!atomic_load_explicit(&fo->nqueued, memory_order_relaxed) &&
-	       pf_now_ns() < end)
+	if (!pf_spin_gov_try(&fo->gov))
+		return;
+	end = pf_now_ns() + fo->spin_ns;
+	while (!atomic_load_explicit(&fo->nqueued, memory_order_relaxed)) {
+		if (pf_now_ns() >= end) {
+			pf_spin_gov_end(&fo->gov, false);
+			return;
+		}
 		pf_cpu_relax();
+	}
+	pf_spin_gov_end(&fo->gov, true);
 }
 
 static void *helper_main(void *arg)

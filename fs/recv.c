@@ -17,6 +17,7 @@
 
 static uint64_t spin_ns;          /* set once, before the workers start */
 static atomic_uint spinners;      /* workers spinning now: 0 or 1 */
+static struct pf_spin_gov gov;    /* does spinning pay (spin.h) */
 static int stop_fd = -1;          /* eventfd: readable once pf_recv_stop() */
 
 int pf_recv_setup(struct fuse_session *se, unsigned int spin_us)
@@ -129,24 +130,30 @@ static __attribute__((noinline)) int recv_poll(struct pf_recv *r,
 	for (;;) {
 		res = fuse_session_receive_buf(se, buf);
 		if (res != -EAGAIN) {
+			if (r->spinner)
+				pf_spin_gov_end(&gov, true);
 			spin_release(r);
 			return res;
 		}
-		/* Nothing queued. Spin if we just served one and nobody else
-		 * spins; else sleep. */
-		if (served && !r->spinner &&
-		    atomic_fetch_add_explicit(&spinners, 1,
-					      memory_order_acquire) == 0) {
-			r->spinner = true;
-			r->spin_end = pf_now_ns() + spin_ns;
-		} else if (served && !r->spinner) {
-			atomic_fetch_sub_explicit(&spinners, 1,
-						  memory_order_relaxed);
+		/* Nothing queued. Spin if we just served one, nobody else
+		 * spins and spinning has been paying; else sleep. */
+		if (served && !r->spinner && pf_spin_gov_try(&gov)) {
+			if (atomic_fetch_add_explicit(&spinners, 1,
+						      memory_order_acquire) == 0) {
+				r->spinner = true;
+				r->spin_end = pf_now_ns() + spin_ns;
+			} else {
+				atomic_fetch_sub_explicit(&spinners, 1,
+							  memory_order_relaxed);
+			}
 		}
 		served = false;
-		if (r->spinner && pf_now_ns() < r->spin_end) {
-			pf_cpu_relax();
-			continue;
+		if (r->spinner) {
+			if (pf_now_ns() < r->spin_end) {
+				pf_cpu_relax();
+				continue;
+			}
+			pf_spin_gov_end(&gov, false);
 		}
 		spin_release(r);
 		if (!sleep_on_device(r))

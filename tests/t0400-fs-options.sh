@@ -106,6 +106,19 @@ for spin in 0 200; do
 	pf_umount "$PF_MNT"
 done
 
+# A sparse stream of reads (200, 10 ms apart) with a 5 ms polling window:
+# polling after every read would burn ~1 s of CPU (100 ticks); timeouts make
+# the daemon stop trying, so it stays near what it uses without polling.
+pf_mount -o spin_us=5000 || { pf_ok 1 "mount with spin_us=5000"; pf_done; }
+head -c 4M /dev/urandom >"$PF_MNT/trickle"
+t0=$(cpu_ticks "$PF_PID")
+"$PF_HELPERS/pf-trickle" "$PF_MNT/trickle" 200 10000
+pf_ok $? "200 reads 10 ms apart, every one a whole page"
+t1=$(cpu_ticks "$PF_PID")
+pf_le $((t1 - t0)) 25 \
+	"spin_us=5000 under a sparse stream: the daemon used $((t1 - t0)) ticks of CPU in ~2 s"
+pf_umount "$PF_MNT"
+
 # --- SIGTERM: the name goes at once, the daemon stays for open files
 pf_mount || { pf_ok 1 "mount"; pf_done; }
 M=$PF_MNT
