@@ -100,7 +100,10 @@ for spin in 0 200; do
 	dd if="$PF_TMP/spin.ref" of="$PF_MNT/spin" bs=4k oflag=direct status=none &&
 		cmp -s "$PF_TMP/spin.ref" "$PF_MNT/spin"
 	pf_ok $? "spin_us=$spin: 768 4 KiB direct writes read back equal"
-	# Idle for 2 s: a worker left polling would use ~200 ticks.
+	# 1 MiB reads: jobs for the helper threads, which poll after them too.
+	dd if="$PF_MNT/spin" of=/dev/null bs=1M iflag=direct status=none
+	pf_ok $? "spin_us=$spin: 1 MiB direct reads"
+	# Idle for 2 s: a worker or helper left polling would use ~200 ticks.
 	t0=$(cpu_ticks "$PF_PID"); sleep 2; t1=$(cpu_ticks "$PF_PID")
 	pf_le $((t1 - t0)) 20 "spin_us=$spin: idle daemon used $((t1 - t0)) ticks of CPU in 2 s"
 	pf_umount "$PF_MNT"
