@@ -20,13 +20,13 @@
 
 #include "fanout.h"
 #include "spin.h"
-
-#define FANOUT_STACK_PREFAULT (64 * 1024)
+#include "thread.h"
 
 struct pf_fanout {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cv;      /* a job was queued, or stop */
-	pthread_cond_t done_cv;      /* some job's refs reached 0 */
+	pthread_cond_t done_cv;      /* some job's refs reached 0, or a
+				      * helper is prepared */
 	struct pf_fanout_job *head;  /* lock: queued jobs, oldest first */
 	struct pf_fanout_job *tail;
 	bool stop;                   /* lock */
@@ -34,6 +34,8 @@ struct pf_fanout {
 	uint64_t spin_ns;            /* set before the first job */
 	struct pf_spin_gov gov;      /* does polling pay (spin.h) */
 	unsigned int nhelpers;       /* threads started */
+	unsigned int nprepared;      /* lock: helpers done with their start */
+	int prep_err;                /* lock: first pf_thread_prepare() error */
 	pthread_t *tids;
 };
 
@@ -85,14 +87,6 @@ static struct pf_fanout_job *job_pick(struct pf_fanout *fo)
 	return NULL;
 }
 
-static void prefault_stack(void)
-{
-	volatile char stack[FANOUT_STACK_PREFAULT];
-
-	for (size_t i = 0; i < sizeof(stack); i += 1024)
-		stack[i] = 0;
-}
-
 /* Without fo->lock: poll for a queued job for up to spin_ns. Large
  * requests come back to back (a dd, a swap-in of a cluster), and a helper
  * still running when the next is posted needs no wakeup. */
@@ -118,9 +112,13 @@ static void *helper_main(void *arg)
 	struct pf_fanout *fo = arg;
 	struct pf_fanout_job *job = NULL;
 	bool worked = false; /* ran a chunk since it last slept or spun */
+	int err = pf_thread_prepare();
 
-	prefault_stack();
 	pthread_mutex_lock(&fo->lock);
+	if (err && !fo->prep_err)
+		fo->prep_err = err;
+	fo->nprepared++;
+	pthread_cond_broadcast(&fo->done_cv);
 	for (;;) {
 		while (!fo->stop && !(job = job_pick(fo))) {
 			if (worked && fo->spin_ns) {
@@ -171,6 +169,16 @@ struct pf_fanout *pf_fanout_create(unsigned int nhelpers, int *err)
 			goto destroy;
 		}
 		fo->nhelpers++;
+	}
+	/* Mounted only with every helper ready to serve without allocating. */
+	pthread_mutex_lock(&fo->lock);
+	while (fo->nprepared < fo->nhelpers)
+		pthread_cond_wait(&fo->done_cv, &fo->lock);
+	ret = fo->prep_err;
+	pthread_mutex_unlock(&fo->lock);
+	if (ret) {
+		*err = ret;
+		goto destroy;
 	}
 	*err = 0;
 	return fo;

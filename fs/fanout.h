@@ -41,8 +41,10 @@ struct pf_fanout_job {
 };
 
 /*
- * nhelpers threads, started now (0: a pool that runs everything in the
- * caller). NULL on allocation failure; *err then holds the -errno.
+ * nhelpers threads, started now, each prepared (pf_thread_prepare()) before
+ * this returns (0: a pool that runs everything in the caller). NULL on
+ * allocation failure or when a helper could not prepare; *err then holds
+ * the -errno.
  */
 struct pf_fanout *pf_fanout_create(unsigned int nhelpers, int *err);
 /* Stops and joins the helpers; no job may be running. NULL is ok. */

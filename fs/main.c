@@ -36,6 +36,7 @@
 #include "opts.h"
 #include "pf.h"
 #include "recv.h"
+#include "thread.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -45,7 +46,6 @@
 #endif
 
 #define PF_MAX_THREADS 64
-#define PF_STACK_PREFAULT (64 * 1024)
 
 /* ---- logging ---- */
 
@@ -357,11 +357,18 @@ struct server {
 	pthread_t main_tid;
 	atomic_uint live;
 	atomic_int error;
+	pthread_mutex_t prep_lock;
+	pthread_cond_t prep_cv;     /* a worker is done with its start */
+	unsigned int nprepared;     /* prep_lock: workers done with their start */
+	int prep_err;               /* prep_lock: first pf_thread_prepare() error */
 	unsigned int nworkers;
 	struct worker *workers;
 };
 
-static struct server srv;
+static struct server srv = {
+	.prep_lock = PTHREAD_MUTEX_INITIALIZER,
+	.prep_cv = PTHREAD_COND_INITIALIZER,
+};
 
 /* Fault every page of a buffer in now (and so lock it, under mlockall).
  * Volatile stores: malloc followed by memset(0) may become calloc, which
@@ -377,14 +384,6 @@ static void prefault(void *buf, size_t size)
 		p[size - 1] = 0;
 }
 
-static void prefault_stack(void)
-{
-	volatile char stack[PF_STACK_PREFAULT];
-
-	for (size_t i = 0; i < sizeof(stack); i += 1024)
-		stack[i] = 0;
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -393,7 +392,13 @@ static void *worker_main(void *arg)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pf_tls_scratch = w->scratch;
 	pf_tls_scratch_size = w->scratch_size;
-	prefault_stack();
+	res = pf_thread_prepare();
+	pthread_mutex_lock(&srv.prep_lock);
+	if (res && !srv.prep_err)
+		srv.prep_err = res;
+	srv.nprepared++;
+	pthread_cond_broadcast(&srv.prep_cv);
+	pthread_mutex_unlock(&srv.prep_lock);
 
 	while (!fuse_session_exited(srv.se)) {
 		/* Cancellable only while blocked in read(2) on the device,
@@ -476,7 +481,13 @@ static int workers_start(unsigned int n)
 		}
 		srv.workers[i].started = true;
 	}
-	return 0;
+	/* Serve only with every worker ready to serve without allocating. */
+	pthread_mutex_lock(&srv.prep_lock);
+	while (srv.nprepared < n)
+		pthread_cond_wait(&srv.prep_cv, &srv.prep_lock);
+	ret = srv.prep_err;
+	pthread_mutex_unlock(&srv.prep_lock);
+	return ret;
 }
 
 static void workers_stop(void)

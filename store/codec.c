@@ -214,6 +214,62 @@ static int zstd_decode(const void *obj, unsigned int size, void *page)
 }
 #endif
 
+/*
+ * A page that exercises the decoders the way stored pages do: literals
+ * and matches (an LCG's bytes, each 64-byte line repeated once).
+ */
+static void probe_page(unsigned char *page)
+{
+	uint32_t x = 0x9e3779b9u;
+
+	for (size_t i = 0; i < CODEC_PAGE; i += 128) {
+		for (size_t j = 0; j < 64; j++) {
+			x = x * 1664525u + 1013904223u;
+			page[i + j] = (unsigned char)(x >> 24);
+		}
+		memcpy(page + i + 64, page + i, 64);
+	}
+}
+
+int codec_thread_prepare(void)
+{
+	unsigned char *page = tls_scratch[1], *out = tls_scratch[0];
+	unsigned int n;
+
+	/* LZ4: the state and both scratch pages, written through once. */
+	probe_page(page);
+	n = codec_compress(page, out, CODEC_PAGE - 1);
+	if (!n)
+		return -EIO;
+	if (codec_decompress(out, n, page))
+		return -EIO;
+#ifdef HAVE_ZSTD
+	{
+		struct cold_ctx *cx = cold_ctx();
+		unsigned char frame[CODEC_PAGE];
+		size_t len;
+
+		if (!cx)
+			return -ENOMEM;
+		if (!cx->zd) {
+			cx->zd = ZSTD_createDCtx();
+			if (!cx->zd)
+				return -ENOMEM;
+		}
+		/* A frame as the cold codec writes it; ZSTD_compress() uses a
+		 * context of its own, freed before it returns. */
+		probe_page(page);
+		len = ZSTD_compress(frame, sizeof(frame), page, CODEC_PAGE, 1);
+		if (ZSTD_isError(len))
+			return -ENOMEM;
+		if (zstd_decode(frame, (unsigned int)len, out) ||
+		    memcmp(out, page, CODEC_PAGE))
+			return -EIO;
+	}
+#endif
+	return 0;
+}
+
 unsigned int codec_cold_compress(enum codec_cold c, int level,
 				 const void *page, void *dst, unsigned int cap)
 {

@@ -40,6 +40,18 @@ int codec_decompress(const void *src, unsigned int len, void *page);
 void *codec_scratch(unsigned int which);
 
 /*
+ * Allocate and write through, in the calling thread, everything its reads
+ * and writes of pages use: the LZ4 state, the scratch pages and, where zstd
+ * is built in, the zstd decoding context (one page round trip each). A
+ * thread that serves swap calls it before its first request, so that
+ * reading a cold page never allocates (under mlockall the pages are then
+ * locked too). Compressing with the cold codec still allocates its context
+ * on first use: only the recompression walk does that. Idempotent.
+ * 0, -ENOMEM, or -EIO if a round trip came back wrong.
+ */
+int codec_thread_prepare(void);
+
+/*
  * Any stored object back into its page: an object of CODEC_PAGE bytes is
  * the raw page, one that starts with the zstd frame magic is a zstd frame,
  * anything else is an LZ4 block. The magic cannot open a valid LZ4 block of

@@ -616,6 +616,11 @@ static int slot_read(struct store *st, slot_t s, void *buf,
 	return 0;
 }
 
+int store_thread_prepare(void)
+{
+	return codec_thread_prepare();
+}
+
 int store_read(struct store_file *f, uint64_t page, void *buf)
 {
 	struct store *st = f->st;

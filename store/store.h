@@ -19,9 +19,11 @@
  * Memory: mem_used_total counts everything the store allocates - pool
  * spans and bookkeeping, file records, cluster tables and their directory,
  * the fold index, the pattern table - and is what the limit sees. Not
- * counted: 24 KiB of thread-local scratch per thread that ever wrote
- * (compression state, two page buffers) and the background thread's stack,
- * as zram does not count its per-CPU streams. Metadata per stored page:
+ * counted: the codec state of each thread that reads or writes pages (24
+ * KiB of LZ4 state and two page buffers, ~94 KiB more for the zstd decoding
+ * context of a thread that read a cold page or called
+ * store_thread_prepare()) and the background thread's stack, as zram does
+ * not count its per-CPU streams. Metadata per stored page:
  * 8 bytes of slot + the pool's 8 per object, plus ~21 bytes per unique page
  * for the fold index when folding (byte counts in cluster.h and fold.h).
  */
@@ -95,6 +97,15 @@ void store_file_destroy(struct store_file *f);
  */
 #define STORE_MAX_PAGES (UINT64_C(1) << 40) /* 4 PiB per file */
 int store_write(struct store_file *f, uint64_t page, const void *buf);
+
+/*
+ * Prepare the calling thread for store_read() and store_write(): its codec
+ * state (LZ4 state, scratch pages, the zstd decoding context for cold
+ * pages, ~120 KiB with zstd) is allocated and faulted in now, so that
+ * serving a page later allocates nothing per thread. Threads that serve
+ * swap call it before their first request. 0, -ENOMEM or -EIO.
+ */
+int store_thread_prepare(void);
 
 /* Read one full page into buf; holes read as zeros. -EIO if a stored page
  * does not decompress to exactly one page, -EFBIG past STORE_MAX_PAGES. */
