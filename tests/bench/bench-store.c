@@ -21,6 +21,8 @@
  *        read_cpu_mbs=... (medians of REPS) and the per-rep wall figures
  *   mem  the store's statistics after writing the set once with one thread
  *        (the first rep): orig_data_size compr_data_size mem_used_total ...
+ *   pagecost  what a new page of anonymous memory costs the host, in us
+ *        (page_cost(): the pool's way, a plain first write, THP), medians
  *   lz4  the host's own speed, as a yardstick that does not depend on the
  *        machine: liblz4 alone compressing every page of the set
  *        separately (LZ4_compress_default, as zram does) and decompressing
@@ -205,6 +207,50 @@ static void print_mem(struct store *st)
 	       (unsigned long long)s.fold_false);
 }
 
+/*
+ * What a new page of anonymous memory costs this host, in us per page,
+ * the way the pool's spans get them: MADV_POPULATE_WRITE of 2 pages at a
+ * time, then a first write of 1 KiB into each page (method 0); a plain
+ * first write (1); 2 MiB at a time in a MADV_HUGEPAGE range, then the
+ * writes (2; -1 where THP or MADV_POPULATE_WRITE is not available). On a
+ * virtual machine with shadow page tables the first write after the
+ * kernel populated a page can cost as much as the populate itself.
+ */
+#define COST_PAGES 16384u
+#define THP_BYTES (2u << 20)
+
+static double page_cost(int method)
+{
+	size_t len = (size_t)COST_PAGES * PG;
+	char *raw = mmap(NULL, len + THP_BYTES, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *a;
+	size_t step = method == 2 ? THP_BYTES / PG : 2;
+	double t0, t;
+	static char src[1024];
+
+	if (raw == MAP_FAILED)
+		return -1;
+	a = (char *)(((uintptr_t)raw + THP_BYTES - 1) & ~(uintptr_t)(THP_BYTES - 1));
+	if (method == 2 && madvise(a, len, MADV_HUGEPAGE)) {
+		munmap(raw, len + THP_BYTES);
+		return -1;
+	}
+	t0 = now();
+	for (size_t i = 0; i < COST_PAGES; i += step) {
+		if (method != 1 &&
+		    madvise(a + i * PG, step * PG, MADV_POPULATE_WRITE)) {
+			munmap(raw, len + THP_BYTES);
+			return -1;
+		}
+		for (size_t j = i; j < i + step && j < COST_PAGES; j++)
+			memcpy(a + j * PG, src, sizeof(src));
+	}
+	t = now() - t0;
+	munmap(raw, len + THP_BYTES);
+	return t * 1e6 / COST_PAGES;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench-store [-t \"1 2\"] [-r REPS] "
@@ -355,6 +401,19 @@ int main(int argc, char **argv)
 		       npages * PG / d[reps / 2] / 1e6);
 		free(dst);
 		free(len);
+	}
+	{
+		double c[3][MAX_REPS];
+		int m;
+
+		for (r = 0; r < reps; r++)
+			for (m = 0; m < 3; m++)
+				c[m][r] = page_cost(m);
+		for (m = 0; m < 3; m++)
+			qsort(c[m], reps, sizeof(double), cmp_double);
+		printf("pagecost pages=%u populate2_us=%.2f touch_us=%.2f "
+		       "thp_us=%.2f\n", COST_PAGES, c[0][reps / 2],
+		       c[1][reps / 2], c[2][reps / 2]);
 	}
 	free(pages);
 	free(buf);
