@@ -245,25 +245,21 @@ int codec_thread_prepare(void)
 		return -EIO;
 #ifdef HAVE_ZSTD
 	{
-		struct cold_ctx *cx = cold_ctx();
 		unsigned char frame[CODEC_PAGE];
 		size_t len;
+		int err;
 
-		if (!cx)
-			return -ENOMEM;
-		if (!cx->zd) {
-			cx->zd = ZSTD_createDCtx();
-			if (!cx->zd)
-				return -ENOMEM;
-		}
-		/* A frame as the cold codec writes it; ZSTD_compress() uses a
-		 * context of its own, freed before it returns. */
+		/* A frame as the cold codec writes it (ZSTD_compress() uses a
+		 * context of its own, freed before it returns); decoding it
+		 * creates this thread's decoding context. */
 		probe_page(page);
 		len = ZSTD_compress(frame, sizeof(frame), page, CODEC_PAGE, 1);
 		if (ZSTD_isError(len))
 			return -ENOMEM;
-		if (zstd_decode(frame, (unsigned int)len, out) ||
-		    memcmp(out, page, CODEC_PAGE))
+		err = zstd_decode(frame, (unsigned int)len, out);
+		if (err)
+			return err;
+		if (memcmp(out, page, CODEC_PAGE))
 			return -EIO;
 	}
 #endif
