@@ -25,8 +25,7 @@
 struct pf_fanout {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cv;      /* a job was queued, or stop */
-	pthread_cond_t done_cv;      /* some job's refs reached 0, or a
-				      * helper is prepared */
+	pthread_cond_t done_cv;      /* some job's refs reached 0 */
 	struct pf_fanout_job *head;  /* lock: queued jobs, oldest first */
 	struct pf_fanout_job *tail;
 	bool stop;                   /* lock */
@@ -34,8 +33,7 @@ struct pf_fanout {
 	uint64_t spin_ns;            /* set before the first job */
 	struct pf_spin_gov gov;      /* does polling pay (spin.h) */
 	unsigned int nhelpers;       /* threads started */
-	unsigned int nprepared;      /* lock: helpers done with their start */
-	int prep_err;                /* lock: first pf_thread_prepare() error */
+	struct pf_thread_start start; /* the helpers report prepared */
 	pthread_t *tids;
 };
 
@@ -112,13 +110,9 @@ static void *helper_main(void *arg)
 	struct pf_fanout *fo = arg;
 	struct pf_fanout_job *job = NULL;
 	bool worked = false; /* ran a chunk since it last slept or spun */
-	int err = pf_thread_prepare();
 
+	(void)pf_thread_prepare_report(&fo->start);
 	pthread_mutex_lock(&fo->lock);
-	if (err && !fo->prep_err)
-		fo->prep_err = err;
-	fo->nprepared++;
-	pthread_cond_broadcast(&fo->done_cv);
 	for (;;) {
 		while (!fo->stop && !(job = job_pick(fo))) {
 			if (worked && fo->spin_ns) {
@@ -157,6 +151,7 @@ struct pf_fanout *pf_fanout_create(unsigned int nhelpers, int *err)
 	pthread_mutex_init(&fo->lock, NULL);
 	pthread_cond_init(&fo->work_cv, NULL);
 	pthread_cond_init(&fo->done_cv, NULL);
+	fo->start = (struct pf_thread_start)PF_THREAD_START_INIT;
 	if (nhelpers) {
 		fo->tids = calloc(nhelpers, sizeof(*fo->tids));
 		if (!fo->tids)
@@ -171,11 +166,7 @@ struct pf_fanout *pf_fanout_create(unsigned int nhelpers, int *err)
 		fo->nhelpers++;
 	}
 	/* Mounted only with every helper ready to serve without allocating. */
-	pthread_mutex_lock(&fo->lock);
-	while (fo->nprepared < fo->nhelpers)
-		pthread_cond_wait(&fo->done_cv, &fo->lock);
-	ret = fo->prep_err;
-	pthread_mutex_unlock(&fo->lock);
+	ret = pf_thread_start_wait(&fo->start, fo->nhelpers);
 	if (ret) {
 		*err = ret;
 		goto destroy;
@@ -198,6 +189,8 @@ void pf_fanout_destroy(struct pf_fanout *fo)
 	pthread_mutex_unlock(&fo->lock);
 	for (unsigned int i = 0; i < fo->nhelpers; i++)
 		pthread_join(fo->tids[i], NULL);
+	pthread_cond_destroy(&fo->start.cv);
+	pthread_mutex_destroy(&fo->start.lock);
 	pthread_cond_destroy(&fo->done_cv);
 	pthread_cond_destroy(&fo->work_cv);
 	pthread_mutex_destroy(&fo->lock);

@@ -357,17 +357,13 @@ struct server {
 	pthread_t main_tid;
 	atomic_uint live;
 	atomic_int error;
-	pthread_mutex_t prep_lock;
-	pthread_cond_t prep_cv;     /* a worker is done with its start */
-	unsigned int nprepared;     /* prep_lock: workers done with their start */
-	int prep_err;               /* prep_lock: first pf_thread_prepare() error */
+	struct pf_thread_start start; /* the workers report prepared */
 	unsigned int nworkers;
 	struct worker *workers;
 };
 
 static struct server srv = {
-	.prep_lock = PTHREAD_MUTEX_INITIALIZER,
-	.prep_cv = PTHREAD_COND_INITIALIZER,
+	.start = PF_THREAD_START_INIT,
 };
 
 /* Fault every page of a buffer in now (and so lock it, under mlockall).
@@ -392,13 +388,7 @@ static void *worker_main(void *arg)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pf_tls_scratch = w->scratch;
 	pf_tls_scratch_size = w->scratch_size;
-	res = pf_thread_prepare();
-	pthread_mutex_lock(&srv.prep_lock);
-	if (res && !srv.prep_err)
-		srv.prep_err = res;
-	srv.nprepared++;
-	pthread_cond_broadcast(&srv.prep_cv);
-	pthread_mutex_unlock(&srv.prep_lock);
+	(void)pf_thread_prepare_report(&srv.start);
 
 	while (!fuse_session_exited(srv.se)) {
 		/* Cancellable only while blocked in read(2) on the device,
@@ -482,12 +472,7 @@ static int workers_start(unsigned int n)
 		srv.workers[i].started = true;
 	}
 	/* Serve only with every worker ready to serve without allocating. */
-	pthread_mutex_lock(&srv.prep_lock);
-	while (srv.nprepared < n)
-		pthread_cond_wait(&srv.prep_cv, &srv.prep_lock);
-	ret = srv.prep_err;
-	pthread_mutex_unlock(&srv.prep_lock);
-	return ret;
+	return pf_thread_start_wait(&srv.start, n);
 }
 
 static void workers_stop(void)

@@ -21,3 +21,28 @@ int pf_thread_prepare(void)
 	prefault_stack();
 	return store_thread_prepare();
 }
+
+int pf_thread_prepare_report(struct pf_thread_start *ts)
+{
+	int err = pf_thread_prepare();
+
+	pthread_mutex_lock(&ts->lock);
+	if (err && !ts->err)
+		ts->err = err;
+	ts->nprepared++;
+	pthread_cond_broadcast(&ts->cv);
+	pthread_mutex_unlock(&ts->lock);
+	return err;
+}
+
+int pf_thread_start_wait(struct pf_thread_start *ts, unsigned int n)
+{
+	int err;
+
+	pthread_mutex_lock(&ts->lock);
+	while (ts->nprepared < n)
+		pthread_cond_wait(&ts->cv, &ts->lock);
+	err = ts->err;
+	pthread_mutex_unlock(&ts->lock);
+	return err;
+}

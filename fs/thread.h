@@ -6,6 +6,8 @@
 #ifndef PAGEFOLD_FS_THREAD_H
 #define PAGEFOLD_FS_THREAD_H
 
+#include <pthread.h>
+
 /* Stack the serving threads fault in at start: deeper than any request
  * goes (the store's data path and libfuse's dispatch). */
 #define PF_STACK_PREFAULT (64 * 1024)
@@ -17,5 +19,25 @@
  * the thread: under mlockall() all of it is then locked. 0 or -errno.
  */
 int pf_thread_prepare(void);
+
+/*
+ * A starter that serves only once all the threads it started are prepared:
+ * each new thread calls pf_thread_prepare_report(), the starter
+ * pf_thread_start_wait() for as many as it started.
+ */
+struct pf_thread_start {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;           /* a thread reported */
+	unsigned int nprepared;      /* lock: threads that reported */
+	int err;                     /* lock: the first error reported, or 0 */
+};
+
+#define PF_THREAD_START_INIT \
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 }
+
+/* In a new thread: pf_thread_prepare(), reported to ts; its result. */
+int pf_thread_prepare_report(struct pf_thread_start *ts);
+/* In the starter: wait for n reports; the first error, or 0. */
+int pf_thread_start_wait(struct pf_thread_start *ts, unsigned int n);
 
 #endif /* PAGEFOLD_FS_THREAD_H */
