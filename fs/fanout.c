@@ -140,7 +140,8 @@ static void *helper_main(void *arg)
 	return NULL;
 }
 
-struct pf_fanout *pf_fanout_create(unsigned int nhelpers, int *err)
+struct pf_fanout *pf_fanout_create(struct store *st, unsigned int nhelpers,
+				   int *err)
 {
 	struct pf_fanout *fo = calloc(1, sizeof(*fo));
 	int ret;
@@ -151,7 +152,7 @@ struct pf_fanout *pf_fanout_create(unsigned int nhelpers, int *err)
 	pthread_mutex_init(&fo->lock, NULL);
 	pthread_cond_init(&fo->work_cv, NULL);
 	pthread_cond_init(&fo->done_cv, NULL);
-	fo->start = (struct pf_thread_start)PF_THREAD_START_INIT;
+	fo->start = (struct pf_thread_start)PF_THREAD_START_INIT(st);
 	if (nhelpers) {
 		fo->tids = calloc(nhelpers, sizeof(*fo->tids));
 		if (!fo->tids)

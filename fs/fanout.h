@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 struct pf_fanout;
+struct store;
 
 /*
  * One request's work. The caller sets run and nchunks; run(job, i) is called
@@ -41,12 +42,13 @@ struct pf_fanout_job {
 };
 
 /*
- * nhelpers threads, started now, each prepared (pf_thread_prepare()) before
+ * nhelpers threads serving st, started now, each prepared (pf_thread_prepare()) before
  * this returns (0: a pool that runs everything in the caller). NULL on
  * allocation failure or when a helper could not prepare; *err then holds
  * the -errno.
  */
-struct pf_fanout *pf_fanout_create(unsigned int nhelpers, int *err);
+struct pf_fanout *pf_fanout_create(struct store *st, unsigned int nhelpers,
+				   int *err);
 /* Stops and joins the helpers; no job may be running. NULL is ok. */
 void pf_fanout_destroy(struct pf_fanout *fo);
 unsigned int pf_fanout_helpers(const struct pf_fanout *fo);

@@ -363,7 +363,7 @@ struct server {
 };
 
 static struct server srv = {
-	.start = PF_THREAD_START_INIT,
+	.start = PF_THREAD_START_INIT(NULL),
 };
 
 /* Fault every page of a buffer in now (and so lock it, under mlockall).
@@ -663,7 +663,8 @@ int main(int argc, char **argv)
 
 	/* Like the workers: started now, under mlockall(), blocking the
 	 * signals only the main thread takes. */
-	fs->fanout = pf_fanout_create(opts.singlethread ? 0 : default_helpers(),
+	fs->fanout = pf_fanout_create(fs->st,
+				      opts.singlethread ? 0 : default_helpers(),
 				      &ret);
 	if (!fs->fanout) {
 		pf_log(LOG_ERR, "starting the helper threads: %s",
@@ -682,6 +683,7 @@ int main(int argc, char **argv)
 		(void)pf_recv_setup(se, 0);
 	}
 	pf_fanout_set_spin(fs->fanout, fs->spin_us);
+	srv.start.st = fs->st;
 	ret = workers_start(fs->threads);
 	if (ret) {
 		pf_log(LOG_ERR, "starting %u workers: %s", fs->threads,

@@ -16,15 +16,15 @@ static __attribute__((noinline)) void prefault_stack(void)
 		stack[i] = 0;
 }
 
-int pf_thread_prepare(void)
+int pf_thread_prepare(struct store *st)
 {
 	prefault_stack();
-	return store_thread_prepare();
+	return store_thread_prepare(st);
 }
 
 int pf_thread_prepare_report(struct pf_thread_start *ts)
 {
-	int err = pf_thread_prepare();
+	int err = pf_thread_prepare(ts->st);
 
 	pthread_mutex_lock(&ts->lock);
 	if (err && !ts->err)

@@ -266,6 +266,23 @@ int codec_thread_prepare(void)
 	return 0;
 }
 
+int codec_cold_prepare(enum codec_cold c, int level)
+{
+	unsigned char *page = tls_scratch[1], *out = tls_scratch[0];
+	unsigned char frame[CODEC_PAGE];
+	unsigned int n;
+
+	if (!codec_cold_available(c))
+		return -EOPNOTSUPP;
+	probe_page(page);
+	n = codec_cold_compress(c, level, page, frame, CODEC_PAGE);
+	if (!n)
+		return -ENOMEM;
+	if (codec_decode(frame, n, out) || memcmp(out, page, CODEC_PAGE))
+		return -EIO;
+	return 0;
+}
+
 unsigned int codec_cold_compress(enum codec_cold c, int level,
 				 const void *page, void *dst, unsigned int cap)
 {

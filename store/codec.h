@@ -45,8 +45,8 @@ void *codec_scratch(unsigned int which);
  * is built in, the zstd decoding context (one page round trip each). A
  * thread that serves swap calls it before its first request, so that
  * reading a cold page never allocates (under mlockall the pages are then
- * locked too). Compressing with the cold codec still allocates its context
- * on first use: only the recompression walk does that. Idempotent.
+ * locked too). Compressing with the cold codec allocates its context on
+ * first use, unless codec_cold_prepare() made it. Idempotent.
  * 0, -ENOMEM, or -EIO if a round trip came back wrong.
  */
 int codec_thread_prepare(void);
@@ -85,6 +85,13 @@ const char *codec_cold_name(enum codec_cold c);
 void codec_cold_levels(enum codec_cold c, int *min, int *max, int *def);
 /* False when pagefold was built without it (zstd is a build option). */
 bool codec_cold_available(enum codec_cold c);
+
+/* Allocate the calling thread's context for compressing with codec c at
+ * level (one page compressed and checked), for threads that compress with
+ * it on a path that must not allocate (a cold intake). zstd sizes its
+ * context to the level: prepare the level that will be used. 0, -ENOMEM,
+ * -EIO, or -EOPNOTSUPP for a codec this build lacks. */
+int codec_cold_prepare(enum codec_cold c, int level);
 
 /* Compress a page with the cold codec into dst (cap bytes); the size, or
  * 0 when the result would not be smaller than cap or the contexts could

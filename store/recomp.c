@@ -382,6 +382,46 @@ void store_get_recomp_algorithm(struct store *st,
 	a->level = (int)(spec & 0xff);
 }
 
+int store_set_intake(struct store *st, const struct store_recomp_algorithm *a)
+{
+	enum codec_cold c;
+	int min, max, def, err;
+
+	if (!a) {
+		atomic_store(&st->rc.intake, 0);
+		return 0;
+	}
+	err = store_recomp_algorithm_check(a, &min, &max);
+	if (err)
+		return err;
+	c = (enum codec_cold)a->algo;
+	codec_cold_levels(c, &min, &max, &def);
+	atomic_store(&st->rc.intake,
+		     INTAKE_COLD | spec_make(c, a->level ? a->level : def));
+	return 0;
+}
+
+bool store_get_intake(struct store *st, struct store_recomp_algorithm *a)
+{
+	unsigned int spec = atomic_load(&st->rc.intake);
+
+	if (!spec)
+		return false;
+	a->algo = (enum store_recomp_algo)(spec >> 8 & 0xff);
+	a->level = (int)(spec & 0xff);
+	return true;
+}
+
+void store_set_read_idle(struct store *st, bool on)
+{
+	atomic_store(&st->rc.read_idle, on);
+}
+
+bool store_get_read_idle(struct store *st)
+{
+	return atomic_load(&st->rc.read_idle);
+}
+
 int store_recomp_algorithm_parse(const char *s, size_t len,
 				 struct store_recomp_algorithm *a)
 {
@@ -484,12 +524,16 @@ int recomp_init(struct store *st, const struct store_config *cfg)
 
 	atomic_init(&rc->after, 0);
 	atomic_init(&rc->algo, 0);
+	atomic_init(&rc->intake, 0);
+	atomic_init(&rc->read_idle, cfg->read_idle);
 	rc->t.running = false;
 	rc->changed = false;
 	if (a.algo == STORE_RECOMP_ZSTD && !a.level &&
 	    !codec_cold_available(CODEC_COLD_ZSTD))
 		a.algo = STORE_RECOMP_LZ4HC;
 	if (store_set_recomp_algorithm(st, &a))
+		return -EINVAL;
+	if (cfg->intake_cold && store_set_intake(st, &cfg->intake))
 		return -EINVAL;
 	return store_set_recompress_after(st, cfg->recompress_after);
 }

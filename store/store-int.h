@@ -41,6 +41,7 @@ enum store_ctr {
 	SC_RECOMP_TOTAL,	/* pages moved to the cold codec */
 	SC_RECOMP_SAVED,	/* bytes those moves saved */
 	SC_RECOMP_KEPT,		/* idle pages the cold codec did not shrink */
+	SC_INTAKE_COLD,		/* pages written straight to the cold codec */
 	SC_NR
 };
 
@@ -70,7 +71,12 @@ struct recompressor {
 					   the tick */
 	_Atomic uint64_t after;		/* recompress_after, seconds; 0 = off */
 	_Atomic unsigned int algo;	/* enum codec_cold << 8 | level */
+	_Atomic unsigned int intake;	/* 0: LZ4; else INTAKE_COLD |
+					   enum codec_cold << 8 | level */
+	_Atomic bool read_idle;		/* a read marks the page idle */
 };
+
+#define INTAKE_COLD (1u << 16)
 
 #define MAX_CLUSTER ((STORE_MAX_PAGES - 1) >> CLUSTER_SHIFT)
 

@@ -236,7 +236,8 @@ static int slot_make(struct store *st, const void *buf, slot_t *out, bool *hit)
 	uint64_t pattern, hash = 0;
 	uint32_t id, aux;
 	const void *src;
-	bool huge;
+	unsigned int intake;
+	bool huge, cold = false;
 	int err;
 
 	*hit = false;
@@ -266,7 +267,20 @@ static int slot_make(struct store *st, const void *buf, slot_t *out, bool *hit)
 	}
 
 	src = codec_scratch(0);
-	size = codec_compress(buf, codec_scratch(0), st->huge_threshold - 1);
+	size = 0;
+	intake = atomic_load_explicit(&st->rc.intake, memory_order_relaxed);
+	if (intake) {
+		/* A cold intake; what the cold codec cannot fit under the
+		 * threshold (or a context it could not allocate) goes the
+		 * LZ4 way below. */
+		size = codec_cold_compress((enum codec_cold)(intake >> 8 & 0xff),
+					   (int)(intake & 0xff), buf,
+					   codec_scratch(0), st->huge_threshold);
+		cold = size != 0;
+	}
+	if (!size)
+		size = codec_compress(buf, codec_scratch(0),
+				      st->huge_threshold - 1);
 	huge = size == 0;
 	if (huge) {
 		src = buf;
@@ -275,13 +289,17 @@ static int slot_make(struct store *st, const void *buf, slot_t *out, bool *hit)
 	err = object_create(st, src, size, &handle);
 	if (err)
 		return err;
+	if (cold)
+		ctr_add(st, SC_INTAKE_COLD, 1);
 	if (mode == STORE_FOLD_INLINE &&
 	    fold_insert(st->fold, hash, handle, &id) == 0) {
-		*out = slot_make_obj(SLOT_FOLD, id, size, huge);
+		*out = slot_make_obj(SLOT_FOLD, id, size, huge) |
+		       (cold ? SLOT_COLD : 0);
 		return 0;
 	}
 	/* Fold off or scan, or the index could not grow: unindexed. */
-	*out = slot_make_obj(SLOT_OBJ, handle, size, huge);
+	*out = slot_make_obj(SLOT_OBJ, handle, size, huge) |
+	       (cold ? SLOT_COLD : 0);
 	return 0;
 }
 
@@ -616,9 +634,15 @@ static int slot_read(struct store *st, slot_t s, void *buf,
 	return 0;
 }
 
-int store_thread_prepare(void)
+int store_thread_prepare(struct store *st)
 {
-	return codec_thread_prepare();
+	unsigned int intake = st ? atomic_load(&st->rc.intake) : 0;
+	int err = codec_thread_prepare();
+
+	if (!err && intake)
+		err = codec_cold_prepare((enum codec_cold)(intake >> 8 & 0xff),
+					 (int)(intake & 0xff));
+	return err;
 }
 
 int store_read(struct store_file *f, uint64_t page, void *buf)
@@ -626,6 +650,8 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 	struct store *st = f->st;
 	unsigned int csize = 0;
 	struct cluster *c;
+	bool read_idle = atomic_load_explicit(&st->rc.read_idle,
+					      memory_order_relaxed);
 	int err = 0;
 
 	if (page >= STORE_MAX_PAGES) {
@@ -641,9 +667,14 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 
 		pf_lock(&c->lock);
 		err = slot_read(st, *sp, buf, &csize);
-		/* A read makes the page young again (idle tracking). */
-		if (slot_age(*sp))
-			*sp = slot_set_age(*sp, 0);
+		/* A read makes the page young again (idle tracking), or with
+		 * read_idle idle at once (store.h). */
+		if (slot_type(*sp) >= SLOT_OBJ) {
+			unsigned int age = read_idle ? AGE_IDLE : 0;
+
+			if (slot_age(*sp) != age)
+				*sp = slot_set_age(*sp, age);
+		}
 		pf_unlock(&c->lock);
 	}
 	file_rdunlock(f);
@@ -972,6 +1003,7 @@ void store_get_stats(struct store *st, struct store_stats *ss)
 	ss->recomp_total = ctr_read(st, SC_RECOMP_TOTAL);
 	ss->recomp_saved = ctr_read(st, SC_RECOMP_SAVED);
 	ss->recomp_kept = ctr_read(st, SC_RECOMP_KEPT);
+	ss->intake_cold = ctr_read(st, SC_INTAKE_COLD);
 	ss->frag_pct = pool_frag_pct(st->pool);
 	{
 		struct pool_stats *ps = malloc(sizeof(*ps));

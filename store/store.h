@@ -72,6 +72,11 @@ struct store_config {
 					cold codec; 0 = never by itself */
 	struct store_recomp_algorithm recomp; /* {0}: zstd at its default
 					level (lz4hc if built without zstd) */
+	bool intake_cold;            /* written pages go to the cold codec
+					intake (store_set_intake()) */
+	struct store_recomp_algorithm intake; /* with intake_cold */
+	bool read_idle;              /* a read leaves the page idle
+					(store_set_read_idle()) */
 	/* Hash used by the fold index; NULL = XXH3 64-bit. Tests replace it to
 	 * force false matches. */
 	uint64_t (*hash)(const void *page, size_t len);
@@ -99,13 +104,15 @@ void store_file_destroy(struct store_file *f);
 int store_write(struct store_file *f, uint64_t page, const void *buf);
 
 /*
- * Prepare the calling thread for store_read() and store_write(): its codec
- * state (LZ4 state, scratch pages, the zstd decoding context for cold
- * pages, ~120 KiB with zstd) is allocated and faulted in now, so that
- * serving a page later allocates nothing per thread. Threads that serve
- * swap call it before their first request. 0, -ENOMEM or -EIO.
+ * Prepare the calling thread for store_read() and store_write() on st: its
+ * codec state (LZ4 state, scratch pages, the zstd decoding context for cold
+ * pages, ~120 KiB with zstd; and, while st's intake is a cold codec, that
+ * codec's compression context at the intake level) is allocated and
+ * faulted in now, so that serving a page later allocates nothing per
+ * thread. Threads that serve swap call it before their first request. st
+ * may be NULL (no intake context). 0, -ENOMEM or -EIO.
  */
-int store_thread_prepare(void);
+int store_thread_prepare(struct store *st);
 
 /* Read one full page into buf; holes read as zeros. -EIO if a stored page
  * does not decompress to exactly one page, -EFBIG past STORE_MAX_PAGES. */
@@ -176,6 +183,8 @@ struct store_stats {
 	uint64_t recomp_saved;     /* compressed bytes those moves saved */
 	uint64_t recomp_kept;      /* idle pages left as they were: the cold
 				      codec did not make them smaller */
+	uint64_t intake_cold;      /* pages written straight to the cold
+				      codec (intake), ever */
 	/* pool */
 	uint64_t pool_pages;       /* pages held by the pool */
 	uint64_t pool_objs;        /* live pool objects */
@@ -252,6 +261,34 @@ int store_recomp_algorithm_parse(const char *s, size_t len,
 				 struct store_recomp_algorithm *a);
 int store_recomp_algorithm_format(const struct store_recomp_algorithm *a,
 				  char *buf, size_t size);
+
+/*
+ * The intake: what a written page is compressed with. LZ4 by default (a ==
+ * NULL); or a cold codec, for a store whose pages arrive cold: a swap file
+ * behind the kernel's zswap receives what zswap wrote back because nobody
+ * touched it for a while, and a page read back goes to zswap next time, so
+ * LZ4 first and the cold codec minutes later would be work spent twice.
+ * Pages written through a cold intake count in recomp_pages (and
+ * intake_cold) and are never recompressed; a page the cold codec cannot
+ * shrink below the huge threshold goes through LZ4 as usual. Same-filled
+ * and folded pages are unaffected. -EINVAL or -EOPNOTSUPP as
+ * store_set_recomp_algorithm(). Threads prepared before a change to a cold
+ * intake allocate their compression context at their first cold write.
+ */
+int store_set_intake(struct store *st, const struct store_recomp_algorithm *a);
+/* true when the intake is a cold codec (then in *a, level resolved). */
+bool store_get_intake(struct store *st, struct store_recomp_algorithm *a);
+
+/*
+ * read_idle: a read leaves the page idle instead of young, so the next
+ * aging tick (or store_recompress()) moves it to the cold codec. For swap:
+ * a page the kernel swapped in lives in RAM now, and the store's copy is
+ * only read again if the kernel drops that page unchanged; keeping that
+ * copy in LZ4 is memory spent on the page least likely to be read next.
+ * Off by default (for files read as files, a read is real use).
+ */
+void store_set_read_idle(struct store *st, bool on);
+bool store_get_read_idle(struct store *st);
 
 /* Mark every stored page idle now (as zram's idle trigger); *pages (may be
  * NULL) gets the number marked. */
