@@ -36,6 +36,9 @@ const struct ctl_entry ctl_table[CTL_NR] = {
 	[CTL_IDLE]         = { "idle",         0200 },
 	[CTL_RECOMPRESS_AFTER] = { "recompress_after", 0644 },
 	[CTL_RECOMP_ALGORITHM] = { "recomp_algorithm", 0644 },
+	[CTL_INTAKE]       = { "intake",       0644 },
+	[CTL_READ_IDLE]    = { "read_idle",    0644 },
+	[CTL_ZSWAP_STAT]   = { "zswap_stat",   0444 },
 };
 
 int ctl_lookup(const char *name)
@@ -193,6 +196,8 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "recomp_saved", ss->recomp_saved },
 		{ "recomp_kept", ss->recomp_kept },
 		{ "recompress_after", fss->recompress_after },
+		{ "intake_cold", ss->intake_cold },
+		{ "read_idle", fss->read_idle },
 	};
 	char alg[32];
 
@@ -201,6 +206,15 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 	strbuf_printf(sb, "fold %s\n", opt_fold_name(fss->fold));
 	store_recomp_algorithm_format(&fss->recomp, alg, sizeof(alg));
 	strbuf_printf(sb, "recomp_algorithm %s\n", alg);
+	opt_format_intake(fss->intake_cold, &fss->intake, alg, sizeof(alg));
+	strbuf_printf(sb, "intake %s\n", alg);
+}
+
+void ctl_fmt_zswap_stat(struct strbuf *sb, const struct zswap_stats *zs)
+{
+	strbuf_printf(sb, "%12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %10" PRIu64
+		      " %10" PRIu64 "\n", zs->pool_bytes, zs->stored_bytes,
+		      zs->zswpin, zs->zswpout, zs->zswpwb);
 }
 
 #define CLASS_HDR "%5s %8s %14s %13s %8s %14s %10s %10s\n"
@@ -361,6 +375,27 @@ int ctl_parse_recomp(const char *buf, size_t len,
 	return store_recomp_algorithm_parse(s, strlen(s), a);
 }
 
+int ctl_parse_intake(const char *buf, size_t len, bool *cold,
+		     struct store_recomp_algorithm *a)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	return opt_parse_intake(s, cold, a);
+}
+
+int ctl_parse_bool(const char *buf, size_t len, bool *on)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	return opt_parse_bool(s, on);
+}
+
 /* ---- glue to the store and the fs ---- */
 
 static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
@@ -387,6 +422,8 @@ static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 	fss->defrag_ratio = store_get_defrag_ratio(fs->st);
 	fss->recompress_after = store_get_recompress_after(fs->st);
 	store_get_recomp_algorithm(fs->st, &fss->recomp);
+	fss->intake_cold = store_get_intake(fs->st, &fss->intake);
+	fss->read_idle = store_get_read_idle(fs->st);
 }
 
 int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
@@ -448,6 +485,26 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 		strbuf_printf(sb, "%s\n", alg);
 		break;
 	}
+	case CTL_INTAKE: {
+		struct store_recomp_algorithm a;
+		char alg[32];
+		bool cold = store_get_intake(fs->st, &a);
+
+		opt_format_intake(cold, &a, alg, sizeof(alg));
+		strbuf_printf(sb, "%s\n", alg);
+		break;
+	}
+	case CTL_READ_IDLE:
+		strbuf_printf(sb, "%d\n", store_get_read_idle(fs->st) ? 1 : 0);
+		break;
+	case CTL_ZSWAP_STAT: {
+		struct zswap_stats zs;
+
+		ret = zswap_read_stats(&zs);
+		if (!ret)
+			ctl_fmt_zswap_stat(sb, &zs);
+		break;
+	}
 	default:
 		ret = -EACCES; /* write-only */
 		break;
@@ -461,7 +518,7 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 {
 	struct store_recomp_algorithm alg;
 	enum store_fold_mode mode = STORE_FOLD_INLINE;
-	bool trigger = false;
+	bool trigger = false, cold = false, on = false;
 	unsigned int pct;
 	uint64_t v;
 	int ret;
@@ -517,6 +574,16 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 		ret = ctl_parse_recomp(buf, len, &alg);
 		if (!ret)
 			ret = store_set_recomp_algorithm(fs->st, &alg);
+		break;
+	case CTL_INTAKE:
+		ret = ctl_parse_intake(buf, len, &cold, &alg);
+		if (!ret)
+			ret = store_set_intake(fs->st, cold ? &alg : NULL);
+		break;
+	case CTL_READ_IDLE:
+		ret = ctl_parse_bool(buf, len, &on);
+		if (!ret)
+			store_set_read_idle(fs->st, on);
 		break;
 	default:
 		ret = -EACCES; /* read-only */

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "store.h"
+#include "zswap.h"
 
 enum ctl_id {
 	CTL_MM_STAT,
@@ -35,6 +36,9 @@ enum ctl_id {
 	CTL_IDLE,
 	CTL_RECOMPRESS_AFTER,
 	CTL_RECOMP_ALGORITHM,
+	CTL_INTAKE,
+	CTL_READ_IDLE,
+	CTL_ZSWAP_STAT,
 	CTL_NR
 };
 
@@ -87,6 +91,9 @@ struct ctl_fs_stats {
 	unsigned int defrag_ratio;  /* current defrag ratio, percent */
 	uint64_t recompress_after;  /* seconds, 0 = off */
 	struct store_recomp_algorithm recomp; /* the cold codec */
+	bool intake_cold;           /* the intake is a cold codec ... */
+	struct store_recomp_algorithm intake; /* ... this one */
+	bool read_idle;             /* a read leaves the page idle */
 };
 
 /* Formatters: pure, append to sb. */
@@ -95,6 +102,8 @@ void ctl_fmt_io_stat(struct strbuf *sb, const struct store_stats *ss,
 		     uint64_t invalid_io);
 void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		  const struct ctl_fs_stats *fss);
+/* zswap's figures beside pagefold's: one line, fixed order (zswap.h). */
+void ctl_fmt_zswap_stat(struct strbuf *sb, const struct zswap_stats *zs);
 void ctl_fmt_classes(struct strbuf *sb, const struct store_class_stats *cls,
 		     unsigned int n);
 void ctl_fmt_files_header(struct strbuf *sb);
@@ -119,5 +128,10 @@ int ctl_parse_idle(const char *buf, size_t len);
 int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs);
 int ctl_parse_recomp(const char *buf, size_t len,
 		     struct store_recomp_algorithm *a);
+/* intake: "lz4" or a cold codec (opt_parse_intake()). */
+int ctl_parse_intake(const char *buf, size_t len, bool *cold,
+		     struct store_recomp_algorithm *a);
+/* "0" or "1". */
+int ctl_parse_bool(const char *buf, size_t len, bool *on);
 
 #endif /* PAGEFOLD_FS_CTL_H */

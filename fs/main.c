@@ -106,6 +106,8 @@ enum {
 	KEY_RECOMP_AFTER,
 	KEY_RECOMP_ALG,
 	KEY_SPIN,
+	KEY_INTAKE,
+	KEY_READ_IDLE,
 };
 
 /* Pages idle this long go to the cold codec unless the options say
@@ -125,6 +127,8 @@ static const struct fuse_opt pf_opt_spec[] = {
 	FUSE_OPT_KEY("recompress_after=", KEY_RECOMP_AFTER),
 	FUSE_OPT_KEY("recomp_algorithm=", KEY_RECOMP_ALG),
 	FUSE_OPT_KEY("spin_us=", KEY_SPIN),
+	FUSE_OPT_KEY("intake=", KEY_INTAKE),
+	FUSE_OPT_KEY("read_idle=", KEY_READ_IDLE),
 	FUSE_OPT_END
 };
 
@@ -145,6 +149,23 @@ static const char *size_error(int ret)
 {
 	return ret == -ERANGE ? "too large" :
 	       "expected bytes with an optional K, M, G or T suffix";
+}
+
+/* A cold codec named by option name (value val) that this build has, at a
+ * level it takes. */
+static int check_cold_codec(struct pf_conf *conf, const char *name,
+			    const char *val,
+			    const struct store_recomp_algorithm *a)
+{
+	int min, max, ret = store_recomp_algorithm_check(a, &min, &max);
+
+	if (ret == -EOPNOTSUPP)
+		return conf_error(conf, "bad %s '%s': pagefold was built without it",
+				  name, val);
+	if (ret)
+		return conf_error(conf, "bad %s '%s': level out of %d..%d",
+				  name, val, min, max);
+	return 0;
 }
 
 static int pf_opt_proc(void *data, const char *arg, int key,
@@ -201,23 +222,27 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 					  val, (unsigned long long)STORE_RECOMPRESS_AFTER_MAX);
 		conf->store.recompress_after = v;
 		return 0;
-	case KEY_RECOMP_ALG: {
-		int min, max;
-
+	case KEY_RECOMP_ALG:
 		if (store_recomp_algorithm_parse(val, strlen(val),
 						 &conf->store.recomp))
 			return conf_error(conf, "bad recomp_algorithm '%s': expected zstd or lz4hc, optionally :LEVEL",
 					  val);
-		ret = store_recomp_algorithm_check(&conf->store.recomp, &min,
-						   &max);
-		if (ret == -EOPNOTSUPP)
-			return conf_error(conf, "bad recomp_algorithm '%s': pagefold was built without it",
+		return check_cold_codec(conf, "recomp_algorithm", val,
+					&conf->store.recomp);
+	case KEY_INTAKE:
+		if (opt_parse_intake(val, &conf->store.intake_cold,
+				     &conf->store.intake))
+			return conf_error(conf, "bad intake '%s': expected lz4, or zstd or lz4hc, optionally :LEVEL",
 					  val);
-		if (ret)
-			return conf_error(conf, "bad recomp_algorithm '%s': level out of %d..%d",
-					  val, min, max);
+		if (!conf->store.intake_cold)
+			return 0;
+		return check_cold_codec(conf, "intake", val,
+					&conf->store.intake);
+	case KEY_READ_IDLE:
+		if (opt_parse_bool(val, &conf->store.read_idle))
+			return conf_error(conf, "bad read_idle '%s': expected 0 or 1",
+					  val);
 		return 0;
-	}
 	case FUSE_OPT_KEY_NONOPT:
 		if (conf->n_nonopt == 2)
 			return conf_error(conf, "too many arguments: '%s' (usage: pagefold [options] [source] mountpoint)",
@@ -251,6 +276,13 @@ static void usage(const char *prog)
 	       "                           0 = only when asked (default 300)\n"
 	       "    -o recomp_algorithm=A  the cold codec: zstd or lz4hc, optionally\n"
 	       "                           :LEVEL (default zstd:6)\n"
+	       "    -o intake=A            what written pages are compressed with:\n"
+	       "                           lz4 (default), or a cold codec as for\n"
+	       "                           recomp_algorithm, for pages that arrive\n"
+	       "                           cold (swap behind zswap: zstd:1)\n"
+	       "    -o read_idle=0|1       1: a page read is left idle, so the next\n"
+	       "                           aging tick recompresses it (swap: a page\n"
+	       "                           read is back in RAM); default 0\n"
 	       "    -o spin_us=US          after serving a request, one worker polls\n"
 	       "                           for the next one this long before it\n"
 	       "                           sleeps; 0 = never poll (default 50)\n"

@@ -3,6 +3,7 @@
  * opts.c - value parsing for mount options and /.ctl settings.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "opts.h"
@@ -75,6 +76,34 @@ int opt_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *val)
 	if (*end != '\0' || v < min || v > max)
 		return -EINVAL;
 	*val = v;
+	return 0;
+}
+
+int opt_parse_intake(const char *s, bool *cold, struct store_recomp_algorithm *a)
+{
+	if (strcmp(s, "lz4") == 0) {
+		*cold = false;
+		return 0;
+	}
+	if (store_recomp_algorithm_parse(s, strlen(s), a))
+		return -EINVAL;
+	*cold = true;
+	return 0;
+}
+
+int opt_format_intake(bool cold, const struct store_recomp_algorithm *a,
+		      char *buf, size_t size)
+{
+	if (!cold)
+		return snprintf(buf, size, "lz4");
+	return store_recomp_algorithm_format(a, buf, size);
+}
+
+int opt_parse_bool(const char *s, bool *on)
+{
+	if (strcmp(s, "0") != 0 && strcmp(s, "1") != 0)
+		return -EINVAL;
+	*on = s[0] == '1';
 	return 0;
 }
 

@@ -21,7 +21,7 @@ write_ctl() { # FILE VALUE: like echo, with the error message kept
 
 # --- every file
 pf_is "$(ls "$C" | sort | tr '\n' ' ')" \
-	"classes compact defrag_ratio files fold idle io_stat mem_limit mem_used_max mm_stat recomp_algorithm recompress recompress_after shrink stat " \
+	"classes compact defrag_ratio files fold idle intake io_stat mem_limit mem_used_max mm_stat read_idle recomp_algorithm recompress recompress_after shrink stat zswap_stat " \
 	"/.ctl holds exactly the documented files"
 pf_is "$(wc -l <"$C/mm_stat")" 1 "mm_stat is one line"
 pf_is "$(awk '{ print NF }' "$C/mm_stat")" 16 "mm_stat: zram's 9 columns and 7 of pagefold's"
@@ -31,7 +31,8 @@ for k in orig_data_size compr_data_size mem_used_total mem_limit mem_used_max \
 	same_pages pages_compacted huge_pages huge_pages_since pages_folded \
 	fold_hits fold_false failed_reads failed_writes invalid_io notify_free \
 	pool_pages frag_pct files threads mlocked fold defrag_ratio recomp_pages \
-	recomp_total recomp_saved recomp_kept recompress_after recomp_algorithm; do
+	recomp_total recomp_saved recomp_kept recompress_after recomp_algorithm \
+	intake_cold read_idle intake; do
 	[ -n "$(st $k)" ] || missing="$missing $k"
 done
 pf_is "$missing" "" "stat has every name"
@@ -46,7 +47,7 @@ for f in compact shrink; do
 	grep -q "Permission denied" "$PF_TMP/run.out"
 	pf_ok $? "... reading it: EACCES"
 done
-for f in mm_stat io_stat stat classes files; do
+for f in mm_stat io_stat stat classes files zswap_stat; do
 	write_ctl "$f" 1
 	[ $? -ne 0 ] && grep -q "Permission denied" "$PF_TMP/ctl.err"
 	pf_ok $? "$f is read-only: writing it fails with EACCES"
@@ -61,6 +62,25 @@ pf_is "$(cat "$C/defrag_ratio")" 35 "defrag_ratio reads back"
 write_ctl fold off
 pf_is "$(cat "$C/fold")" off "fold mode reads back"
 write_ctl fold scan
+pf_is "$(cat "$C/intake")" lz4 "intake is lz4 by default"
+write_ctl intake zstd
+pf_is "$(cat "$C/intake")" zstd:6 "intake zstd reads back with the level used"
+pf_is "$(st intake)" zstd:6 "... and in stat"
+write_ctl intake lz4hc:4
+pf_is "$(cat "$C/intake")" lz4hc:4 "intake lz4hc:4 reads back"
+write_ctl intake lz4
+pf_is "$(cat "$C/intake")" lz4 "intake back to lz4"
+pf_is "$(cat "$C/read_idle")" 0 "read_idle is 0 by default"
+write_ctl read_idle 1
+pf_is "$(cat "$C/read_idle")" 1 "read_idle 1 reads back"
+pf_is "$(st read_idle)" 1 "... and in stat"
+write_ctl read_idle 0
+# zswap_stat: one line of 5 numbers, the kernel's own figures
+pf_is "$(awk '{ print NF }' "$C/zswap_stat")" 5 "zswap_stat: 5 columns"
+want=$(awk '/^Zswap:/ { z = $2 * 1024 } END { print z + 0 }' /proc/meminfo)
+pf_is "$(awk '{ print $1 }' "$C/zswap_stat")" "$want" "zswap_stat pool_bytes is /proc/meminfo's Zswap"
+want=$(awk '$1 == "zswpout" { print $2 }' /proc/vmstat)
+pf_is "$(awk '{ print $4 }' "$C/zswap_stat")" "${want:-0}" "zswap_stat zswpout is /proc/vmstat's"
 
 # --- bad writes: an errno echo reports, and the setting unchanged
 bad() { # FILE VALUE ERROR-TEXT
@@ -86,6 +106,12 @@ for v in sometimes INLINE "" 2 0; do
 done
 for v in 5 abc ""; do
 	bad mem_used_max "$v" "Invalid argument"
+done
+for v in "" LZ4 gzip zstd:0 zstd:20 lz4hc:13 "zstd 1" lz4:1; do
+	bad intake "$v" "Invalid argument"
+done
+for v in "" 2 yes -1 01; do
+	bad read_idle "$v" "Invalid argument"
 done
 for f in compact shrink; do
 	for v in 0 2 abc ""; do

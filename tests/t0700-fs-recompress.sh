@@ -126,6 +126,56 @@ cmp "$M/auto" "$PF_TMP/auto.pages"
 pf_ok $? "pages recompressed in the background read back intact"
 write_ctl recompress_after 0
 
+# A cold intake: written pages go straight to the cold codec, in less
+# memory than the same pages took in LZ4, and read back byte for byte.
+variant "$PF_TMP/mem.pages" "$PF_TMP/intake.pages" 3
+write_ctl intake zstd:1
+pf_ok $? "intake zstd:1 accepted"
+cold0=$(st recomp_pages)
+in0=$(st intake_cold)
+moved0=$(st recomp_total)
+compr0=$(mm 2)
+dd if="$PF_TMP/intake.pages" of="$M/intake" bs=1M oflag=direct status=none
+objs=$(own_objs intake)
+pf_ge "$objs" 256 "the intake file added $objs objects of its own"
+pf_ge "$(( $(st intake_cold) - in0 ))" $((objs * 9 / 10)) \
+	"intake_cold: at least 9 in 10 of its objects arrived cold"
+pf_ge "$(( $(st recomp_pages) - cold0 ))" $((objs * 9 / 10)) \
+	"... and count in recomp_pages"
+pf_is "$(st recomp_total)" "$moved0" "... without a recompression move"
+cmp "$M/intake" "$PF_TMP/intake.pages"
+pf_ok $? "cold-intake pages read back intact"
+write_ctl intake lz4
+variant "$PF_TMP/mem.pages" "$PF_TMP/lz4.pages" 4
+compr1=$(mm 2)
+dd if="$PF_TMP/lz4.pages" of="$M/lz4" bs=1M oflag=direct status=none
+compr2=$(mm 2)
+pf_diag "the same pages took $((compr1 - compr0)) compressed bytes with" \
+	"intake zstd:1, $((compr2 - compr1)) with lz4"
+pf_ok $(( (compr1 - compr0) * 10 < (compr2 - compr1) * 9 ? 0 : 1 )) \
+	"intake zstd:1 held them in under 0.9 of LZ4's bytes (compr_data_size)"
+
+# read_idle: a read leaves a page idle, so the trigger moves what was read.
+write_ctl read_idle 1
+moved0=$(st recomp_total)
+kept0=$(st recomp_kept)
+objs=$(own_objs lz4)
+dd if="$M/lz4" of=/dev/null bs=1M iflag=direct status=none
+write_ctl recompress 1
+pf_is "$(( $(st recomp_total) + $(st recomp_kept) - moved0 - kept0 ))" "$objs" \
+	"read_idle: reading the lz4 file left exactly its $objs objects idle"
+write_ctl read_idle 0
+variant "$PF_TMP/mem.pages" "$PF_TMP/young.pages" 5
+dd if="$PF_TMP/young.pages" of="$M/young" bs=1M oflag=direct status=none
+moved0=$(st recomp_total)
+kept0=$(st recomp_kept)
+dd if="$M/young" of=/dev/null bs=1M iflag=direct status=none
+write_ctl recompress 1
+pf_is "$(( $(st recomp_total) + $(st recomp_kept) - moved0 - kept0 ))" 0 \
+	"read_idle 0: pages read are young, none moved"
+cmp "$M/lz4" "$PF_TMP/lz4.pages" && cmp "$M/young" "$PF_TMP/young.pages"
+pf_ok $? "pages read back intact"
+
 # Bad values: refused with an errno echo reports, setting unchanged.
 bad() { # FILE VALUE DESC
 	local old

@@ -228,11 +228,76 @@ static void test_ctl_formatters(void)
 	strbuf_release(&sb);
 }
 
+static void test_intake_bool(void)
+{
+	struct store_recomp_algorithm a = { STORE_RECOMP_LZ4HC, 3 };
+	bool cold = true, on = false;
+	char buf[32];
+
+	ok(opt_parse_intake("lz4", &cold, &a) == 0 && !cold, "intake lz4");
+	ok(opt_parse_intake("zstd:1", &cold, &a) == 0 && cold &&
+	   a.algo == STORE_RECOMP_ZSTD && a.level == 1, "intake zstd:1");
+	ok(opt_parse_intake("lz4hc", &cold, &a) == 0 && cold &&
+	   a.algo == STORE_RECOMP_LZ4HC && a.level == 0, "intake lz4hc");
+	cold = false;
+	ok(opt_parse_intake("LZ4", &cold, &a) == -EINVAL && !cold,
+	   "intake names are lower case");
+	ok(opt_parse_intake("", &cold, &a) == -EINVAL, "empty intake refused");
+	ok(opt_parse_intake("lz4:1", &cold, &a) == -EINVAL, "lz4 takes no level");
+	a.algo = STORE_RECOMP_ZSTD;
+	a.level = 1;
+	opt_format_intake(true, &a, buf, sizeof(buf));
+	ok(strcmp(buf, "zstd:1") == 0, "intake zstd:1 formats back (%s)", buf);
+	opt_format_intake(false, &a, buf, sizeof(buf));
+	ok(strcmp(buf, "lz4") == 0, "intake lz4 formats back (%s)", buf);
+	ok(opt_parse_bool("1", &on) == 0 && on, "bool 1");
+	ok(opt_parse_bool("0", &on) == 0 && !on, "bool 0");
+	on = true;
+	ok(opt_parse_bool("yes", &on) == -EINVAL && on, "bool yes refused");
+	ok(opt_parse_bool("01", &on) == -EINVAL && on, "bool 01 refused");
+	ok(ctl_parse_bool(S("1\n"), &on) == 0 && on, "ctl bool with a newline");
+	ok(ctl_parse_intake(S("zstd:3\n"), &cold, &a) == 0 && cold &&
+	   a.level == 3, "ctl intake with a newline");
+}
+
+static void test_zswap(void)
+{
+	static const char meminfo[] =
+		"MemTotal:       24683564 kB\n"
+		"Zswap:             1024 kB\n"
+		"Zswapped:          4096 kB\n"
+		"Dirty:                0 kB\n";
+	static const char vmstat[] =
+		"pswpout 5\nzswpin 11\nzswpout 22\nzswpwb 33\nzswpwb_x 9\n";
+	struct zswap_stats zs = { 0 };
+	unsigned long long col[5];
+	struct strbuf sb;
+
+	zswap_parse_meminfo(meminfo, &zs);
+	is_u64(zs.pool_bytes, 1024 * 1024, "meminfo Zswap in bytes");
+	is_u64(zs.stored_bytes, 4096 * 1024, "meminfo Zswapped in bytes");
+	zswap_parse_vmstat(vmstat, &zs);
+	ok(zs.zswpin == 11 && zs.zswpout == 22 && zs.zswpwb == 33,
+	   "vmstat zswpin zswpout zswpwb");
+	zswap_parse_meminfo("MemTotal: 5 kB\n", &zs);
+	is_u64(zs.pool_bytes, 1024 * 1024, "a kernel without zswap changes nothing");
+	strbuf_init(&sb);
+	ctl_fmt_zswap_stat(&sb, &zs);
+	ok(sscanf(sb.buf, "%llu %llu %llu %llu %llu", &col[0], &col[1], &col[2],
+		  &col[3], &col[4]) == 5 && count_fields(sb.buf) == 5 &&
+	   col[0] == 1048576 && col[1] == 4194304 && col[2] == 11 &&
+	   col[3] == 22 && col[4] == 33,
+	   "zswap_stat: pool_bytes stored_bytes zswpin zswpout zswpwb");
+	strbuf_release(&sb);
+}
+
 int main(void)
 {
 	test_parse_size();
 	test_parse_uint_fold();
 	test_ctl_parsers();
 	test_ctl_formatters();
+	test_intake_bool();
+	test_zswap();
 	return tap_done();
 }
