@@ -15,14 +15,17 @@
 #
 # TAP:   pf_ok STATUS DESC | pf_is GOT WANT DESC | pf_run DESC CMD...
 #        pf_fails DESC CMD... | pf_ge GOT MIN DESC | pf_le GOT MAX DESC
-#        pf_diag TEXT | pf_skip_all REASON | pf_done (unmounts, plan, exit)
+#        pf_diag TEXT | pf_skip DESC REASON (one test point skipped)
+#        pf_skip_all REASON | pf_done (unmounts, plan, exit)
 # Setup: pf_require root|fuse|loop|swap|memcg ...
 #        pf_mount [pagefold options...]   -> PF_MNT, PF_PID, PF_LOG
 #        pf_umount MNT                      (also a test point: clean exit)
 #        pf_track_swap DEV | pf_track_loop DEV | pf_track_cgroup DIR |
 #        pf_track_pid PID (a workload: killed first) |
 #        pf_track_daemon PID (a pagefold: waited for after the unmounts) |
-#        pf_track_mount MNT
+#        pf_track_mount MNT |
+#        pf_track_setting FILE (a /sys or /proc setting: its present value
+#        is written back at exit, last tracked first, after everything else)
 #        pf_ns_start: a private mount namespace (held by a sleeping process);
 #        pf_ns CMD... runs CMD in it; pf_track_ns_mount MNT
 #
@@ -49,6 +52,7 @@ pf_extra_pids=()
 pf_daemon_pids=()
 pf_extra_mnts=()
 pf_ns_mnts=()
+pf_settings=()
 PF_NS=
 declare -A pf_logs=()
 PF_TMP=
@@ -116,6 +120,11 @@ pf_fails() { # DESC CMD...: passes when CMD fails; its output is in $PF_TMP/run.
 	pf_ok $? "$desc" || pf_diag "command succeeded: $*"
 }
 
+pf_skip() { # DESC REASON
+	pf_test_n=$((pf_test_n + 1))
+	echo "ok $pf_test_n - $1 # SKIP $2"
+}
+
 pf_skip_all() {
 	echo "1..0 # SKIP $*"
 	exit 0
@@ -168,6 +177,24 @@ pf_track_pid() { pf_extra_pids+=("$1"); }     # killed first
 pf_track_daemon() { pf_daemon_pids+=("$1"); } # after the unmounts
 pf_track_mount() { pf_extra_mnts+=("$1"); }
 pf_track_ns_mount() { pf_ns_mnts+=("$1"); }
+pf_track_setting() { # FILE
+	local v
+	read -r v <"$1" || return 1
+	pf_settings+=("$1=$v")
+}
+
+# Write the tracked settings back (newest first), saying which the kernel
+# refused.
+pf_restore_settings() {
+	local i f v now
+	for ((i = ${#pf_settings[@]} - 1; i >= 0; i--)); do
+		f=${pf_settings[$i]%%=*}
+		v=${pf_settings[$i]#*=}
+		read -r now <"$f" 2>/dev/null
+		[ "$now" = "$v" ] && continue
+		printf '%s\n' "$v" 2>/dev/null >"$f" || echo "# could not restore $f to $v"
+	done
+}
 
 pf_ns_start() {
 	unshare -m --propagation private sleep 100000 &
@@ -304,6 +331,7 @@ pf_cleanup() {
 	if [ -n "$PF_NS" ] && pf_alive "$PF_NS"; then
 		kill -KILL "$PF_NS" && wait "$PF_NS"
 	fi 2>/dev/null
+	pf_restore_settings
 	if [ -n "$PF_TMP" ] && [ -d "$PF_TMP" ]; then
 		if findmnt -rn -o TARGET | grep -q "^$PF_TMP"; then
 			echo "# leaving $PF_TMP: something is still mounted in it"
