@@ -29,11 +29,6 @@ file=$mnt/swap0
 # A state directory of our own: never that of a setup running on the host.
 export PF_SWAP_STATE=$PF_TMP/state
 state=$PF_SWAP_STATE/kernel.saved
-if ! "$PAGEFOLD" -h 2>&1 | grep -q 'intake=' ||
-	! "$PAGEFOLD" -h 2>&1 | grep -q 'read_idle='; then
-	export PF_SWAP_NO_DAEMON_OPTS=1
-	pf_diag "the daemon has no -o intake/read_idle yet: starting without the tier's mount options"
-fi
 
 track_all() { # [SWAPFILE]: the EXIT trap undoes what a failing check leaves
 	local loop
@@ -180,28 +175,24 @@ nothing_left "single: after stop"
 
 # start cannot give an existing mount its options, so it sets them through
 # the .ctl settings of the same name.
-if [ -n "${PF_SWAP_NO_DAEMON_OPTS:-}" ]; then
-	pf_skip "tier options on an existing mount" "the daemon has no -o intake/read_idle yet"
-else
-	for mode in single two; do
-		pf_mount -o recompress_after=300 || { pf_ok 1 "mount"; pf_done; }
-		pf_run "start -T $mode on an existing mount" \
-			"$swap" start -b "$PAGEFOLD" -m "$PF_MNT" -s 64M -T $mode
-		track_all "$PF_MNT/swap0"
-		C=$PF_MNT/.ctl
-		if [ $mode = single ]; then
-			pf_is "$(cat "$C/read_idle") $(cat "$C/recompress_after") $(cat "$C/intake")" \
-				"1 60 lz4" "single on an existing mount: read_idle 1, recompress_after 60"
-			grep -q -F "$C/recompress_after: 300 -> 60" "$PF_TMP/run.out"
-			pf_ok $? "... and says so" || pf_diag_file "$PF_TMP/run.out"
-		else
-			pf_is "$(cat "$C/intake") $(cat "$C/read_idle")" "zstd:1 0" \
-				"two tiers on an existing mount: intake zstd:1"
-		fi
-		pf_run "stop -m an existing mount" "$swap" stop -m "$PF_MNT"
-		same_as_before "$mode on an existing mount: stop restored every setting"
-	done
-fi
+for mode in single two; do
+	pf_mount -o recompress_after=300 || { pf_ok 1 "mount"; pf_done; }
+	pf_run "start -T $mode on an existing mount" \
+		"$swap" start -b "$PAGEFOLD" -m "$PF_MNT" -s 64M -T $mode
+	track_all "$PF_MNT/swap0"
+	C=$PF_MNT/.ctl
+	if [ $mode = single ]; then
+		pf_is "$(cat "$C/read_idle") $(cat "$C/recompress_after") $(cat "$C/intake")" \
+			"1 60 lz4" "single on an existing mount: read_idle 1, recompress_after 60"
+		grep -q -F "$C/recompress_after: 300 -> 60" "$PF_TMP/run.out"
+		pf_ok $? "... and says so" || pf_diag_file "$PF_TMP/run.out"
+	else
+		pf_is "$(cat "$C/intake") $(cat "$C/read_idle")" "zstd:1 0" \
+			"two tiers on an existing mount: intake zstd:1"
+	fi
+	pf_run "stop -m an existing mount" "$swap" stop -m "$PF_MNT"
+	same_as_before "$mode on an existing mount: stop restored every setting"
+done
 
 # --- (c) two tiers under load --------------------------------------------
 
@@ -256,11 +247,9 @@ else
 		sleep 0.1
 	done
 	pf_diag "$(sed -n '/^pagefold:/,$p' <("$swap" status -m "$mnt"))"
-	if "$PAGEFOLD" -h 2>&1 | grep -q 'intake=' && [ -z "${PF_SWAP_NO_DAEMON_OPTS:-}" ]; then
-		pf_ge "$(mm 15)" 1 "pages arrived in the cold codec (recomp_pages $(mm 15))"
-	else
-		pf_skip "pages arrived in the cold codec" "the daemon has no -o intake yet"
-	fi
+	# Mounted with intake=zstd:1: what zswap writes back or rejects is stored
+	# in the cold codec at once.
+	pf_ge "$(mm 15)" 1 "pages arrived in the cold codec (recomp_pages $(mm 15))"
 	touch "$PF_TMP/go.done"
 	pf_wait_exit "$wpid" 120
 	pf_is "$pf_wait_status" 0 "the workload verified every page it touched and exited 0" ||
