@@ -1,15 +1,39 @@
 #!/bin/bash
-# examples/pagefold-swap end to end: start mounts, makes the sparse file,
+# examples/pagefold-swap end to end, in its default mode (two tiers where
+# zswap can be set, else one): start mounts, makes the sparse file,
 # attaches a direct-I/O loop device and puts it into swap use with the asked
 # priority; start again changes nothing; status reports it; stop takes it
-# all down in order. A start that fails part-way undoes what it did, and
-# bad arguments are refused before anything is touched.
+# all down in order and puts the kernel settings back. A start that fails
+# part-way undoes what it did, kernel settings included, and bad arguments
+# are refused before anything is touched. (The tiers themselves: t0510.)
 . "$(dirname "$0")/lib.sh"
 pf_require root fuse loop swap
 
 swap=$PF_SOURCE_DIR/examples/pagefold-swap
 mnt=$PF_TMP/swapmnt
 file=$mnt/swap0
+# A state directory of our own: never that of a setup running on the host.
+export PF_SWAP_STATE=$PF_TMP/state
+
+# start changes zswap's parameters and vm.page-cluster system-wide: the
+# EXIT trap puts back what the test found, whatever happens.
+Z=/sys/module/zswap/parameters
+settings=(/proc/sys/vm/page-cluster)
+for p in compressor max_pool_percent accept_threshold_percent shrinker_enabled enabled; do
+	[ -f "$Z/$p" ] && settings+=("$Z/$p")
+done
+for p in "${settings[@]}"; do
+	pf_track_setting "$p"
+done
+snapshot() { local p; for p in "${settings[@]}"; do echo "$p=$(cat "$p")"; done; }
+same_as_before() { # DESC
+	local now
+	now=$(snapshot)
+	[ "$now" = "$before" ]
+	pf_ok $? "$1" || pf_diag "before: $(echo $before)" "now:    $(echo $now)"
+}
+before=$(snapshot)
+if [ -w "$Z/enabled" ]; then mode="two tiers"; else mode="single tier"; fi
 
 # The EXIT trap undoes whatever a failing check leaves behind.
 track_all() {
@@ -25,6 +49,9 @@ loops_of() { losetup -n -O NAME -j "$file" 2>/dev/null | wc -l; }
 
 pf_run "start" "$swap" start -b "$PAGEFOLD" -m "$mnt" -s 256M -p 4242
 track_all
+grep -q "^pagefold-swap: $mode" "$PF_TMP/run.out"
+pf_ok $? "start: $mode by default" || pf_diag_file "$PF_TMP/run.out"
+pf_is "$(cat /proc/sys/vm/page-cluster)" 0 "start: vm.page-cluster 0"
 pf_ok "$(pf_is_mounted "$mnt"; echo $?)" "start mounted pagefold on $mnt"
 pf_is "$(stat -c %s "$file" 2>/dev/null)" $((256 << 20)) "swap file has the asked size"
 loop=$(losetup -n -O NAME -j "$file" | head -n1)
@@ -42,11 +69,15 @@ pf_is "$(grep -c " $mnt " /proc/mounts)" 1 "start again mounted nothing more"
 pf_ok $? "status exits 0 while running" || pf_diag_file "$PF_TMP/status"
 grep -q "^mm_stat: *[0-9]" "$PF_TMP/status"
 pf_ok $? "status shows mm_stat" || pf_diag_file "$PF_TMP/status"
+grep -q "^total memory held: " "$PF_TMP/status"
+pf_ok $? "status shows the memory both tiers hold" || pf_diag_file "$PF_TMP/status"
 
 pf_run "stop" "$swap" stop -m "$mnt"
 pf_is "$(grep -c "^$loop " /proc/swaps)" 0 "stop: swap off"
 pf_ok "$(losetup "$loop" >/dev/null 2>&1; [ $? -ne 0 ]; echo $?)" "stop: loop device detached"
 pf_ok "$(! pf_is_mounted "$mnt"; echo $?)" "stop: unmounted"
+same_as_before "stop: kernel settings as before start"
+pf_ok "$([ ! -e "$PF_SWAP_STATE/kernel.saved" ]; echo $?)" "stop: no saved settings left"
 pf_run "stop again is harmless" "$swap" stop -m "$mnt"
 "$swap" status -m "$mnt" >/dev/null 2>&1
 pf_is $? 3 "status exits 3 when not mounted"
@@ -58,6 +89,7 @@ track_all
 pf_ok "$(! pf_is_mounted "$mnt"; echo $?)" "failed start unmounted what it mounted" ||
 	pf_diag_file "$PF_TMP/run.out"
 pf_is "$(loops_of)" 0 "failed start left no loop device"
+same_as_before "failed start: kernel settings as before"
 
 # Bad arguments: refused with a message, nothing mounted.
 pf_fails "bad priority refused" "$swap" start -b "$PAGEFOLD" -m "$mnt" -p high
@@ -66,6 +98,7 @@ pf_ok $? "bad priority: says why" || pf_diag_file "$PF_TMP/run.out"
 pf_fails "bad mount option refused" "$swap" start -b "$PAGEFOLD" -m "$mnt" -o fold=sometimes
 track_all
 pf_ok "$(! pf_is_mounted "$mnt"; echo $?)" "bad mount option: nothing mounted"
+same_as_before "bad mount option: kernel settings as before"
 pf_fails "missing daemon refused" "$swap" start -b "$PF_TMP/no-such-pagefold" -m "$mnt"
 grep -q "not executable" "$PF_TMP/run.out"
 pf_ok $? "missing daemon: says why" || pf_diag_file "$PF_TMP/run.out"
