@@ -316,7 +316,7 @@ grep -q "no per-cgroup zswap limits" "$PF_TMP/start.out"
 pf_ok "$([ $? -ne 0 ]; echo $?)" "fake tree: no cgroup v1 note on cgroup v2"
 same_as_before "fake tree: the real settings untouched"
 fswap status -m "$mnt" >"$PF_TMP/status" 2>&1
-grep -q '^zswap pool: 2.0 MiB holding 8.0 MiB of pages' "$PF_TMP/status" &&
+grep -q '^zswap pool: 2.0 MiB of 512.0 MiB allowed, holding 8.0 MiB of pages' "$PF_TMP/status" &&
 	grep -q '^zswap since boot: 22 pages stored (zswpout), 11 loaded back (zswpin), 33 written back' "$PF_TMP/status"
 pf_ok $? "fake tree: status reads the pool and counters from PF_SYSROOT" || pf_diag_file "$PF_TMP/status" 30
 pf_run "fake tree: stop" fswap stop -m "$mnt"
