@@ -323,6 +323,20 @@ pf_run "fake tree: stop" fswap stop -m "$mnt"
 pf_is "$(fake_snapshot)" "$fake_before" "fake tree: stop restored every value"
 pf_ok "$([ ! -e "$fstate" ]; echo $?)" "fake tree: state file removed"
 
+# pagefold-swap.service passes ${PAGEFOLD_HOT_SIZE} and ${PAGEFOLD_TIERS},
+# one empty argument each when unset: the defaults (1% of RAM, auto).
+pf_run "fake tree: start -H '' -T '' (the unit's empty variables)" \
+	fswap start -b "$PAGEFOLD" -m "$mnt" -s 64M -H '' -T ''
+track_all
+grep -q "smallest pool" "$PF_TMP/run.out"
+pf_ok "$([ $? -ne 0 ]; echo $?)" "fake tree: the default hot tier is a whole 1%, no note" ||
+	pf_diag_file "$PF_TMP/run.out"
+pf_is "$(cat "$fz/enabled") $(cat "$fz/max_pool_percent") $(cat "$fcg/user.slice/memory.zswap.max")" \
+	"Y 1 $(((10737418240 / 100 + 1 + 4095) / 4096 * 4096))" \
+	"fake tree: two tiers, 1% of RAM (memory.zswap.max in whole pages)"
+pf_run "fake tree: stop" fswap stop -m "$mnt"
+pf_is "$(fake_snapshot)" "$fake_before" "fake tree: stop restored every value"
+
 # A value the kernel refuses on restore is reported, kept, and restored by
 # a later stop.
 fswap start -b "$PAGEFOLD" -m "$mnt" -s 64M -H 512M >"$PF_TMP/start.out" 2>&1
