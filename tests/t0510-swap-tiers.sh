@@ -54,7 +54,7 @@ same_as_before() { # DESC: every setting is what it was before
 	local now
 	now=$(snapshot)
 	[ "$now" = "$before" ]
-	pf_ok $? "$1" || pf_diag "before: $(echo $before)" "now:    $(echo $now)"
+	pf_ok $? "$1" || pf_diag "before: ${before//$'\n'/ }" "now:    ${now//$'\n'/ }"
 }
 nothing_left() { # DESC: no mount, no loop device, no state file
 	track_all
@@ -73,7 +73,7 @@ echo 7 >"$Z/max_pool_percent" && echo 55 >"$Z/accept_threshold_percent" &&
 	echo N >"$Z/shrinker_enabled" && echo N >"$Z/enabled" && echo 2 >"$PC"
 pf_ok $? "unusual settings to start from"
 before=$(snapshot)
-pf_diag "before: $(echo $before)"
+pf_diag "before: ${before//$'\n'/ }"
 
 mem=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) * 1024))
 hot=$((mem * 5 / 200)) # 2.5% of RAM: the pool is 2%, rounded down
@@ -230,7 +230,7 @@ else
 	) >"$PF_TMP/hotset.out" 2>&1 &
 	wpid=$!
 	pf_track_pid "$wpid"
-	for i in $(seq 1200); do
+	for _ in $(seq 1200); do
 		grep -q '^filled' "$PF_TMP/hotset.out" && break
 		pf_alive "$wpid" || break
 		sleep 0.1
@@ -241,7 +241,7 @@ else
 	pf_ge "$orig" 1 "pagefold holds pages while they are swapped (orig_data_size $orig)"
 	pf_diag "$(sed -n '/^pagefold:/,$p' <("$swap" status -m "$mnt"))"
 	touch "$PF_TMP/go"
-	for i in $(seq 1200); do
+	for _ in $(seq 1200); do
 		grep -q '^touches' "$PF_TMP/hotset.out" && break
 		pf_alive "$wpid" || break
 		sleep 0.1

@@ -30,7 +30,7 @@ same_as_before() { # DESC
 	local now
 	now=$(snapshot)
 	[ "$now" = "$before" ]
-	pf_ok $? "$1" || pf_diag "before: $(echo $before)" "now:    $(echo $now)"
+	pf_ok $? "$1" || pf_diag "before: ${before//$'\n'/ }" "now:    ${now//$'\n'/ }"
 }
 before=$(snapshot)
 if [ -w "$Z/enabled" ]; then mode="two tiers"; else mode="single tier"; fi
