@@ -5,8 +5,9 @@
 # stop puts back exactly what was there; a start that fails part-way, or is
 # refused, leaves every setting as it was. Under a workload that swaps well
 # beyond the hot tier, zswap writes pages back to pagefold and every byte
-# comes back. -T single leaves zswap alone. The cgroup v2 part runs on a
-# fake /sys + /proc tree (PF_SYSROOT), since this may be a cgroup v1 host.
+# comes back. -T single leaves zswap alone. The cgroup v2 part, two mounts
+# sharing the settings, and values the kernel refuses run on a fake /sys +
+# /proc tree (PF_SYSROOT), since this may be a cgroup v1 host.
 #
 # The settings start from unusual values, so that restoring them cannot be
 # mistaken for setting defaults; the EXIT trap writes back what the test
@@ -336,6 +337,24 @@ pf_is "$(cat "$fz/enabled") $(cat "$fz/max_pool_percent") $(cat "$fcg/user.slice
 	"fake tree: two tiers, 1% of RAM (memory.zswap.max in whole pages)"
 pf_run "fake tree: stop" fswap stop -m "$mnt"
 pf_is "$(fake_snapshot)" "$fake_before" "fake tree: stop restored every value"
+
+# Two mounts share the settings: the first start saves them, stopping one
+# mount keeps them for the other, stopping the last restores them.
+mnt2=$PF_TMP/swapmnt2
+fswap start -b "$PAGEFOLD" -m "$mnt" -s 64M -H 512M >"$PF_TMP/start.out" 2>&1 &&
+	fswap start -b "$PAGEFOLD" -m "$mnt2" -s 64M -H 512M >>"$PF_TMP/start.out" 2>&1
+pf_ok $? "fake tree: start on two mounts" || pf_diag_file "$PF_TMP/start.out" 40
+track_all
+mnt=$mnt2 track_all "$mnt2/swap0"
+pf_is "$(grep -c '^mount=' "$fstate")" 2 "fake tree: the state file names both mounts"
+pf_is "$(sed -n "s|^$fz/max_pool_percent=||p" "$fstate")" 33 "fake tree: ... and the first start's originals"
+pf_run "fake tree: stop the first mount" fswap stop -m "$mnt"
+grep -q "kernel settings kept: $mnt2 still uses them" "$PF_TMP/run.out"
+pf_ok $? "fake tree: ... keeps the settings for the second, and says so" || pf_diag_file "$PF_TMP/run.out"
+pf_is "$(cat "$fz/enabled") $(cat "$fz/max_pool_percent")" "Y 5" "fake tree: ... zswap still set"
+pf_run "fake tree: stop the second mount" fswap stop -m "$mnt2"
+pf_is "$(fake_snapshot)" "$fake_before" "fake tree: the last stop restored every value"
+pf_ok "$([ ! -e "$fstate" ]; echo $?)" "fake tree: state file removed"
 
 # A value the kernel refuses on restore is reported, kept, and restored by
 # a later stop.
