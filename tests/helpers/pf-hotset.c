@@ -241,5 +241,8 @@ int main(int argc, char **argv)
 		snprintf(done, sizeof(done), "%s.done", go);
 		wait_for(done);
 	}
+	munmap(mem, npages * PAGE);
+	free(hash);
+	free(hot);
 	return errors ? 1 : 0;
 }
