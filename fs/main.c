@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "ops.h"
+#include "conn.h"
 #include "opts.h"
 #include "pf.h"
 #include "recv.h"
@@ -660,6 +661,13 @@ int main(int argc, char **argv)
 		goto destroy_fs; /* libfuse said why */
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto destroy_session;
+	/* Shared mmap of direct-I/O files, which libfuse cannot ask for. */
+	ret = pf_conn_extend(se);
+	if (ret) {
+		pf_log(LOG_ERR, "cannot hook the FUSE connection: %s",
+		       strerror(-ret));
+		goto unmount;
+	}
 	/* From here on a signal must unmount, not kill: only the main thread
 	 * takes them (in serve()), and the workers inherit the mask. */
 	sigemptyset(&set);
