@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cluster.h"
 
@@ -15,18 +16,33 @@ struct dir_node {
 };
 
 _Static_assert(sizeof(struct dir_node) == CDIR_NODE_BYTES, "node size");
-_Static_assert(sizeof(struct cluster) == 8 + 8 * CLUSTER_SLOTS,
-	       "cluster header must stay 8 bytes");
+_Static_assert(sizeof(struct cluster) == 8, "cluster header must stay 8 bytes");
+_Static_assert(CLUSTER_SLOTS <= UINT16_MAX, "live and cap are 16 bits");
 
 #define MAX_HEIGHT 6	/* 36 bits >= 31 bits of cluster index */
 
-struct cluster *cluster_new(struct pf_mem *mem, int *err)
+struct cluster *cluster_new(struct pf_mem *mem, unsigned int cap, int *err)
 {
-	struct cluster *c = pf_alloc(mem, sizeof(*c), true, true, err);
+	struct cluster *c = pf_alloc(mem, sizeof(*c) + cap * sizeof(slot_t),
+				     true, true, err);
 
-	if (c)
+	if (c) {
 		pf_lock_init(&c->lock);
+		c->cap = (uint16_t)cap;
+	}
 	return c;
+}
+
+struct cluster *cluster_grow(struct pf_mem *mem, struct cluster *c,
+			     unsigned int cap, int *err)
+{
+	struct cluster *n = cluster_new(mem, cap, err);
+
+	if (!n)
+		return NULL;
+	memcpy(n->slot, c->slot, c->cap * sizeof(slot_t));
+	n->live = c->live;
+	return n;
 }
 
 void cluster_free(struct pf_mem *mem, struct cluster *c)
@@ -38,7 +54,12 @@ bool cluster_is_valid(const struct cluster *c, const char **why)
 {
 	uint32_t i, live = 0;
 
-	for (i = 0; i < CLUSTER_SLOTS; i++) {
+	if (c->cap < CLUSTER_MIN_SLOTS || c->cap > CLUSTER_SLOTS ||
+	    (c->cap & (c->cap - 1))) {
+		*why = "cluster: capacity not a power of two in range";
+		return false;
+	}
+	for (i = 0; i < c->cap; i++) {
 		slot_t s = c->slot[i];
 
 		if (slot_type(s) == SLOT_EMPTY) {
@@ -212,11 +233,24 @@ int cdir_insert(struct cdir *d, struct pf_mem *mem, uint64_t ci,
 	if (parent)
 		parent->count++;
 	d->clusters++;
+	d->slots += c->cap;
 	return 0;
 
 fail_prune:
 	cdir_prune(d, mem, ci);
 	return err;
+}
+
+void cdir_replace(struct cdir *d, uint64_t ci, struct cluster *c)
+{
+	void **slot = &d->root;
+	unsigned int h;
+
+	for (h = d->height; h > 0; h--)
+		slot = &((struct dir_node *)*slot)->child[idx_at(ci, h)];
+	d->slots += c->cap;
+	d->slots -= ((struct cluster *)*slot)->cap;
+	*slot = c;
 }
 
 struct cluster *cdir_remove(struct cdir *d, struct pf_mem *mem, uint64_t ci)
@@ -239,6 +273,7 @@ struct cluster *cdir_remove(struct cdir *d, struct pf_mem *mem, uint64_t ci)
 	if (parent)
 		parent->count--;
 	d->clusters--;
+	d->slots -= c->cap;
 	cdir_prune(d, mem, ci);
 	return c;
 }
@@ -341,7 +376,7 @@ void cdir_clear(struct cdir *d, struct pf_mem *mem,
 }
 
 struct check {
-	uint64_t clusters, nodes;
+	uint64_t clusters, slots, nodes;
 	const char *bad;
 };
 
@@ -352,6 +387,7 @@ static void check_rec(void *n, unsigned int h, struct check *ck)
 
 	if (h == 0) {
 		ck->clusters++;
+		ck->slots += ((const struct cluster *)n)->cap;
 		return;
 	}
 	ck->nodes++;
@@ -369,10 +405,10 @@ static void check_rec(void *n, unsigned int h, struct check *ck)
 
 bool cdir_is_valid(const struct cdir *d, const char **why)
 {
-	struct check ck = { 0, 0, NULL };
+	struct check ck = { 0, 0, 0, NULL };
 
 	if (!d->root) {
-		if (d->height || d->clusters || d->nodes)
+		if (d->height || d->clusters || d->slots || d->nodes)
 			ck.bad = "cdir: empty tree with height or counts";
 		goto out;
 	}
@@ -387,8 +423,9 @@ bool cdir_is_valid(const struct cdir *d, const char **why)
 			ck.bad = "cdir: taller than needed";
 	}
 	check_rec(d->root, d->height, &ck);
-	if (!ck.bad && (ck.clusters != d->clusters || ck.nodes != d->nodes))
-		ck.bad = "cdir: cluster/node counts wrong";
+	if (!ck.bad && (ck.clusters != d->clusters || ck.slots != d->slots ||
+			ck.nodes != d->nodes))
+		ck.bad = "cdir: cluster/slot/node counts wrong";
 out:
 	if (ck.bad && why)
 		*why = ck.bad;

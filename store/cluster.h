@@ -22,6 +22,12 @@
  *                32-bit half of a pattern whose two halves are equal
  *                (SAME; zero pages included), or a pattern id (SAME + bit 2)
  *
+ * A cluster holds only as many slots as its highest written page needs,
+ * rounded up to a power of two (8 at least): a file of one page has a
+ * cluster of 8 slots (72 bytes), a full one 512 (4104 bytes). Slots past
+ * the cluster's capacity are holes; a write past it grows the cluster
+ * (under the file's write lock, so no reader holds it).
+ *
  * Metadata per stored page, all layers:
  *    8 bytes  slot
  *    8 bytes  pool: handle-table entry + back-reference (alloc/pool.h),
@@ -29,7 +35,8 @@
  *             its object's, a same-filled page has none
  *   --------
  *   16 bytes, plus amortised costs: the cluster header (8 bytes per 512
- *   slots = 0.016 B/page in a full cluster), directory nodes (520 bytes per
+ *   slots = 0.016 B/page in a full cluster; a cluster holds up to twice
+ *   the slots its highest page needs), directory nodes (520 bytes per
  *   64 clusters = 0.016 B/page), the pool's per-span descriptors, and for
  *   unique pages with folding on the fold index (fold.h).
  *
@@ -37,7 +44,8 @@
  * live slot, and directory nodes only above existing clusters. The tree is
  * as tall as the highest cluster needs (6 index bits per level): a 1 TiB
  * file (2^19 clusters, 4 levels) with its first and last pages written holds
- * 2 clusters + 7 nodes = 2 * 4104 + 7 * 520 = 11848 bytes.
+ * a cluster of 8 slots, one of 512 and 7 nodes = 72 + 4104 + 7 * 520 =
+ * 7816 bytes.
  *
  * Locking is the caller's: the directory under the file's rwlock (read to
  * look up, write to add or remove a cluster), slots under the cluster lock.
@@ -124,15 +132,38 @@ static inline slot_t slot_make_same(uint32_t payload, bool table)
 
 /* ---- clusters ---- */
 
-/* Invariant: live == number of slots whose type is not SLOT_EMPTY. */
+/*
+ * Invariants: live == number of slots whose type is not SLOT_EMPTY;
+ * cap is a power of two, CLUSTER_MIN_SLOTS <= cap <= CLUSTER_SLOTS; the
+ * pages of slots cap..CLUSTER_SLOTS - 1 are holes.
+ */
 struct cluster {
 	struct pf_lock lock;
-	uint32_t live;
-	slot_t slot[CLUSTER_SLOTS];
+	uint16_t live;
+	uint16_t cap;
+	slot_t slot[];
 };
 
-/* A zeroed (all-empty) cluster, or NULL with -ENOSPC/-ENOMEM in *err. */
-struct cluster *cluster_new(struct pf_mem *mem, int *err);
+#define CLUSTER_MIN_SLOTS 8u
+
+/* The capacity a cluster needs to hold slot off. */
+static inline unsigned int cluster_cap_for(unsigned int off)
+{
+	unsigned int cap = CLUSTER_MIN_SLOTS;
+
+	while (cap <= off)
+		cap <<= 1;
+	return cap;
+}
+
+/* A zeroed (all-empty) cluster of cap slots, or NULL with -ENOSPC/-ENOMEM
+ * in *err. */
+struct cluster *cluster_new(struct pf_mem *mem, unsigned int cap, int *err);
+/* c's slots in a new cluster of cap (> c->cap) slots (c is left for the
+ * caller to replace and free); NULL with *err when it cannot be
+ * allocated. No other thread may hold c. */
+struct cluster *cluster_grow(struct pf_mem *mem, struct cluster *c,
+			     unsigned int cap, int *err);
 void cluster_free(struct pf_mem *mem, struct cluster *c);
 /* Caller holds the cluster lock. */
 bool cluster_is_valid(const struct cluster *c, const char **why);
@@ -152,6 +183,7 @@ struct cdir {
 	void *root;
 	unsigned int height;	/* node levels above the clusters */
 	uint64_t clusters;
+	uint64_t slots;		/* the clusters' capacities, summed */
 	uint64_t nodes;
 };
 
@@ -162,6 +194,7 @@ static inline void cdir_init(struct cdir *d)
 	d->root = NULL;
 	d->height = 0;
 	d->clusters = 0;
+	d->slots = 0;
 	d->nodes = 0;
 }
 
@@ -170,6 +203,8 @@ struct cluster *cdir_lookup(const struct cdir *d, uint64_t ci);
  * node cannot be allocated; the directory is unchanged then. */
 int cdir_insert(struct cdir *d, struct pf_mem *mem, uint64_t ci,
 		struct cluster *c);
+/* Put c in place of the cluster at ci (which must exist). */
+void cdir_replace(struct cdir *d, uint64_t ci, struct cluster *c);
 /* Unlink the cluster at ci (not freed) and prune empty nodes. */
 struct cluster *cdir_remove(struct cdir *d, struct pf_mem *mem, uint64_t ci);
 /* First cluster with index >= ci, or NULL. */

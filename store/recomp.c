@@ -212,7 +212,7 @@ static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 	}
 	w->n = 0;
 	pf_lock(&c->lock);
-	for (i = 0; i < CLUSTER_SLOTS; i++) {
+	for (i = 0; i < c->cap; i++) {
 		slot_t s = c->slot[i];
 		unsigned int age = slot_age(s);
 

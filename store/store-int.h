@@ -116,9 +116,30 @@ struct file_ctr_stripe {
  *   dir.clusters == clusters in the tree, each with live > 0 (a cluster is
  *   emptied and unlinked under the write lock, never left behind)
  */
-struct store_file {
+/*
+ * A file's lock and counters in CTR_STRIPES stripes, for files that span
+ * more than one cluster (a swap file at once); a smaller file gets by
+ * with one stripe of each, in its record (1 KiB less per file: what a
+ * tree of small files would otherwise pay per file).
+ */
+struct file_stripes {
 	struct file_lock_stripe lock[CTR_STRIPES];
 	struct file_ctr_stripe ctr[CTR_STRIPES];
+};
+
+/*
+ * The file lock is lock0 while stripes is NULL, and the stripes' locks
+ * once it is set (by a writer holding lock0, who takes every new stripe
+ * before it publishes them and lets go of lock0 with them; stripes never
+ * goes back to NULL). Counters added to ctr0 before then stay there:
+ * reads sum ctr0 and the stripes.
+ */
+struct store_file {
+	struct file_lock_stripe lock0;
+	struct file_ctr_stripe ctr0;
+	_Atomic(struct file_stripes *) stripes;
+	bool lock0_held;		/* the write lock's holder also holds
+					   lock0 (it published the stripes) */
 	struct store *st;
 	struct cdir dir;
 	uint64_t id;			/* creation order, for iteration */

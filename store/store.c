@@ -181,17 +181,22 @@ static void slot_release(struct store *st, slot_t s)
 
 static inline void fctr_add(struct store_file *f, enum file_ctr c, int64_t d)
 {
-	atomic_fetch_add_explicit(&f->ctr[ctr_stripe_id()].v[c], d,
-				  memory_order_relaxed);
+	struct file_stripes *s = atomic_load_explicit(&f->stripes,
+						      memory_order_relaxed);
+	struct file_ctr_stripe *cs = s ? &s->ctr[ctr_stripe_id()] : &f->ctr0;
+
+	atomic_fetch_add_explicit(&cs->v[c], d, memory_order_relaxed);
 }
 
 static uint64_t fctr_read(struct store_file *f, enum file_ctr c)
 {
-	int64_t sum = 0;
+	struct file_stripes *s = atomic_load_explicit(&f->stripes,
+						      memory_order_acquire);
+	int64_t sum = atomic_load_explicit(&f->ctr0.v[c], memory_order_relaxed);
 	unsigned int i;
 
-	for (i = 0; i < CTR_STRIPES; i++)
-		sum += atomic_load_explicit(&f->ctr[i].v[c],
+	for (i = 0; s && i < CTR_STRIPES; i++)
+		sum += atomic_load_explicit(&s->ctr[i].v[c],
 					    memory_order_relaxed);
 	return sum < 0 ? 0 : (uint64_t)sum;
 }
@@ -305,30 +310,111 @@ static int slot_make(struct store *st, const void *buf, slot_t *out, bool *hit)
 
 /* ---- files ---- */
 
+/*
+ * The file lock (store-int.h): lock0, or the stripes once published. A
+ * thread that took lock0 and then sees stripes published lets go and
+ * takes the stripes instead; one that holds lock0 with stripes still NULL
+ * keeps it, since only a holder of lock0 for writing publishes them.
+ */
+static struct file_stripes *file_stripes(struct store_file *f)
+{
+	return atomic_load_explicit(&f->stripes, memory_order_acquire);
+}
+
 void file_rdlock(struct store_file *f)
 {
-	pthread_rwlock_rdlock(&f->lock[ctr_stripe_id()].rw);
+	for (;;) {
+		struct file_stripes *s = file_stripes(f);
+
+		if (s) {
+			pthread_rwlock_rdlock(&s->lock[ctr_stripe_id()].rw);
+			return;
+		}
+		pthread_rwlock_rdlock(&f->lock0.rw);
+		if (!file_stripes(f))
+			return;
+		pthread_rwlock_unlock(&f->lock0.rw);
+	}
 }
 
 void file_rdunlock(struct store_file *f)
 {
-	pthread_rwlock_unlock(&f->lock[ctr_stripe_id()].rw);
+	struct file_stripes *s = file_stripes(f);
+
+	pthread_rwlock_unlock(s ? &s->lock[ctr_stripe_id()].rw : &f->lock0.rw);
 }
 
 static void file_wrlock(struct store_file *f)
 {
-	unsigned int i;
+	for (;;) {
+		struct file_stripes *s = file_stripes(f);
+		unsigned int i;
 
-	for (i = 0; i < CTR_STRIPES; i++)
-		pthread_rwlock_wrlock(&f->lock[i].rw);
+		if (s) {
+			for (i = 0; i < CTR_STRIPES; i++)
+				pthread_rwlock_wrlock(&s->lock[i].rw);
+			return;
+		}
+		pthread_rwlock_wrlock(&f->lock0.rw);
+		if (!file_stripes(f))
+			return;
+		pthread_rwlock_unlock(&f->lock0.rw);
+	}
 }
 
 static void file_wrunlock(struct store_file *f)
 {
+	struct file_stripes *s = file_stripes(f);
 	unsigned int i = CTR_STRIPES;
 
+	if (!s) {
+		pthread_rwlock_unlock(&f->lock0.rw);
+		return;
+	}
 	while (i-- > 0)
-		pthread_rwlock_unlock(&f->lock[i].rw);
+		pthread_rwlock_unlock(&s->lock[i].rw);
+	if (f->lock0_held) {
+		f->lock0_held = false;
+		pthread_rwlock_unlock(&f->lock0.rw);
+	}
+}
+
+static void rwlock_init_writer_first(pthread_rwlock_t *rw)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	/* Writers (cluster creation, discard) must not starve behind a
+	 * steady stream of page reads and writes. */
+	pthread_rwlockattr_setkind_np(&attr,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(rw, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
+/*
+ * With the file's write lock held while it is still lock0: give the file
+ * CTR_STRIPES stripes, held for writing like lock0, so that the file goes
+ * on as a striped one. Nothing changes if they cannot be allocated.
+ */
+static void file_spread(struct store_file *f)
+{
+	struct file_stripes *s;
+	unsigned int i;
+
+	if (file_stripes(f))
+		return;
+	s = pf_alloc_aligned(&f->st->mem_meta, sizeof(*s), 64, NULL);
+	if (!s)
+		return;
+	for (i = 0; i < CTR_STRIPES; i++) {
+		rwlock_init_writer_first(&s->lock[i].rw);
+		pthread_rwlock_wrlock(&s->lock[i].rw);
+		for (unsigned int c = 0; c < FC_NR; c++)
+			atomic_init(&s->ctr[i].v[c], 0);
+	}
+	f->lock0_held = true;
+	atomic_store_explicit(&f->stripes, s, memory_order_release);
 }
 
 static void file_get(struct store_file *f)
@@ -342,31 +428,32 @@ void file_put(struct store_file *f)
 
 	unsigned int i;
 
+	struct file_stripes *s;
+
 	if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (i = 0; i < CTR_STRIPES; i++)
-		pthread_rwlock_destroy(&f->lock[i].rw);
+	s = file_stripes(f);
+	for (i = 0; s && i < CTR_STRIPES; i++)
+		pthread_rwlock_destroy(&s->lock[i].rw);
+	pf_free(&st->mem_meta, s);
+	pthread_rwlock_destroy(&f->lock0.rw);
 	pf_free(&st->mem_meta, f);
 }
 
 struct store_file *store_file_create(struct store *st)
 {
-	pthread_rwlockattr_t attr;
 	struct store_file *f;
-	unsigned int i;
+	unsigned int c;
 
 	f = pf_alloc_aligned(&st->mem_meta, sizeof(*f), 64, NULL);
 	if (!f)
 		return NULL;
 	f->st = st;
-	pthread_rwlockattr_init(&attr);
-	/* Writers (cluster creation, discard) must not starve behind a
-	 * steady stream of page reads and writes. */
-	pthread_rwlockattr_setkind_np(&attr,
-			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	for (i = 0; i < CTR_STRIPES; i++)
-		pthread_rwlock_init(&f->lock[i].rw, &attr);
-	pthread_rwlockattr_destroy(&attr);
+	rwlock_init_writer_first(&f->lock0.rw);
+	for (c = 0; c < FC_NR; c++)
+		atomic_init(&f->ctr0.v[c], 0);
+	atomic_init(&f->stripes, NULL);
+	f->lock0_held = false;
 	cdir_init(&f->dir);
 	atomic_init(&f->end_page, 0);
 	atomic_init(&f->refs, 1);
@@ -394,7 +481,7 @@ static void cluster_release_all(void *arg, uint64_t ci, struct cluster *c)
 	uint32_t i;
 
 	(void)ci;
-	for (i = 0; i < CLUSTER_SLOTS; i++) {
+	for (i = 0; i < c->cap; i++) {
 		slot_t s = c->slot[i];
 
 		if (slot_type(s) == SLOT_EMPTY)
@@ -473,7 +560,7 @@ static void end_page_recompute(struct store_file *f)
 		c = cdir_prev(&f->dir, ci, &found);
 		if (!c)
 			break;
-		for (i = CLUSTER_SLOTS - 1; i >= 0; i--) {
+		for (i = c->cap - 1; i >= 0; i--) {
 			if (slot_type(c->slot[i]) != SLOT_EMPTY) {
 				atomic_store_explicit(&f->end_page,
 					(found << CLUSTER_SHIFT) + i + 1,
@@ -503,13 +590,29 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 
 	file_rdlock(f);
 	c = cdir_lookup(&f->dir, ci);
-	if (!c) {
+	if (!c || off >= c->cap) {
+		/* A new cluster, or a bigger one: under the write lock, so
+		 * that nobody holds the cluster replaced. */
 		file_rdunlock(f);
 		file_wrlock(f);
 		wr = true;
 		c = cdir_lookup(&f->dir, ci);
-		if (!c) {
-			c = cluster_new(&st->mem_meta, &err);
+		if (c && off >= c->cap) {
+			struct cluster *n = cluster_grow(&st->mem_meta, c,
+						cluster_cap_for(off), &err);
+
+			if (!n)
+				goto out_unlock;
+			cdir_replace(&f->dir, ci, n);
+			cluster_free(&st->mem_meta, c);
+			c = n;
+			mem_note_max(st);
+		} else if (!c) {
+			/* A second cluster: the file is no longer small. */
+			if (f->dir.clusters)
+				file_spread(f);
+			c = cluster_new(&st->mem_meta, cluster_cap_for(off),
+					&err);
 			if (!c)
 				goto out_unlock;
 			err = cdir_insert(&f->dir, &st->mem_meta, ci, c);
@@ -648,7 +751,7 @@ int store_thread_prepare(struct store *st)
 int store_read(struct store_file *f, uint64_t page, void *buf)
 {
 	struct store *st = f->st;
-	unsigned int csize = 0;
+	unsigned int csize = 0, off;
 	struct cluster *c;
 	bool read_idle = atomic_load_explicit(&st->rc.read_idle,
 					      memory_order_relaxed);
@@ -660,10 +763,11 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 	}
 	file_rdlock(f);
 	c = cdir_lookup(&f->dir, page >> CLUSTER_SHIFT);
-	if (!c) {
-		memset(buf, 0, PAGE);
+	off = page & (CLUSTER_SLOTS - 1);
+	if (!c || off >= c->cap) {
+		memset(buf, 0, PAGE);	/* a hole */
 	} else {
-		slot_t *sp = &c->slot[page & (CLUSTER_SLOTS - 1)];
+		slot_t *sp = &c->slot[off];
 
 		pf_lock(&c->lock);
 		err = slot_read(st, *sp, buf, &csize);
@@ -714,6 +818,8 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 		     first & (CLUSTER_SLOTS - 1) : 0;
 		hi = found == last_ci ? last & (CLUSTER_SLOTS - 1) :
 					CLUSTER_SLOTS - 1;
+		if (hi >= c->cap)
+			hi = c->cap - 1;	/* the rest are holes */
 		pf_lock(&c->lock);
 		for (i = lo; i <= hi; i++) {
 			slot_t s = c->slot[i];
@@ -801,11 +907,11 @@ int store_seek_data(struct store_file *f, uint64_t from, uint64_t *page)
 		i = found == (from >> CLUSTER_SHIFT) ?
 		    from & (CLUSTER_SLOTS - 1) : 0;
 		pf_lock(&c->lock);
-		for (; i < CLUSTER_SLOTS; i++)
+		for (; i < c->cap; i++)
 			if (slot_type(c->slot[i]) != SLOT_EMPTY)
 				break;
 		pf_unlock(&c->lock);
-		if (i < CLUSTER_SLOTS) {
+		if (i < c->cap) {
 			*page = (found << CLUSTER_SHIFT) + i;
 			err = 0;
 			break;
@@ -832,7 +938,8 @@ int store_seek_hole(struct store_file *f, uint64_t from, uint64_t *page)
 		if (!c)
 			break;
 		pf_lock(&c->lock);
-		for (i = p & (CLUSTER_SLOTS - 1); i < CLUSTER_SLOTS; i++)
+		/* Past the cluster's capacity every page is a hole. */
+		for (i = p & (CLUSTER_SLOTS - 1); i < c->cap; i++)
 			if (slot_type(c->slot[i]) == SLOT_EMPTY)
 				break;
 		pf_unlock(&c->lock);
@@ -856,7 +963,9 @@ void store_file_get_counts(struct store_file *f, struct store_file_stats *fs)
 	file_rdlock(f);
 	fs->clusters = f->dir.clusters;
 	fs->meta_bytes = f->dir.clusters * sizeof(struct cluster) +
-			 f->dir.nodes * CDIR_NODE_BYTES + sizeof(*f);
+			 f->dir.slots * sizeof(slot_t) +
+			 f->dir.nodes * CDIR_NODE_BYTES + sizeof(*f) +
+			 (file_stripes(f) ? sizeof(struct file_stripes) : 0);
 	file_rdunlock(f);
 }
 
@@ -874,7 +983,7 @@ void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 		unsigned int i;
 
 		pf_lock(&c->lock);
-		for (i = 0; i < CLUSTER_SLOTS; i++)
+		for (i = 0; i < c->cap; i++)
 			if (slot_type(c->slot[i]) == SLOT_FOLD &&
 			    fold_refs(st->fold, slot_payload(c->slot[i])) >= 2)
 				fs->folded_pages++;
@@ -1104,7 +1213,7 @@ static uint64_t fold_file(struct store *st, struct store_file *f)
 
 			file_rdlock(f);
 			c = cdir_lookup(&f->dir, found);
-			if (!c) {
+			if (!c || i >= c->cap) {
 				file_rdunlock(f);
 				break;
 			}
@@ -1306,7 +1415,7 @@ static void check_file(struct check_state *cs, struct store_file *f)
 			cs->bad = why;
 		else if (!c->live)
 			cs->bad = "store: empty cluster kept";
-		for (i = 0; i < CLUSTER_SLOTS && !cs->bad; i++) {
+		for (i = 0; i < c->cap && !cs->bad; i++) {
 			if (slot_type(c->slot[i]) == SLOT_EMPTY)
 				continue;
 			last = (found << CLUSTER_SHIFT) + i + 1;
