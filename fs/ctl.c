@@ -354,6 +354,17 @@ int ctl_parse_idle(const char *buf, size_t len)
 	return strcmp(s, "all") == 0 || strcmp(s, "1") == 0 ? 0 : -EINVAL;
 }
 
+int ctl_parse_mem_limit(const char *buf, size_t len, uint64_t ram,
+			uint64_t *bytes)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	return opt_parse_mem_limit(s, ram, bytes);
+}
+
 int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs)
 {
 	char s[CTL_MAX_WRITE];
@@ -372,7 +383,7 @@ int ctl_parse_recomp(const char *buf, size_t len,
 
 	if (ret)
 		return ret;
-	return store_recomp_algorithm_parse(s, strlen(s), a);
+	return opt_parse_codec(s, a);
 }
 
 int ctl_parse_intake(const char *buf, size_t len, bool *cold,
@@ -541,7 +552,7 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 					store_set_fold_mode(fs->st, mode);
 		break;
 	case CTL_MEM_LIMIT:
-		ret = ctl_parse_size(buf, len, &v);
+		ret = ctl_parse_mem_limit(buf, len, opt_ram_bytes(), &v);
 		if (!ret)
 			ret = store_set_mem_limit(fs->st, v);
 		break;

@@ -113,11 +113,16 @@ void ctl_fmt_files_row(struct strbuf *sb, const char *path, bool deleted,
 /*
  * Parsers for what is written to a control file: buf holds len bytes (not
  * NUL-terminated); one trailing newline is allowed. They return 0, or
- * -EINVAL for garbage, an empty value, an unknown word or a value out of
- * range, -ERANGE for a number that does not fit.
+ * -EINVAL for garbage, an empty value or an unknown word, -ERANGE for a
+ * number the setting cannot mean (out of its range, or too large to
+ * represent), -EOPNOTSUPP for a codec this build lacks: the errors of the
+ * opt_parse_*() functions the mount options use (opts.h).
  */
 int ctl_parse_trigger(const char *buf, size_t len);
 int ctl_parse_size(const char *buf, size_t len, uint64_t *bytes);
+/* mem_limit: a size up to ram bytes (opt_parse_mem_limit()). */
+int ctl_parse_mem_limit(const char *buf, size_t len, uint64_t ram,
+			uint64_t *bytes);
 int ctl_parse_percent(const char *buf, size_t len, unsigned int *pct);
 /* fold: either "1" (run a scan, *is_trigger = true) or a mode name. */
 int ctl_parse_fold(const char *buf, size_t len, bool *is_trigger,

@@ -146,27 +146,27 @@ static int conf_error(struct pf_conf *conf, const char *fmt, ...)
 	return -1;
 }
 
-static const char *size_error(int ret)
+/* Why a cold codec option (name=val) was refused; ret from
+ * opt_parse_codec() or opt_parse_intake(). */
+static int codec_error(struct pf_conf *conf, const char *name,
+		       const char *val, int ret, const char *expected)
 {
-	return ret == -ERANGE ? "too large" :
-	       "expected bytes with an optional K, M, G or T suffix";
-}
-
-/* A cold codec named by option name (value val) that this build has, at a
- * level it takes. */
-static int check_cold_codec(struct pf_conf *conf, const char *name,
-			    const char *val,
-			    const struct store_recomp_algorithm *a)
-{
-	int min, max, ret = store_recomp_algorithm_check(a, &min, &max);
+	struct store_recomp_algorithm a;
+	const char *colon = strchr(val, ':');
+	int min = 0, max = 0;
 
 	if (ret == -EOPNOTSUPP)
 		return conf_error(conf, "bad %s '%s': pagefold was built without it",
 				  name, val);
-	if (ret)
+	if (ret == -ERANGE && colon &&
+	    store_recomp_algorithm_parse(val, (size_t)(colon - val), &a) == 0) {
+		a.level = 0;
+		(void)store_recomp_algorithm_check(&a, &min, &max);
 		return conf_error(conf, "bad %s '%s': level out of %d..%d",
 				  name, val, min, max);
-	return 0;
+	}
+	return conf_error(conf, "bad %s '%s': expected %s", name, val,
+			  expected);
 }
 
 static int pf_opt_proc(void *data, const char *arg, int key,
@@ -186,13 +186,20 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 	case KEY_VERSION:
 		conf->show_version = true;
 		return 0;
-	case KEY_MEM_LIMIT:
-		ret = opt_parse_size(val, &v);
+	case KEY_MEM_LIMIT: {
+		uint64_t ram = opt_ram_bytes();
+
+		ret = opt_parse_mem_limit(val, ram, &v);
+		if (ret == -ERANGE && opt_parse_size(val, &v) == 0)
+			return conf_error(conf, "bad mem_limit '%s': more than the machine's memory (%llu bytes)",
+					  val, (unsigned long long)ram);
 		if (ret)
 			return conf_error(conf, "bad mem_limit '%s': %s", val,
-					  size_error(ret));
+					  ret == -ERANGE ? "too large" :
+					  "expected bytes with an optional K, M, G or T suffix");
 		conf->store.mem_limit = v;
 		return 0;
+	}
 	case KEY_FOLD:
 		if (opt_parse_fold(val, &conf->store.fold))
 			return conf_error(conf, "bad fold '%s': expected inline, scan or off",
@@ -224,21 +231,18 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 		conf->store.recompress_after = v;
 		return 0;
 	case KEY_RECOMP_ALG:
-		if (store_recomp_algorithm_parse(val, strlen(val),
-						 &conf->store.recomp))
-			return conf_error(conf, "bad recomp_algorithm '%s': expected zstd or lz4hc, optionally :LEVEL",
-					  val);
-		return check_cold_codec(conf, "recomp_algorithm", val,
-					&conf->store.recomp);
+		ret = opt_parse_codec(val, &conf->store.recomp);
+		if (ret)
+			return codec_error(conf, "recomp_algorithm", val, ret,
+					   "zstd or lz4hc, optionally :LEVEL");
+		return 0;
 	case KEY_INTAKE:
-		if (opt_parse_intake(val, &conf->store.intake_cold,
-				     &conf->store.intake))
-			return conf_error(conf, "bad intake '%s': expected lz4, or zstd or lz4hc, optionally :LEVEL",
-					  val);
-		if (!conf->store.intake_cold)
-			return 0;
-		return check_cold_codec(conf, "intake", val,
-					&conf->store.intake);
+		ret = opt_parse_intake(val, &conf->store.intake_cold,
+				       &conf->store.intake);
+		if (ret)
+			return codec_error(conf, "intake", val, ret,
+					   "lz4, or zstd or lz4hc, optionally :LEVEL");
+		return 0;
 	case KEY_READ_IDLE:
 		if (opt_parse_bool(val, &conf->store.read_idle))
 			return conf_error(conf, "bad read_idle '%s': expected 0 or 1",
@@ -263,8 +267,8 @@ static void usage(const char *prog)
 	       "Statistics, triggers and settings are in mountpoint/.ctl.\n\n");
 	printf("pagefold options:\n"
 	       "    -o mem_limit=SIZE      most memory the store may hold, in bytes or\n"
-	       "                           with a K, M, G or T suffix; 0 = no limit\n"
-	       "                           (default 0)\n"
+	       "                           with a K, M, G or T suffix, at most the\n"
+	       "                           RAM; 0 = no limit (default 0)\n"
 	       "    -o fold=MODE           inline: fold identical pages as they are\n"
 	       "                           written (default); scan: only when 1 is\n"
 	       "                           written to .ctl/fold; off: never\n"

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 
 #include "opts.h"
 
@@ -64,6 +65,30 @@ int opt_parse_size(const char *s, uint64_t *bytes)
 	return 0;
 }
 
+uint64_t opt_ram_bytes(void)
+{
+	struct sysinfo si;
+
+	if (sysinfo(&si))
+		return 0;
+	return (uint64_t)si.totalram * (si.mem_unit ? si.mem_unit : 1);
+}
+
+int opt_parse_mem_limit(const char *s, uint64_t ram, uint64_t *bytes)
+{
+	uint64_t v;
+	int ret = opt_parse_size(s, &v);
+
+	if (ret)
+		return ret;
+	/* More than the machine has is no limit at all, and most likely a
+	 * slip (a T for a G): say so rather than take it. */
+	if (ram && v > ram)
+		return -ERANGE;
+	*bytes = v;
+	return 0;
+}
+
 int opt_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *val)
 {
 	const char *end;
@@ -73,20 +98,62 @@ int opt_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *val)
 	ret = parse_digits(s, &v, &end);
 	if (ret)
 		return ret;
-	if (*end != '\0' || v < min || v > max)
+	if (*end != '\0')
 		return -EINVAL;
+	if (v < min || v > max)
+		return -ERANGE;
 	*val = v;
+	return 0;
+}
+
+int opt_parse_codec(const char *s, struct store_recomp_algorithm *a)
+{
+	const char *colon = strchr(s, ':');
+	struct store_recomp_algorithm c;
+	uint64_t level = 0;
+	const char *end;
+	int min, max, ret, lvl_ret = 0;
+
+	/* The name alone: the store knows the codecs. */
+	if (store_recomp_algorithm_parse(s, colon ? (size_t)(colon - s) :
+					 strlen(s), &c))
+		return -EINVAL;
+	if (colon) {
+		lvl_ret = parse_digits(colon + 1, &level, &end);
+		if (lvl_ret == -EINVAL || (!lvl_ret && *end != '\0'))
+			return -EINVAL;
+		if (lvl_ret == -ERANGE) {
+			/* digits past 2^64: check the rest is digits too */
+			for (end = colon + 1; *end >= '0' && *end <= '9'; end++)
+				;
+			if (*end != '\0')
+				return -EINVAL;
+		}
+	}
+	c.level = 0;
+	ret = store_recomp_algorithm_check(&c, &min, &max);
+	if (ret == -EINVAL)
+		return -EINVAL;
+	if (colon && (lvl_ret || level < (uint64_t)min || level > (uint64_t)max))
+		return -ERANGE;
+	if (ret)
+		return ret;
+	c.level = (int)level;
+	*a = c;
 	return 0;
 }
 
 int opt_parse_intake(const char *s, bool *cold, struct store_recomp_algorithm *a)
 {
+	int ret;
+
 	if (strcmp(s, "lz4") == 0) {
 		*cold = false;
 		return 0;
 	}
-	if (store_recomp_algorithm_parse(s, strlen(s), a))
-		return -EINVAL;
+	ret = opt_parse_codec(s, a);
+	if (ret)
+		return ret;
 	*cold = true;
 	return 0;
 }
@@ -101,8 +168,18 @@ int opt_format_intake(bool cold, const struct store_recomp_algorithm *a,
 
 int opt_parse_bool(const char *s, bool *on)
 {
-	if (strcmp(s, "0") != 0 && strcmp(s, "1") != 0)
+	const char *end;
+	uint64_t v;
+	int ret;
+
+	if (strcmp(s, "0") != 0 && strcmp(s, "1") != 0) {
+		/* A number, but not 0 or 1: out of range, unless it is one of
+		 * them spelt another way ("01"), which is not a value here. */
+		ret = parse_digits(s, &v, &end);
+		if (ret == -ERANGE || (!ret && *end == '\0' && v > 1))
+			return -ERANGE;
 		return -EINVAL;
+	}
 	*on = s[0] == '1';
 	return 0;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * opts.h - parsing and naming of the values pagefold accepts, shared by the
- * mount options (main.c) and the /.ctl settings (ctl.c). Pure functions on
- * NUL-terminated strings: no blanks, no signs, decimal digits only.
+ * mount options (main.c) and the /.ctl settings (ctl.c), so that both take
+ * the same values and refuse the same ones. Pure functions on
+ * NUL-terminated strings (no blanks, no signs, decimal digits only), but
+ * opt_ram_bytes(), which asks the kernel.
  */
 #ifndef PAGEFOLD_FS_OPTS_H
 #define PAGEFOLD_FS_OPTS_H
@@ -14,26 +16,48 @@
 #include "store.h"
 
 /*
+ * Errors, the same for every value (mount options and /.ctl settings):
+ * -EINVAL for what is not a value of the setting at all (empty, garbage,
+ * an unknown suffix or word), -ERANGE for a well-formed number the setting
+ * cannot mean (outside its range, or past 2^64 - 1), -EOPNOTSUPP for a
+ * codec this build lacks.
+ */
+
+/*
  * A byte count: decimal digits, then optionally one suffix K, M, G or T
  * (either case, powers of 1024), e.g. "536870912", "512M", "2g".
  * 0, or -EINVAL (empty, garbage, unknown suffix), -ERANGE (over 2^64 - 1).
  */
 int opt_parse_size(const char *s, uint64_t *bytes);
 
-/* A decimal number in [min, max]: -EINVAL outside it or for garbage,
- * -ERANGE if it does not fit in 64 bits. */
+/* The machine's RAM in bytes (sysinfo(2), MemTotal); 0 if unknown. */
+uint64_t opt_ram_bytes(void);
+
+/* A memory limit: a size (opt_parse_size()) of at most ram bytes (when ram
+ * is not 0), or 0 for none; -ERANGE above ram. */
+int opt_parse_mem_limit(const char *s, uint64_t ram, uint64_t *bytes);
+
+/* A decimal number in [min, max]: -EINVAL for garbage, -ERANGE outside
+ * the range or if it does not fit in 64 bits. */
 int opt_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *val);
 
+/* A cold codec as recomp_algorithm takes it: "zstd[:LEVEL]" or
+ * "lz4hc[:LEVEL]" (no level: the codec's default, a->level = 0). -EINVAL
+ * for an unknown codec or a malformed level, -ERANGE for a level outside
+ * the codec's range (store_recomp_algorithm_check()), -EOPNOTSUPP for a
+ * codec this build lacks. */
+int opt_parse_codec(const char *s, struct store_recomp_algorithm *a);
+
 /* The intake (store_set_intake()): "lz4" (*cold = false) or a cold codec
- * as recomp_algorithm takes it, "zstd[:LEVEL]" or "lz4hc[:LEVEL]" (*cold =
- * true, the codec in *a; the level is not range-checked here). 0 or
- * -EINVAL. opt_format_intake() writes the same form back ("lz4",
+ * as opt_parse_codec() takes it (*cold = true, the codec in *a), with its
+ * errors. opt_format_intake() writes the same form back ("lz4",
  * "zstd:1"); returns the length. */
 int opt_parse_intake(const char *s, bool *cold, struct store_recomp_algorithm *a);
 int opt_format_intake(bool cold, const struct store_recomp_algorithm *a,
 		      char *buf, size_t size);
 
-/* "0" or "1". */
+/* "0" or "1"; another number is -ERANGE ("2"), or -EINVAL when it spells
+ * 0 or 1 another way ("01"). */
 int opt_parse_bool(const char *s, bool *on);
 
 /* "inline", "scan" or "off". */

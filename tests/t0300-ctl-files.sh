@@ -98,8 +98,30 @@ for v in abc "" -5 12Q 1.5G 0x10 "1 2" 64MB " 64M"; do
 done
 bad mem_limit 99999999999999999999 "Numerical result out of range"
 bad mem_limit 17179869184T "Numerical result out of range"
-for v in 101 -1 abc "" 3.5 "99999999999999999999"; do
-	bad defrag_ratio "$v" "Invalid argument\|Numerical result out of range"
+bad mem_limit 18446744073709551615 "Numerical result out of range"
+ram=$(($(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo) * 1024))
+bad mem_limit $((ram + 1)) "Numerical result out of range"
+bad mem_limit $(((ram >> 40) + 1))T "Numerical result out of range"
+write_ctl mem_limit "$ram"
+pf_is "$(cat "$C/mem_limit")" "$ram" "mem_limit of exactly MemTotal is taken"
+write_ctl mem_limit 512M
+for v in 101 1000 99999999999999999999; do
+	bad defrag_ratio "$v" "Numerical result out of range"
+done
+for v in -1 abc "" 3.5 50%; do
+	bad defrag_ratio "$v" "Invalid argument"
+done
+for v in 31622401 99999999999999999999; do
+	bad recompress_after "$v" "Numerical result out of range"
+done
+for v in 5m "" -1 1.5; do
+	bad recompress_after "$v" "Invalid argument"
+done
+for v in zstd:0 zstd:20 lz4hc:13 zstd:1000; do
+	bad recomp_algorithm "$v" "Numerical result out of range"
+done
+for v in "" brotli zstd: zstd:x lz4; do
+	bad recomp_algorithm "$v" "Invalid argument"
 done
 for v in sometimes INLINE "" 2 0; do
 	bad fold "$v" "Invalid argument"
@@ -107,11 +129,17 @@ done
 for v in 5 abc ""; do
 	bad mem_used_max "$v" "Invalid argument"
 done
-for v in "" LZ4 gzip zstd:0 zstd:20 lz4hc:13 "zstd 1" lz4:1; do
+for v in "" LZ4 gzip "zstd 1" lz4:1; do
 	bad intake "$v" "Invalid argument"
 done
-for v in "" 2 yes -1 01; do
+for v in zstd:0 zstd:20 lz4hc:13; do
+	bad intake "$v" "Numerical result out of range"
+done
+for v in "" yes -1 01; do
 	bad read_idle "$v" "Invalid argument"
+done
+for v in 2 10; do
+	bad read_idle "$v" "Numerical result out of range"
 done
 for f in compact shrink; do
 	for v in 0 2 abc ""; do

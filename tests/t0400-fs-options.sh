@@ -37,6 +37,12 @@ bad_option() { # DESC ARGS...
 bad_option "mem_limit with an unknown suffix" -o mem_limit=12Q "$PF_TMP/bad"
 bad_option "empty mem_limit" -o mem_limit= "$PF_TMP/bad"
 bad_option "mem_limit too large" -o mem_limit=99999999999999999999 "$PF_TMP/bad"
+ram=$(($(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo) * 1024))
+bad_option "mem_limit above the RAM" -o mem_limit=$((ram + 1)) "$PF_TMP/bad"
+grep -q "more than the machine's memory ($ram bytes)" "$PF_TMP/bad.err"
+pf_ok $? "... says so, with the RAM in bytes" || pf_diag_file "$PF_TMP/bad.err"
+bad_option "mem_limit 2^64 - 1" -o mem_limit=18446744073709551615 "$PF_TMP/bad"
+bad_option "read_idle 2" -o read_idle=2 "$PF_TMP/bad"
 bad_option "unknown fold mode" -o fold=sometimes "$PF_TMP/bad"
 bad_option "defrag_ratio over 100" -o defrag_ratio=101 "$PF_TMP/bad"
 bad_option "defrag_ratio not a number" -o defrag_ratio=abc "$PF_TMP/bad"

@@ -62,8 +62,9 @@ static void test_parse_uint_fold(void)
 	uint64_t v = 7;
 
 	ok(opt_parse_uint("100", 0, 100, &v) == 0 && v == 100, "100 in 0..100");
-	ok(opt_parse_uint("101", 0, 100, &v) == -EINVAL && v == 100, "101 not in 0..100");
-	ok(opt_parse_uint("0", 1, 64, &v) == -EINVAL, "0 not in 1..64");
+	ok(opt_parse_uint("101", 0, 100, &v) == -ERANGE && v == 100,
+	   "101 not in 0..100: ERANGE");
+	ok(opt_parse_uint("0", 1, 64, &v) == -ERANGE, "0 not in 1..64: ERANGE");
 	ok(opt_parse_uint("99999999999999999999", 0, 100, &v) == -ERANGE,
 	   "overflow is ERANGE");
 	ok(opt_parse_uint("5x", 0, 100, &v) == -EINVAL, "trailing garbage");
@@ -98,7 +99,8 @@ static void test_ctl_parsers(void)
 	ok(ctl_parse_size("1111111111111111111111111111111111111111111111111111111111111111111111", 70, &v) ==
 	   -EINVAL, "size too long to be a value");
 	ok(ctl_parse_percent(S("30\n"), &pct) == 0 && pct == 30, "percent 30");
-	ok(ctl_parse_percent(S("101\n"), &pct) == -EINVAL && pct == 30, "percent 101");
+	ok(ctl_parse_percent(S("101\n"), &pct) == -ERANGE && pct == 30,
+	   "percent 101: ERANGE");
 	ok(ctl_parse_fold(S("1\n"), &trig, &m) == 0 && trig, "fold 1 is the trigger");
 	ok(ctl_parse_fold(S("scan\n"), &trig, &m) == 0 && !trig &&
 	   m == STORE_FOLD_SCAN, "fold scan is the mode");
@@ -110,8 +112,8 @@ static void test_ctl_parsers(void)
 	ok(ctl_parse_idle(S("0\n")) == -EINVAL && ctl_parse_idle(S("al\n")) ==
 	   -EINVAL, "idle 0, idle al");
 	ok(ctl_parse_seconds(S("300\n"), &v) == 0 && v == 300, "seconds 300");
-	ok(ctl_parse_seconds(S("31622401\n"), &v) == -EINVAL && v == 300,
-	   "seconds past 366 days");
+	ok(ctl_parse_seconds(S("31622401\n"), &v) == -ERANGE && v == 300,
+	   "seconds past 366 days: ERANGE");
 	ok(ctl_parse_seconds(S("5m\n"), &v) == -EINVAL, "seconds with a unit");
 	{
 		struct store_recomp_algorithm a = { STORE_RECOMP_LZ4HC, 0 };
@@ -255,9 +257,53 @@ static void test_intake_bool(void)
 	on = true;
 	ok(opt_parse_bool("yes", &on) == -EINVAL && on, "bool yes refused");
 	ok(opt_parse_bool("01", &on) == -EINVAL && on, "bool 01 refused");
+	ok(opt_parse_bool("2", &on) == -ERANGE && on, "bool 2: ERANGE");
+	ok(opt_parse_bool("99999999999999999999", &on) == -ERANGE && on,
+	   "bool past 2^64: ERANGE");
+	ok(opt_parse_bool("", &on) == -EINVAL && on, "bool empty: EINVAL");
 	ok(ctl_parse_bool(S("1\n"), &on) == 0 && on, "ctl bool with a newline");
 	ok(ctl_parse_intake(S("zstd:3\n"), &cold, &a) == 0 && cold &&
 	   a.level == 3, "ctl intake with a newline");
+}
+
+static void test_ranges(void)
+{
+	struct store_recomp_algorithm a = { STORE_RECOMP_LZ4HC, 3 };
+	uint64_t v = 7;
+	bool cold = false;
+
+	ok(opt_parse_mem_limit("1G", 2ull << 30, &v) == 0 && v == 1ull << 30,
+	   "mem_limit 1G of 2 GiB of RAM");
+	ok(opt_parse_mem_limit("2G", 2ull << 30, &v) == 0 && v == 2ull << 30,
+	   "mem_limit equal to RAM");
+	v = 7;
+	ok(opt_parse_mem_limit("2147483649", 2ull << 30, &v) == -ERANGE &&
+	   v == 7, "mem_limit a byte above RAM: ERANGE, unchanged");
+	ok(opt_parse_mem_limit("18446744073709551615", 2ull << 30, &v) == -ERANGE,
+	   "mem_limit 2^64 - 1: ERANGE");
+	ok(opt_parse_mem_limit("0", 2ull << 30, &v) == 0 && v == 0,
+	   "mem_limit 0 (none)");
+	ok(opt_parse_mem_limit("1Q", 2ull << 30, &v) == -EINVAL,
+	   "mem_limit garbage: EINVAL");
+	ok(ctl_parse_mem_limit(S("3G\n"), 2ull << 30, &v) == -ERANGE,
+	   "ctl mem_limit above RAM: ERANGE");
+	ok(opt_ram_bytes() > 0, "opt_ram_bytes() knows the RAM");
+	ok(opt_parse_codec("lz4hc:12", &a) == 0 && a.level == 12, "lz4hc:12");
+	ok(opt_parse_codec("lz4hc:13", &a) == -ERANGE && a.level == 12,
+	   "lz4hc:13: ERANGE");
+	ok(opt_parse_codec("lz4hc:0", &a) == -ERANGE, "lz4hc:0: ERANGE");
+	ok(opt_parse_codec("lz4hc:1000", &a) == -ERANGE, "lz4hc:1000: ERANGE");
+	ok(opt_parse_codec("lz4hc:99999999999999999999", &a) == -ERANGE,
+	   "a level past 2^64: ERANGE");
+	ok(opt_parse_codec("lz4hc:", &a) == -EINVAL &&
+	   opt_parse_codec("lz4hc:x", &a) == -EINVAL &&
+	   opt_parse_codec("lz4hc:1x", &a) == -EINVAL &&
+	   opt_parse_codec(":1", &a) == -EINVAL &&
+	   opt_parse_codec("gzip:1", &a) == -EINVAL,
+	   "codec garbage: EINVAL");
+	ok(opt_parse_intake("lz4hc:13", &cold, &a) == -ERANGE && !cold,
+	   "intake level out of range: ERANGE");
+	ok(opt_parse_intake("lz4:1", &cold, &a) == -EINVAL, "intake lz4:1: EINVAL");
 }
 
 static void test_zswap(void)
@@ -298,6 +344,7 @@ int main(void)
 	test_ctl_parsers();
 	test_ctl_formatters();
 	test_intake_bool();
+	test_ranges();
 	test_zswap();
 	return tap_done();
 }
