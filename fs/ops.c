@@ -175,10 +175,11 @@ static int setattr_check(struct pf_fs *fs, fuse_req_t req,
 	if (inode->kind == PF_CTLDIR)
 		return -EPERM;
 	if (inode->kind == PF_CTL) {
-		/* Only the truncation of an open for writing (when the
-		 * kernel does not pass O_TRUNC to open) is let through. */
-		return to_set == FUSE_SET_ATTR_SIZE && attr->st_size == 0 ?
-		       0 : -EPERM;
+		/* truncate(2) and ftruncate(2) included: a control file has
+		 * no contents to cut. O_TRUNC (echo's >) never gets here:
+		 * with FUSE_CAP_ATOMIC_O_TRUNC (pf_init) it comes with the
+		 * open (ctl_open()). */
+		return -EPERM;
 	}
 	pthread_mutex_lock(&inode->attr_lock);
 	owner = inode->uid;
@@ -214,8 +215,6 @@ static void pf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	ret = setattr_check(fs, req, inode, attr, to_set);
 	if (ret)
 		goto out;
-	if (inode->kind == PF_CTL)
-		goto reply;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		ret = pf_file_truncate(fs, inode, (uint64_t)attr->st_size);
 		if (ret) {
@@ -241,7 +240,6 @@ static void pf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		inode->mtime = attr->st_mtim;
 	inode->ctime = ts;
 	pthread_mutex_unlock(&inode->attr_lock);
-reply:
 	pf_inode_stat(fs, inode, &st);
 	fuse_reply_attr(req, &st, attr_timeout(inode));
 	return;
@@ -358,18 +356,41 @@ static void pf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_err(req, -EPERM); /* no hard links: a file has one path */
 }
 
-/* Contents of a /.ctl file, generated at open so `cat` sees fresh values. */
+/*
+ * An open /.ctl file: for reading, its contents, generated at open so `cat`
+ * sees fresh values; for writing with O_TRUNC (the shell's >), whether a
+ * value was written. The kernel sends no write for zero bytes, so an open
+ * that truncates and is closed without a write is the empty value, which
+ * is refused like any bad value: every close (flush) of it before a write
+ * fails with EINVAL. Without O_TRUNC (>>), writing nothing changes nothing.
+ */
 struct ctl_handle {
+	bool check_empty;     /* opened for writing with O_TRUNC */
+	atomic_bool written;  /* a write came through this handle */
 	size_t len;
 	char data[];
 };
+
+static struct ctl_handle *ctl_handle_new(const char *data, size_t len)
+{
+	struct ctl_handle *h = malloc(sizeof(*h) + len);
+
+	if (!h)
+		return NULL;
+	h->check_empty = false;
+	atomic_init(&h->written, false);
+	h->len = len;
+	if (len)
+		memcpy(h->data, data, len);
+	return h;
+}
 
 static int ctl_open(struct pf_fs *fs, fuse_req_t req, struct pf_inode *inode,
 		    struct fuse_file_info *fi)
 {
 	int acc = fi->flags & O_ACCMODE;
 	mode_t mode = ctl_table[inode->ctl].mode;
-	struct ctl_handle *h;
+	struct ctl_handle *h = NULL;
 	struct strbuf sb;
 	int ret;
 
@@ -382,21 +403,22 @@ static int ctl_open(struct pf_fs *fs, fuse_req_t req, struct pf_inode *inode,
 			return -EACCES;
 		strbuf_init(&sb);
 		ret = pf_ctl_show(fs, inode->ctl, &sb);
-		if (ret) {
-			strbuf_release(&sb);
-			return ret;
+		if (!ret) {
+			h = ctl_handle_new(sb.buf, sb.len);
+			ret = h ? 0 : -ENOMEM;
 		}
-		h = malloc(sizeof(*h) + sb.len);
-		if (!h) {
-			strbuf_release(&sb);
-			return -ENOMEM;
-		}
-		h->len = sb.len;
-		if (sb.len)
-			memcpy(h->data, sb.buf, sb.len);
 		strbuf_release(&sb);
-		fi->fh = (uintptr_t)h;
+		if (ret)
+			return ret;
 	}
+	if (acc != O_RDONLY && (fi->flags & O_TRUNC)) {
+		if (!h)
+			h = ctl_handle_new(NULL, 0);
+		if (!h)
+			return -ENOMEM;
+		h->check_empty = true;
+	}
+	fi->fh = (uintptr_t)h;
 	return 0;
 }
 
@@ -432,6 +454,10 @@ static void pf_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->noflush = 1;
+	/* An empty value is refused at close (struct ctl_handle). */
+	if (inode->kind == PF_CTL && fi->fh &&
+	    ((struct ctl_handle *)(uintptr_t)fi->fh)->check_empty)
+		fi->noflush = 0;
 	if (fuse_reply_open(req, fi)) {
 		/* The kernel never got the handle: no release will come. */
 		if (inode->kind == PF_REG)
@@ -556,8 +582,12 @@ static void pf_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	size_t written;
 	int ret;
 
-	(void)fi;
 	if (inode->kind == PF_CTL) {
+		struct ctl_handle *h = (void *)(uintptr_t)fi->fh;
+
+		/* A value came, good or bad: the close has nothing to add. */
+		if (h)
+			atomic_store(&h->written, true);
 		ret = pf_ctl_write(fs, inode->ctl, buf, size);
 		if (ret)
 			reply_err(req, ret);
@@ -583,8 +613,16 @@ static void pf_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 static void pf_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
+	struct pf_fs *fs = req_fs(req);
+	struct pf_inode *inode = pf_fs_inode(fs, ino);
+	struct ctl_handle *h = (void *)(uintptr_t)fi->fh;
+
+	/* Only control files opened with O_TRUNC ask for a flush. */
+	if (inode->kind == PF_CTL && h && h->check_empty &&
+	    !atomic_load(&h->written)) {
+		reply_err(req, -EINVAL); /* the empty value */
+		return;
+	}
 	reply_err(req, 0);
 }
 

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Control files in /.ctl: every file read; folding, compaction and shrinking
 # move the stats the way they should; every kind of bad write rejected with
-# an errno and the setting unchanged; who may write; ENOSPC at the memory
-# limit with nothing lost.
+# an errno (EINVAL for what is not a value, ERANGE for a value the setting
+# cannot mean) and the setting unchanged; truncation refused, an empty
+# value refused at close, echo's O_TRUNC working; who may write; ENOSPC at
+# the memory limit with nothing lost.
 . "$(dirname "$0")/lib.sh"
 pf_require root fuse
 
@@ -158,6 +160,56 @@ pf_fails "cannot remove /.ctl" rmdir "$C"
 pf_fails "cannot rename /.ctl" mv "$C" "$M/ctl2"
 pf_fails "cannot rename into /.ctl" sh -c "touch '$M/x' && mv '$M/x' '$C/x'"
 pf_fails "cannot chmod a control file" chmod 666 "$C/mem_limit"
+
+# --- truncation, the empty value, and O_TRUNC (the shell's >)
+write_ctl mem_limit 512M
+pf_fails "truncate -s 0 (ftruncate(2)) of a control file fails" \
+	truncate -s 0 "$C/mem_limit"
+grep -q "Operation not permitted" "$PF_TMP/run.out"
+pf_ok $? "... with EPERM" || pf_diag_file "$PF_TMP/run.out"
+pf_fails "truncate(2) of a control file fails" \
+	perl -e 'truncate($ARGV[0], 0) or die "truncate: $!\n"' "$C/mem_limit"
+grep -q "Operation not permitted" "$PF_TMP/run.out"
+pf_ok $? "... with EPERM" || pf_diag_file "$PF_TMP/run.out"
+pf_fails "truncate(2) of a trigger fails" \
+	perl -e 'truncate($ARGV[0], 0) or die "truncate: $!\n"' "$C/compact"
+pf_is "$(cat "$C/mem_limit")" 536870912 "... and the setting is unchanged"
+# The kernel sends no write for zero bytes: an open with O_TRUNC closed
+# without a write is the empty value, refused by close(2). The shell's
+# builtins ignore what close says; coreutils' printf and dd do not.
+env printf '' 2>"$PF_TMP/ctl.err" >"$C/mem_limit"
+[ $? -ne 0 ] && grep -q "Invalid argument" "$PF_TMP/ctl.err"
+pf_ok $? "an empty value (O_TRUNC, no write) fails with EINVAL at close" ||
+	pf_diag_file "$PF_TMP/ctl.err"
+pf_is "$(cat "$C/mem_limit")" 536870912 "... and mem_limit is unchanged"
+dd if=/dev/null of="$C/compact" 2>"$PF_TMP/ctl.err"
+[ $? -ne 0 ] && grep -q "Invalid argument" "$PF_TMP/ctl.err"
+pf_ok $? "dd of nothing into a trigger fails with EINVAL" ||
+	pf_diag_file "$PF_TMP/ctl.err"
+: >"$C/mem_limit"
+pf_is "$(cat "$C/mem_limit")" 536870912 "': >' changes nothing"
+env printf '' 2>"$PF_TMP/ctl.err" >>"$C/mem_limit"
+pf_ok $? "writing nothing without O_TRUNC (>>) is no value and no error" ||
+	pf_diag_file "$PF_TMP/ctl.err"
+env printf '256M' 2>"$PF_TMP/ctl.err" >>"$C/mem_limit"
+pf_is "$(cat "$C/mem_limit")" 268435456 "... a value appended (>>) is taken"
+env echo 1G 2>"$PF_TMP/ctl.err" >"$C/mem_limit"
+pf_ok $? "/bin/echo with O_TRUNC, which checks close(2), succeeds" ||
+	pf_diag_file "$PF_TMP/ctl.err"
+pf_is "$(cat "$C/mem_limit")" 1073741824 "... and sets the value"
+write_ctl mem_limit 512M
+pf_ok $? "the builtin echo with O_TRUNC succeeds"
+pf_is "$(cat "$C/mem_limit")" 536870912 "... and sets the value"
+env echo 1 2>"$PF_TMP/ctl.err" >"$C/compact"
+pf_ok $? "/bin/echo 1 > compact (O_TRUNC) succeeds" || pf_diag_file "$PF_TMP/ctl.err"
+env echo abc 2>"$PF_TMP/ctl.err" >"$C/mem_limit"
+[ $? -ne 0 ] && [ "$(grep -c "Invalid argument" "$PF_TMP/ctl.err")" -ge 1 ]
+pf_ok $? "a bad value is still refused by its write" || pf_diag_file "$PF_TMP/ctl.err"
+exec 3>"$C/defrag_ratio"
+echo 40 >&3
+exec 3>&-
+pf_is "$(cat "$C/defrag_ratio")" 40 "a value written through a descriptor kept open"
+write_ctl defrag_ratio 35
 pf_ok $([ -d "$C" ] && [ -f "$C/mm_stat" ]; echo $?) "/.ctl is still there"
 
 # --- folding: scan mode stores duplicates apart until the fold trigger
