@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "opts.h"
@@ -405,6 +407,121 @@ int ctl_parse_bool(const char *buf, size_t len, bool *on)
 	if (ret)
 		return ret;
 	return opt_parse_bool(s, on);
+}
+
+/* ---- writes refused at the memory limit (ctl.h) ---- */
+
+enum ctl_enospc_say ctl_enospc_refused(struct ctl_enospc *e, int64_t now_ms,
+				       struct ctl_enospc_note *note)
+{
+	uint64_t n = atomic_fetch_add(&e->total, 1) + 1, base;
+	int64_t last;
+	bool off = false;
+
+	atomic_store(&e->last_refused, now_ms);
+	if (!atomic_load(&e->active) &&
+	    atomic_compare_exchange_strong(&e->active, &off, true)) {
+		atomic_store(&e->burst_base, n - 1);
+		atomic_store(&e->burst_start, now_ms);
+	}
+	last = atomic_load(&e->last_warned);
+	if (last != CTL_ENOSPC_NEVER && now_ms - last < CTL_ENOSPC_EVERY_MS)
+		return CTL_ENOSPC_NOTHING;
+	/* One thread a minute gets here. */
+	if (!atomic_compare_exchange_strong(&e->last_warned, &last, now_ms))
+		return CTL_ENOSPC_NOTHING;
+	n = atomic_load(&e->total);
+	base = atomic_load(&e->burst_base);
+	note->refused = n - atomic_exchange(&e->told, n);
+	note->burst = n > base ? n - base : 1;
+	note->since_ms = last == CTL_ENOSPC_NEVER ? 0 : now_ms - last;
+	note->burst_ms = now_ms - atomic_load(&e->burst_start);
+	return atomic_exchange(&e->announced, true) ? CTL_ENOSPC_STILL :
+						      CTL_ENOSPC_FIRST;
+}
+
+enum ctl_enospc_say ctl_enospc_written(struct ctl_enospc *e, int64_t now_ms,
+				       struct ctl_enospc_note *note)
+{
+	int64_t last = atomic_load(&e->last_refused);
+	uint64_t n, base;
+	bool on = true;
+
+	if (!atomic_load(&e->active) || now_ms - last < CTL_ENOSPC_QUIET_MS ||
+	    !atomic_compare_exchange_strong(&e->active, &on, false))
+		return CTL_ENOSPC_NOTHING;
+	if (!atomic_exchange(&e->announced, false))
+		return CTL_ENOSPC_NOTHING; /* counted in the next warning */
+	n = atomic_load(&e->total);
+	base = atomic_load(&e->burst_base);
+	atomic_store(&e->told, n);
+	note->refused = n - base;
+	note->burst = note->refused;
+	note->since_ms = 0;
+	note->burst_ms = last - atomic_load(&e->burst_start);
+	return CTL_ENOSPC_AGAIN;
+}
+
+struct ctl_enospc ctl_enospc_state = CTL_ENOSPC_INIT;
+static ctl_log_fn *ctl_log;
+
+void ctl_set_log(ctl_log_fn *fn)
+{
+	ctl_log = fn;
+}
+
+static int64_t ctl_now_ms(void)
+{
+	struct timespec ts;
+
+	/* The vDSO's coarse clock: no system call, tick resolution. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ctl_enospc_tell(struct pf_fs *fs, enum ctl_enospc_say say,
+			    const struct ctl_enospc_note *n)
+{
+	uint64_t reqs = pf_counter_read(fs, PF_C_ENOSPC);
+	struct store_stats ss;
+
+	if (say == CTL_ENOSPC_NOTHING || !ctl_log)
+		return;
+	store_get_stats(fs->st, &ss);
+	switch (say) {
+	case CTL_ENOSPC_FIRST:
+		ctl_log(LOG_WARNING, "writes refused: the store is full at mem_limit=%" PRIu64 " bytes (%" PRIu64 " in use); %" PRIu64 " write%s refused with ENOSPC (enospc_reqs %" PRIu64 " in .ctl/stat). Swap keeps the pages it cannot write in RAM and retries them; raise .ctl/mem_limit or free space",
+			ss.mem_limit, ss.mem_used_total, n->refused,
+			n->refused == 1 ? "" : "s", reqs);
+		break;
+	case CTL_ENOSPC_STILL:
+		ctl_log(LOG_WARNING, "writes still refused at mem_limit=%" PRIu64 " bytes (%" PRIu64 " in use): %" PRIu64 " refused in the last %" PRId64 " s, %" PRIu64 " in %" PRId64 " s since they began (enospc_reqs %" PRIu64 ")",
+			ss.mem_limit, ss.mem_used_total, n->refused,
+			n->since_ms / 1000, n->burst, n->burst_ms / 1000, reqs);
+		break;
+	case CTL_ENOSPC_AGAIN:
+		ctl_log(LOG_NOTICE, "writes succeed again: %" PRIu64 " refused at mem_limit=%" PRIu64 " bytes over %" PRId64 " s (enospc_reqs %" PRIu64 ")",
+			n->burst, ss.mem_limit, n->burst_ms / 1000, reqs);
+		break;
+	default:
+		break;
+	}
+}
+
+void pf_ctl_enospc_refused(struct pf_fs *fs)
+{
+	struct ctl_enospc_note n;
+
+	ctl_enospc_tell(fs, ctl_enospc_refused(&ctl_enospc_state,
+					       ctl_now_ms(), &n), &n);
+}
+
+void pf_ctl_enospc_resumed(struct pf_fs *fs)
+{
+	struct ctl_enospc_note n;
+
+	ctl_enospc_tell(fs, ctl_enospc_written(&ctl_enospc_state,
+					       ctl_now_ms(), &n), &n);
 }
 
 /* ---- glue to the store and the fs ---- */

@@ -12,6 +12,7 @@
 #ifndef PAGEFOLD_FS_CTL_H
 #define PAGEFOLD_FS_CTL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,5 +139,88 @@ int ctl_parse_intake(const char *buf, size_t len, bool *cold,
 		     struct store_recomp_algorithm *a);
 /* "0" or "1". */
 int ctl_parse_bool(const char *buf, size_t len, bool *on);
+
+/*
+ * Writes refused at the memory limit, told to the user. A write the store
+ * refuses fails with ENOSPC and counts in enospc_reqs, and nothing else
+ * says so: under swap the kernel keeps the page it could not write in RAM
+ * and retries it, for minutes, with no message anywhere. So the daemon
+ * says it:
+ *
+ *   - a warning at the first refused write of a burst;
+ *   - while refusals go on, a warning at most once a minute
+ *     (CTL_ENOSPC_EVERY_MS) with the count since the last one;
+ *   - a notice when a burst that was warned about ends.
+ *
+ * A burst begins at a refused write and ends at the first successful write
+ * CTL_ENOSPC_QUIET_MS or more after the last refused one (writes that slip
+ * through while the store stays full, folded or same-filled pages, do not
+ * end it). A burst that begins within a minute of the last warning is
+ * warned about at its first refusal after that minute, with the refusals
+ * counted since the last message, so there is never more than one warning
+ * a minute, whatever the pattern.
+ *
+ * The state is atomics only: a refused write does a few atomic operations
+ * and, once a minute, a CAS that one thread wins; a successful write reads
+ * one flag (ctl_enospc_written() is called only when it is set). The
+ * functions are pure (the time is passed in, in milliseconds of a
+ * monotonic clock) and say what to tell; pf_ctl_enospc_*() below read the
+ * clock and log it.
+ */
+#define CTL_ENOSPC_EVERY_MS 60000
+#define CTL_ENOSPC_QUIET_MS 1000
+#define CTL_ENOSPC_NEVER INT64_MIN
+
+struct ctl_enospc {
+	atomic_bool active;           /* a burst is going on */
+	atomic_bool announced;        /* ... and was warned about */
+	_Atomic uint64_t total;       /* refused writes, ever */
+	_Atomic uint64_t burst_base;  /* total when the burst began */
+	_Atomic uint64_t told;        /* total at the last message */
+	_Atomic int64_t burst_start;  /* ms: the burst's first refusal */
+	_Atomic int64_t last_refused; /* ms */
+	_Atomic int64_t last_warned;  /* ms, or CTL_ENOSPC_NEVER */
+};
+#define CTL_ENOSPC_INIT { .last_warned = CTL_ENOSPC_NEVER }
+
+enum ctl_enospc_say {
+	CTL_ENOSPC_NOTHING,
+	CTL_ENOSPC_FIRST,   /* warning: writes are refused */
+	CTL_ENOSPC_STILL,   /* warning: still refused, once a minute */
+	CTL_ENOSPC_AGAIN,   /* notice: writes succeed again */
+};
+
+struct ctl_enospc_note {
+	uint64_t refused;   /* refused since the last message */
+	uint64_t burst;     /* refused in this burst */
+	int64_t since_ms;   /* since the last warning (STILL) */
+	int64_t burst_ms;   /* since the burst began; for AGAIN, from its
+			       first refusal to its last */
+};
+
+enum ctl_enospc_say ctl_enospc_refused(struct ctl_enospc *e, int64_t now_ms,
+				       struct ctl_enospc_note *note);
+enum ctl_enospc_say ctl_enospc_written(struct ctl_enospc *e, int64_t now_ms,
+				       struct ctl_enospc_note *note);
+
+/* The daemon's (one mount a process). */
+extern struct ctl_enospc ctl_enospc_state;
+
+/* Where pf_ctl_enospc_*() log: pf_log() of main.c (stderr in the
+ * foreground, syslog as a daemon); NULL: nowhere. */
+typedef void ctl_log_fn(int prio, const char *fmt, ...);
+void ctl_set_log(ctl_log_fn *fn);
+
+/* The write path's calls: a write of a regular file was refused with
+ * ENOSPC (after counting it in enospc_reqs) / succeeded. */
+struct pf_fs;
+void pf_ctl_enospc_refused(struct pf_fs *fs);
+void pf_ctl_enospc_resumed(struct pf_fs *fs);
+static inline void pf_ctl_enospc_written(struct pf_fs *fs)
+{
+	if (atomic_load_explicit(&ctl_enospc_state.active,
+				 memory_order_relaxed))
+		pf_ctl_enospc_resumed(fs);
+}
 
 #endif /* PAGEFOLD_FS_CTL_H */

@@ -651,6 +651,7 @@ int main(int argc, char **argv)
 
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto free_args;
+	ctl_set_log(pf_log);
 	if (!realpath(opts.mountpoint, mnt))
 		snprintf(mnt, sizeof(mnt), "%s", opts.mountpoint);
 

@@ -606,9 +606,13 @@ static void pf_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (ret) {
 		count_io_error(fs, ret);
 		reply_err(req, ret);
+		/* After the reply: the warning may take a syslog call. */
+		if (ret == -ENOSPC)
+			pf_ctl_enospc_refused(fs);
 		return;
 	}
 	fuse_reply_write(req, written);
+	pf_ctl_enospc_written(fs); /* one relaxed load, unless refusing */
 }
 
 static void pf_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -306,6 +306,45 @@ static void test_ranges(void)
 	ok(opt_parse_intake("lz4:1", &cold, &a) == -EINVAL, "intake lz4:1: EINVAL");
 }
 
+/* The ENOSPC messages: when each is said, with what counts. */
+static void test_enospc(void)
+{
+	struct ctl_enospc e = CTL_ENOSPC_INIT;
+	struct ctl_enospc_note n;
+	enum ctl_enospc_say say;
+	int quiet = 1;
+
+	ok(ctl_enospc_written(&e, 0, &n) == CTL_ENOSPC_NOTHING,
+	   "a write before any refusal says nothing");
+	say = ctl_enospc_refused(&e, 1000, &n);
+	ok(say == CTL_ENOSPC_FIRST && n.refused == 1 && n.burst == 1,
+	   "the first refused write warns, count 1");
+	for (int t = 2000; t <= 50000; t += 1000)
+		if (ctl_enospc_refused(&e, t, &n) != CTL_ENOSPC_NOTHING)
+			quiet = 0;
+	ok(quiet, "49 more refusals within the minute say nothing");
+	ok(ctl_enospc_written(&e, 50500, &n) == CTL_ENOSPC_NOTHING,
+	   "a write 0.5 s after a refusal does not end the burst");
+	say = ctl_enospc_refused(&e, 61000, &n);
+	ok(say == CTL_ENOSPC_STILL && n.refused == 50 && n.burst == 51 &&
+	   n.since_ms == 60000 && n.burst_ms == 60000,
+	   "a minute after the warning: still refused, 50 since, 51 in all");
+	ok(ctl_enospc_refused(&e, 62000, &n) == CTL_ENOSPC_NOTHING,
+	   "... then nothing again for a minute");
+	say = ctl_enospc_written(&e, 63000, &n);
+	ok(say == CTL_ENOSPC_AGAIN && n.burst == 52 && n.burst_ms == 61000,
+	   "a write 1 s after the last refusal: writes succeed again, 52");
+	ok(ctl_enospc_written(&e, 64000, &n) == CTL_ENOSPC_NOTHING,
+	   "... said once");
+	ok(ctl_enospc_refused(&e, 70000, &n) == CTL_ENOSPC_NOTHING,
+	   "a new burst within a minute of the last warning: not yet");
+	ok(ctl_enospc_written(&e, 72000, &n) == CTL_ENOSPC_NOTHING,
+	   "... and its end says nothing either");
+	say = ctl_enospc_refused(&e, 121000, &n);
+	ok(say == CTL_ENOSPC_FIRST && n.refused == 2 && n.burst == 1,
+	   "the next burst past the minute warns, counting the quiet one");
+}
+
 static void test_zswap(void)
 {
 	static const char meminfo[] =
@@ -345,6 +384,7 @@ int main(void)
 	test_ctl_formatters();
 	test_intake_bool();
 	test_ranges();
+	test_enospc();
 	test_zswap();
 	return tap_done();
 }
