@@ -16,6 +16,7 @@
  *
  * lock ordering: no locks of its own.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -308,6 +310,150 @@ static void version(void)
 	printf("FUSE library version %s\n", fuse_pkgversion());
 	fflush(stdout);
 	fuse_lowlevel_version();
+}
+
+/* ---- the mount point ---- */
+
+/* The absolute path of the mount point as /proc/self/mountinfo names it:
+ * relative paths, "." and "..", trailing slashes and symbolic links
+ * resolved. The last component is resolved only if it can be without
+ * asking a filesystem mounted there (a dead FUSE mount answers ENOTCONN):
+ * then the directory above it is resolved and the name appended. */
+static void resolve_mountpoint(const char *arg, char out[PATH_MAX])
+{
+	char buf[PATH_MAX], dir[PATH_MAX];
+	char *slash, *base;
+	size_t len;
+
+	if (realpath(arg, out))
+		return;
+	snprintf(buf, sizeof(buf), "%s", arg);
+	len = strlen(buf);
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	slash = strrchr(buf, '/');
+	if (!slash) {
+		base = buf;
+		snprintf(dir, sizeof(dir), ".");
+	} else {
+		base = slash + 1;
+		*slash = '\0';
+		snprintf(dir, sizeof(dir), "%s", slash == buf ? "/" : buf);
+	}
+	if (strcmp(base, ".") && strcmp(base, "..") && realpath(dir, out) &&
+	    strlen(out) + 1 + strlen(base) < PATH_MAX) {
+		if (strcmp(out, "/") != 0)
+			strcat(out, "/");
+		strcat(out, base);
+		return;
+	}
+	snprintf(out, PATH_MAX, "%s", arg);
+}
+
+/* Undo mountinfo's octal escapes (\040 for a blank, \134 for a backslash)
+ * in place. */
+static void mountinfo_unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++, d++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+				    (s[3] - '0'));
+			s += 3;
+		} else {
+			*d = *s;
+		}
+	}
+	*d = '\0';
+}
+
+/* The filesystem type of the topmost mount on path (absolute, resolved),
+ * from /proc/self/mountinfo, in type (e.g. "fuse.pagefold"); false if
+ * nothing is mounted there. Asks no filesystem: a hung or dead daemon
+ * cannot block it. */
+static bool mount_type_at(const char *path, char *type, size_t size)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, *fields[5], *sep, *p;
+	size_t cap = 0;
+	bool found = false;
+	int i;
+
+	if (!f)
+		return false;
+	/* id parent major:minor root mount-point options [optional...] -
+	 * type source super-options; mounts stacked on one point are
+	 * listed bottom first. */
+	while (getline(&line, &cap, f) > 0) {
+		/* Blanks inside names are escaped: " - " is the separator. */
+		sep = strstr(line, " - ");
+		if (!sep)
+			continue;
+		*sep = '\0';
+		p = line;
+		for (i = 0; i < 5; i++)
+			fields[i] = strsep(&p, " ");
+		if (!fields[4])
+			continue;
+		mountinfo_unescape(fields[4]);
+		if (strcmp(fields[4], path) != 0)
+			continue;
+		p = sep + 3;
+		snprintf(type, size, "%.*s", (int)strcspn(p, " \n"), p);
+		found = true;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/*
+ * What mount(8) users expect before anything is mounted: the mount point
+ * exists and is a directory (the kernel takes a regular file, and the
+ * mount then answers EIO), it is not a pagefold mount already (a second
+ * one would hide the first and its files), and, as a warning, that what
+ * it holds is hidden while mounted. 0, or -1 after saying why.
+ */
+static int check_mountpoint(const char *arg, const char *mnt)
+{
+	char type[64];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (mount_type_at(mnt, type, sizeof(type)) &&
+	    strcmp(type, "fuse.pagefold") == 0) {
+		fprintf(stderr, "pagefold: %s is already a pagefold mount; unmount it first (fusermount3 -u %s) or mount on another directory\n",
+			mnt, mnt);
+		return -1;
+	}
+	if (stat(arg, &st)) {
+		if (errno == ENOENT)
+			fprintf(stderr, "pagefold: mount point %s does not exist\n",
+				arg);
+		else
+			fprintf(stderr, "pagefold: mount point %s: %s\n", arg,
+				strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "pagefold: mount point %s is not a directory\n",
+			arg);
+		return -1;
+	}
+	d = opendir(arg);
+	if (!d)
+		return 0; /* not readable by this user: fusermount3 decides */
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			break;
+	if (de)
+		pf_log(LOG_WARNING, "mount point %s is not empty: what it holds is hidden while pagefold is mounted on it",
+		       mnt);
+	closedir(d);
+	return 0;
 }
 
 /* ---- swap safety ---- */
@@ -649,11 +795,14 @@ int main(int argc, char **argv)
 	    fuse_opt_add_arg(&args, conf.nonopt[conf.n_nonopt - 1]))
 		goto out_of_memory;
 
+	/* Before libfuse, which resolves the path and so would ask a dead
+	 * mount there, and whose message for a missing one is terse. */
+	resolve_mountpoint(conf.nonopt[conf.n_nonopt - 1], mnt);
+	if (check_mountpoint(conf.nonopt[conf.n_nonopt - 1], mnt))
+		goto free_args;
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto free_args;
 	ctl_set_log(pf_log);
-	if (!realpath(opts.mountpoint, mnt))
-		snprintf(mnt, sizeof(mnt), "%s", opts.mountpoint);
 
 	fs = pf_fs_create(getuid(), getgid());
 	if (!fs)

@@ -1,6 +1,8 @@
 #!/bin/bash
 # The program: -h, --version, bad options (one clear message, non-zero
-# exit, nothing mounted), options taking effect, mounting from fstab as
+# exit, nothing mounted), mount points checked before mounting (a file, a
+# missing path, a pagefold already there: refused; a non-empty directory:
+# a warning), options taking effect, mounting from fstab as
 # type fuse.pagefold through mount.fuse3, an ordinary user mounting through
 # fusermount3, and SIGTERM (lazy unmount; the daemon serves open files
 # until the last one closes).
@@ -65,9 +67,80 @@ timeout 30 "$PAGEFOLD" -o mem_limit=12Q "$PF_TMP/bad" 2>"$PF_TMP/bad.err"
 grep -q "mem_limit '12Q'" "$PF_TMP/bad.err"
 pf_ok $? "the message names the option and the value" || pf_diag_file "$PF_TMP/bad.err"
 
+# --- the mount point, checked before anything is mounted
+mounts_at() { # MNT: how many mounts /proc/self/mountinfo has on MNT
+	awk -v m="$1" '$5 == m' /proc/self/mountinfo | wc -l
+}
+refused_mountpoint() { # DESC MNT-TO-CHECK PATTERN ARGS...: exit 1, one line
+	local desc=$1 mnt=$2 pattern=$3 status before
+	shift 3
+	before=$(mounts_at "$mnt")
+	timeout 30 "$PAGEFOLD" "$@" >"$PF_TMP/mp.out" 2>"$PF_TMP/mp.err"
+	status=$?
+	[ $status -eq 1 ] && [ "$(wc -l <"$PF_TMP/mp.err")" -eq 1 ] &&
+		grep -q -- "$pattern" "$PF_TMP/mp.err" &&
+		[ "$(mounts_at "$mnt")" -eq "$before" ]
+	pf_ok $? "$desc: exit 1, '$pattern', nothing mounted" || {
+		pf_diag "exit $status"
+		pf_diag_file "$PF_TMP/mp.err"
+		while [ "$(mounts_at "$mnt")" -gt "$before" ]; do
+			fusermount3 -u "$mnt" || break
+		done
+	}
+}
+echo data >"$PF_TMP/file"
+refused_mountpoint "a regular file as mount point" "$PF_TMP/file" \
+	"is not a directory" "$PF_TMP/file"
+pf_is "$(cat "$PF_TMP/file")" data "... the file is as it was"
+refused_mountpoint "a path that does not exist" "$PF_TMP/missing" \
+	"does not exist" "$PF_TMP/missing"
+pf_ok $([ ! -e "$PF_TMP/missing" ]; echo $?) "... and is not created"
+refused_mountpoint "a path through a regular file" "$PF_TMP/file/sub" \
+	"Not a directory" "$PF_TMP/file/sub"
+
+# A non-empty directory: mounted, with a warning that its contents are
+# hidden meanwhile (as mount(8) users expect).
+NE=$PF_TMP/nonempty
+mkdir -p "$NE"
+echo underneath >"$NE/under"
+pf_track_mount "$NE"
+"$PAGEFOLD" -f "$NE" >"$PF_TMP/ne.log" 2>&1 &
+nepid=$!
+pf_track_daemon "$nepid"
+for i in $(seq 300); do
+	pf_is_mounted "$NE" && break
+	pf_alive "$nepid" || break
+	sleep 0.1
+done
+pf_ok $(pf_is_mounted "$NE"; echo $?) "a non-empty directory is mounted on" ||
+	pf_diag_file "$PF_TMP/ne.log"
+pf_is "$(grep -c "warning: mount point $NE is not empty: what it holds is hidden" "$PF_TMP/ne.log")" 1 \
+	"... with one warning that its contents are hidden" || pf_diag_file "$PF_TMP/ne.log"
+pf_is "$(ls -A "$NE")" .ctl "... which they are while mounted"
+fusermount3 -u "$NE"
+pf_wait_exit "$nepid" 30
+pf_is "$pf_wait_status" 0 "... the daemon exits cleanly at unmount"
+pf_is "$(cat "$NE/under")" underneath "... and the contents are back"
+
 # --- options take effect
 pf_mount -o mem_limit=64M,fold=scan,defrag_ratio=30,max_threads=8 ||
 	{ pf_ok 1 "mount with options"; pf_done; }
+! grep -q "not empty" "$PF_LOG"
+pf_ok $? "an empty mount point: no warning" || pf_diag_file "$PF_LOG"
+
+# A pagefold there already: refused, however the path is spelt, with how
+# to unmount the first; the first one goes on serving.
+refused_mountpoint "a second mount on a pagefold mount" "$PF_MNT" \
+	"$PF_MNT is already a pagefold mount; unmount it first (fusermount3 -u $PF_MNT)" \
+	"$PF_MNT"
+refused_mountpoint "... given with a trailing slash" "$PF_MNT" \
+	"is already a pagefold mount" "$PF_MNT/"
+cd "$PF_TMP" || exit 1
+refused_mountpoint "... given as a relative path" "$PF_MNT" \
+	"$PF_MNT is already a pagefold mount" "./${PF_MNT##*/}//"
+cd - >/dev/null || exit 1
+refused_mountpoint "... with -f, and options" "$PF_MNT" \
+	"is already a pagefold mount" -f -o mem_limit=1M "$PF_MNT"
 pf_is "$(cat "$PF_MNT/.ctl/mem_limit")" 67108864 "mem_limit=64M"
 pf_is "$(cat "$PF_MNT/.ctl/fold")" scan "fold=scan"
 pf_is "$(cat "$PF_MNT/.ctl/defrag_ratio")" 30 "defrag_ratio=30"
@@ -234,6 +307,43 @@ pf_is "$(cat "$PF_TMP/user.out")" 8388608 "the mounting user may write /.ctl set
 grep -q "memory not locked" "$PF_TMP/user.log"
 pf_ok $? "without CAP_IPC_LOCK the daemon warns that memory is not locked" ||
 	pf_diag_file "$PF_TMP/user.log"
+
+# The user's mount point checks, as root's.
+touch "$PF_TMP/ufile"
+UN=$PF_TMP/unonempty
+mkdir -p "$UN"
+touch "$UN/under"
+chown nobody:nogroup "$PF_TMP/ufile" "$UN" "$UN/under"
+as_nobody "$PF_TMP/bin/pagefold-user" "$U/" >"$PF_TMP/user2.out" 2>&1
+status=$?
+[ $status -eq 1 ] && grep -q "$U is already a pagefold mount" "$PF_TMP/user2.out" &&
+	[ "$(pf_ns awk -v m="$U" '$5 == m' /proc/self/mountinfo | wc -l)" -eq 1 ]
+pf_ok $? "the user's second mount on it (trailing slash) is refused" ||
+	{ pf_diag "exit $status"; pf_diag_file "$PF_TMP/user2.out"; }
+as_nobody sh -c "cd '$PF_TMP' && exec '$PF_TMP/bin/pagefold-user' ufile" \
+	>"$PF_TMP/user2.out" 2>&1
+status=$?
+[ $status -eq 1 ] && grep -q "not a directory" "$PF_TMP/user2.out" &&
+	[ -z "$(pf_ns findmnt -n -M "$PF_TMP/ufile")" ]
+pf_ok $? "the user's mount on a regular file (relative path) is refused" ||
+	{ pf_diag "exit $status"; pf_diag_file "$PF_TMP/user2.out";
+	  pf_ns fusermount3 -u "$PF_TMP/ufile"; }
+pf_track_ns_mount "$UN"
+as_nobody "$PF_TMP/bin/pagefold-user" -f "$UN" >"$PF_TMP/user3.log" 2>&1 &
+u3pid=$!
+pf_track_daemon "$u3pid"
+for i in $(seq 300); do
+	[ "$(pf_ns findmnt -n -M "$UN" -o FSTYPE)" = fuse.pagefold ] && break
+	pf_alive "$u3pid" || break
+	sleep 0.1
+done
+[ "$(pf_ns findmnt -n -M "$UN" -o FSTYPE)" = fuse.pagefold ] &&
+	grep -q "mount point $UN is not empty" "$PF_TMP/user3.log"
+pf_ok $? "the user mounts on a non-empty directory, with the warning" ||
+	pf_diag_file "$PF_TMP/user3.log"
+as_nobody fusermount3 -u "$UN"
+pf_wait_exit "$u3pid" 30
+
 as_nobody fusermount3 -u "$U"
 pf_ok $? "the user unmounts with fusermount3 -u"
 pf_wait_exit "$upid" 30
