@@ -401,6 +401,10 @@ int pf_ns_create(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 
 	pthread_mutex_lock(&fs->ns_lock);
 	ret = dir_may_change(dir);
+	/* A file that is not in /.ctl is a control file that does not
+	 * exist: echo to a misspelt name says so, as sysfs users expect. */
+	if (ret == -EPERM && kind == PF_REG)
+		ret = -ENOENT;
 	if (ret)
 		goto unlock;
 	if (dir->nlink == 0) {

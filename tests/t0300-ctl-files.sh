@@ -154,6 +154,12 @@ printf '1\n\n' 2>"$PF_TMP/ctl.err" >"$C/compact"
 [ $? -ne 0 ] && grep -q "Invalid argument" "$PF_TMP/ctl.err"
 pf_ok $? "a trigger with two newlines is refused"
 pf_fails "cannot create files in /.ctl" touch "$C/new"
+grep -q "No such file or directory" "$PF_TMP/run.out"
+pf_ok $? "... an unknown control file name is ENOENT" || pf_diag_file "$PF_TMP/run.out"
+write_ctl no_such_setting 1
+[ $? -ne 0 ] && grep -q "No such file or directory" "$PF_TMP/ctl.err"
+pf_ok $? "echo to an unknown control file: No such file or directory" ||
+	pf_diag_file "$PF_TMP/ctl.err"
 pf_fails "cannot make directories in /.ctl" mkdir "$C/dir"
 pf_fails "cannot remove a control file" rm -f "$C/mm_stat"
 pf_fails "cannot remove /.ctl" rmdir "$C"
