@@ -346,14 +346,95 @@ int ctl_parse_reset(const char *buf, size_t len)
 	return strcmp(s, "0") == 0 ? 0 : -EINVAL;
 }
 
-int ctl_parse_idle(const char *buf, size_t len)
+int ctl_parse_idle(const char *buf, size_t len, uint64_t *seconds)
 {
 	char s[CTL_MAX_WRITE];
 	int ret = ctl_value(buf, len, s);
 
 	if (ret)
 		return ret;
-	return strcmp(s, "all") == 0 || strcmp(s, "1") == 0 ? 0 : -EINVAL;
+	if (strcmp(s, "all") == 0 || strcmp(s, "1") == 0) {
+		*seconds = 0;	/* every page */
+		return 0;
+	}
+	/* zram's other form: pages untouched for at least N seconds. */
+	ret = opt_parse_uint(s, 2, UINT64_MAX / 8, seconds);
+	return ret;
+}
+
+/* The next blank-separated word of *p (at most size - 1 bytes) into word;
+ * false at the end, or for a word too long (then *bad is set). */
+static bool next_word(const char **p, char *word, size_t size, bool *bad)
+{
+	size_t n = 0;
+
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	if (!**p)
+		return false;
+	while (**p && **p != ' ' && **p != '\t') {
+		if (n + 1 >= size) {
+			*bad = true;
+			return false;
+		}
+		word[n++] = *(*p)++;
+	}
+	word[n] = '\0';
+	return true;
+}
+
+int ctl_parse_recompress(const char *buf, size_t len,
+			 struct store_recomp_opts *o)
+{
+	char s[CTL_MAX_WRITE], word[CTL_MAX_WRITE];
+	const char *p = s;
+	bool bad = false, any = false;
+	uint64_t v;
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	memset(o, 0, sizeof(*o));
+	if (strcmp(s, "1") == 0)
+		return 0;	/* pagefold's own form: idle pages */
+	/* zram's: type=idle|huge|huge_idle threshold=BYTES algo=CODEC
+	 * priority=1, in any order, each at most once. */
+	while (next_word(&p, word, sizeof(word), &bad)) {
+		char *val = strchr(word, '=');
+
+		any = true;
+		if (!val)
+			return -EINVAL;
+		*val++ = '\0';
+		if (strcmp(word, "type") == 0 && !o->type) {
+			if (strcmp(val, "idle") == 0)
+				o->type = STORE_RECOMP_IDLE;
+			else if (strcmp(val, "huge") == 0)
+				o->type = STORE_RECOMP_HUGE;
+			else if (strcmp(val, "huge_idle") == 0)
+				o->type = STORE_RECOMP_IDLE | STORE_RECOMP_HUGE;
+			else
+				return -EINVAL;
+		} else if (strcmp(word, "threshold") == 0 && !o->threshold) {
+			ret = opt_parse_uint(val, 1, STORE_PAGE_SIZE, &v);
+			if (ret)
+				return ret;
+			o->threshold = (unsigned int)v;
+		} else if (strcmp(word, "algo") == 0 && !o->algo_set) {
+			ret = opt_parse_codec(val, &o->algo);
+			if (ret)
+				return ret;
+			o->algo_set = true;
+		} else if (strcmp(word, "priority") == 0) {
+			/* one cold codec: priority 1 is the only one */
+			ret = opt_parse_uint(val, 1, 1, &v);
+			if (ret)
+				return ret;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return bad || !any ? -EINVAL : 0;
 }
 
 int ctl_parse_mem_limit(const char *buf, size_t len, uint64_t ram,
@@ -380,12 +461,37 @@ int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs)
 int ctl_parse_recomp(const char *buf, size_t len,
 		     struct store_recomp_algorithm *a)
 {
-	char s[CTL_MAX_WRITE];
+	char s[CTL_MAX_WRITE], word[CTL_MAX_WRITE];
+	const char *p = s;
+	bool bad = false, have_algo = false;
+	uint64_t v;
 	int ret = ctl_value(buf, len, s);
 
 	if (ret)
 		return ret;
-	return opt_parse_codec(s, a);
+	if (!strchr(s, '='))
+		return opt_parse_codec(s, a);
+	/* zram's form: algo=CODEC [priority=1] */
+	while (next_word(&p, word, sizeof(word), &bad)) {
+		char *val = strchr(word, '=');
+
+		if (!val)
+			return -EINVAL;
+		*val++ = '\0';
+		if (strcmp(word, "algo") == 0 && !have_algo) {
+			ret = opt_parse_codec(val, a);
+			if (ret)
+				return ret;
+			have_algo = true;
+		} else if (strcmp(word, "priority") == 0) {
+			ret = opt_parse_uint(val, 1, 1, &v);
+			if (ret)
+				return ret;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return bad || !have_algo ? -EINVAL : 0;
 }
 
 int ctl_parse_intake(const char *buf, size_t len, bool *cold,
@@ -683,15 +789,19 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 		if (!ret)
 			store_reset_mem_used_max(fs->st);
 		break;
-	case CTL_RECOMPRESS:
-		ret = ctl_parse_trigger(buf, len);
+	case CTL_RECOMPRESS: {
+		struct store_recomp_opts ro;
+
+		ret = ctl_parse_recompress(buf, len, &ro);
 		if (!ret)
-			ret = store_recompress(fs->st, NULL);
+			ret = store_recompress_with(fs->st, &ro, NULL);
 		break;
+	}
 	case CTL_IDLE:
-		ret = ctl_parse_idle(buf, len);
+		ret = ctl_parse_idle(buf, len, &v);
 		if (!ret)
-			ret = store_mark_idle(fs->st, NULL);
+			ret = v ? store_mark_idle_since(fs->st, v, NULL) :
+				  store_mark_idle(fs->st, NULL);
 		break;
 	case CTL_RECOMPRESS_AFTER:
 		ret = ctl_parse_seconds(buf, len, &v);

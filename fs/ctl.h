@@ -129,8 +129,14 @@ int ctl_parse_percent(const char *buf, size_t len, unsigned int *pct);
 int ctl_parse_fold(const char *buf, size_t len, bool *is_trigger,
 		   enum store_fold_mode *mode);
 int ctl_parse_reset(const char *buf, size_t len);
-/* idle: "all" (as zram) or "1". */
-int ctl_parse_idle(const char *buf, size_t len);
+/* idle: "all" (as zram) or "1": every page (*seconds = 0); or, as zram,
+ * a number of seconds >= 2: the pages untouched that long. */
+int ctl_parse_idle(const char *buf, size_t len, uint64_t *seconds);
+/* recompress: "1" (idle pages, the set codec), or zram's words in any
+ * order: type=idle|huge|huge_idle threshold=BYTES algo=CODEC[:LEVEL]
+ * priority=1. ERANGE for a threshold past 4096 or a level out of range. */
+int ctl_parse_recompress(const char *buf, size_t len,
+			 struct store_recomp_opts *o);
 int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs);
 int ctl_parse_recomp(const char *buf, size_t len,
 		     struct store_recomp_algorithm *a);

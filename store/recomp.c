@@ -54,6 +54,9 @@ struct walk {
 	struct store *st;
 	enum walk_op op;
 	unsigned int threshold;		/* age from which a page is idle */
+	unsigned int mark_age;		/* WALK_MARK: only pages this old */
+	unsigned int type;		/* WALK_RECOMP: STORE_RECOMP_* */
+	unsigned int min_size;		/* WALK_RECOMP: objects this big */
 	unsigned int spec;		/* codec << 8 | level */
 	const _Atomic bool *stop;	/* background: give up when set */
 	uint64_t done;			/* pages marked or moved */
@@ -197,7 +200,26 @@ static void recomp_page(struct walk *w, struct store_file *f, uint64_t ci,
 
 /* ---- walks ---- */
 
-/* Age or mark the slots of cluster ci, listing the idle ones in w. */
+/* Is slot s (its age already updated) one the walk moves? */
+static bool walk_wants(const struct walk *w, slot_t s)
+{
+	bool idle = slot_age(s) >= w->threshold, huge = slot_flag(s);
+
+	if (s & (SLOT_COLD | SLOT_KEEP))
+		return false;
+	if (slot_size(s) < w->min_size)
+		return false;
+	switch (w->type) {
+	case STORE_RECOMP_HUGE:
+		return huge;
+	case STORE_RECOMP_IDLE | STORE_RECOMP_HUGE:
+		return huge && idle;
+	default:
+		return idle;
+	}
+}
+
+/* Age or mark the slots of cluster ci, listing the ones to move in w. */
 static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 			 uint64_t *ci)
 {
@@ -219,6 +241,8 @@ static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 		if (slot_type(s) < SLOT_OBJ)
 			continue;
 		if (w->op == WALK_MARK) {
+			if (age < w->mark_age)
+				continue;
 			if (age != AGE_IDLE)
 				w->done++;
 			age = AGE_IDLE;
@@ -227,8 +251,7 @@ static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 		}
 		s = slot_set_age(s, age);
 		c->slot[i] = s;
-		if (w->op != WALK_MARK && age >= w->threshold &&
-		    !(s & (SLOT_COLD | SLOT_KEEP))) {
+		if (w->op != WALK_MARK && walk_wants(w, s)) {
 			w->cand[w->n] = (uint16_t)i;
 			w->seen[w->n++] = s;
 		}
@@ -269,8 +292,18 @@ static void walk_file(struct walk *w, struct store_file *f)
 	}
 }
 
+/* What a walk does besides its op: defaults for ticks and the plain
+ * triggers (mark every page; move idle pages with the cold codec). */
+struct walk_opts {
+	unsigned int mark_age;
+	unsigned int type;
+	unsigned int min_size;
+	unsigned int spec;		/* 0: the recomp_algorithm setting */
+};
+
 static int walk_store(struct store *st, enum walk_op op,
-		      const _Atomic bool *stop, uint64_t *pages)
+		      const struct walk_opts *o, const _Atomic bool *stop,
+		      uint64_t *pages)
 {
 	struct store_file *f;
 	struct walk *w;
@@ -282,7 +315,10 @@ static int walk_store(struct store *st, enum walk_op op,
 	w->st = st;
 	w->op = op;
 	w->threshold = atomic_load(&st->rc.after) ? AGE_TICKS : AGE_IDLE;
-	w->spec = atomic_load(&st->rc.algo);
+	w->mark_age = o ? o->mark_age : 0;
+	w->type = o ? o->type : STORE_RECOMP_IDLE;
+	w->min_size = o ? o->min_size : 0;
+	w->spec = o && o->spec ? o->spec : atomic_load(&st->rc.algo);
 	w->stop = stop;
 	w->done = 0;
 	w->since_compact = 0;
@@ -300,13 +336,52 @@ static int walk_store(struct store *st, enum walk_op op,
 
 int store_mark_idle(struct store *st, uint64_t *pages)
 {
-	return walk_store(st, WALK_MARK, NULL, pages);
+	return walk_store(st, WALK_MARK, NULL, NULL, pages);
 }
 
-int store_recompress(struct store *st, uint64_t *pages)
+int store_mark_idle_since(struct store *st, uint64_t seconds, uint64_t *pages)
 {
+	uint64_t after = atomic_load(&st->rc.after), ticks;
+	struct walk_opts o = { 0 };
+
+	if (!after)
+		return -EINVAL;		/* no ages without aging */
+	/* Ages count ticks of after / 8 seconds: the pages untouched for at
+	 * least seconds are those at least this many ticks old. */
+	ticks = (seconds * AGE_TICKS + after - 1) / after;
+	o.mark_age = ticks > AGE_MAX ? AGE_MAX : (unsigned int)ticks;
+	return walk_store(st, WALK_MARK, &o, NULL, pages);
+}
+
+int store_recompress_with(struct store *st, const struct store_recomp_opts *ro,
+			  uint64_t *pages)
+{
+	struct walk_opts o = { 0 };
 	uint64_t moved = 0;
-	int err = walk_store(st, WALK_RECOMP, NULL, &moved);
+	int err;
+
+	if (ro) {
+		if (ro->type & ~(unsigned int)(STORE_RECOMP_IDLE |
+					       STORE_RECOMP_HUGE) ||
+		    ro->threshold > STORE_PAGE_SIZE)
+			return -EINVAL;
+		o.type = ro->type ? ro->type : STORE_RECOMP_IDLE;
+		o.min_size = ro->threshold;
+		if (ro->algo_set) {
+			enum codec_cold c = (enum codec_cold)ro->algo.algo;
+			int min, max, def;
+
+			err = store_recomp_algorithm_check(&ro->algo, &min, &max);
+			if (err)
+				return err;
+			codec_cold_levels(c, &min, &max, &def);
+			o.spec = spec_make(c, ro->algo.level ? ro->algo.level
+							     : def);
+		}
+	} else {
+		o.type = STORE_RECOMP_IDLE;
+	}
+	err = walk_store(st, WALK_RECOMP, &o, NULL, &moved);
 
 	/* A bulk move asked for by hand: the LZ4 objects left holes all over
 	 * their classes, pack them fully. */
@@ -317,9 +392,14 @@ int store_recompress(struct store *st, uint64_t *pages)
 	return err;
 }
 
+int store_recompress(struct store *st, uint64_t *pages)
+{
+	return store_recompress_with(st, NULL, pages);
+}
+
 int store_age_tick(struct store *st, uint64_t *pages)
 {
-	return walk_store(st, WALK_TICK, NULL, pages);
+	return walk_store(st, WALK_TICK, NULL, NULL, pages);
 }
 
 /* ---- settings ---- */
@@ -509,7 +589,7 @@ static void *recomp_main(void *arg)
 		if (err != ETIMEDOUT || atomic_load(&rc->t.stop) || rc->changed)
 			continue;
 		pthread_mutex_unlock(&rc->t.lock);
-		(void)walk_store(st, WALK_TICK, &rc->t.stop, NULL);
+		(void)walk_store(st, WALK_TICK, NULL, &rc->t.stop, NULL);
 		pthread_mutex_lock(&rc->t.lock);
 		armed = false;	/* the next tick counts from now */
 	}

@@ -293,6 +293,32 @@ bool store_get_read_idle(struct store *st);
 /* Mark every stored page idle now (as zram's idle trigger); *pages (may be
  * NULL) gets the number marked. */
 int store_mark_idle(struct store *st, uint64_t *pages);
+/* Mark idle the pages not read or written for at least seconds (zram's
+ * idle trigger with a number). Ages are counted only while
+ * recompress_after is set, in ticks of an eighth of it: -EINVAL when it is
+ * 0; a page's age saturates at 254 ticks. */
+int store_mark_idle_since(struct store *st, uint64_t seconds, uint64_t *pages);
+
+/* Which pages store_recompress_with() moves (zram's recompress type=). */
+enum store_recomp_type {
+	STORE_RECOMP_IDLE = 1,	/* idle pages (the default) */
+	STORE_RECOMP_HUGE = 2,	/* pages stored raw; with IDLE: both */
+};
+
+struct store_recomp_opts {
+	unsigned int type;	/* STORE_RECOMP_* or'ed; 0 = idle */
+	unsigned int threshold;	/* only objects of at least this many
+				   compressed bytes (0: all); <= 4096 */
+	bool algo_set;		/* this codec instead of recomp_algorithm */
+	struct store_recomp_algorithm algo;
+};
+
+/* store_recompress() with a choice of pages and codec: -EINVAL for a bad
+ * type or threshold, or what store_set_recomp_algorithm() says of algo.
+ * o may be NULL (idle pages, the set codec). */
+int store_recompress_with(struct store *st, const struct store_recomp_opts *o,
+			  uint64_t *pages);
+
 /* Move every idle page to the cold codec now, compacting along the way
  * (so memory does not climb while old and new copies coexist) and fully at
  * the end, as shrink; *pages (may be NULL) gets the number moved. Runs

@@ -176,6 +176,51 @@ pf_is "$(( $(st recomp_total) + $(st recomp_kept) - moved0 - kept0 ))" 0 \
 cmp "$M/lz4" "$PF_TMP/lz4.pages" && cmp "$M/young" "$PF_TMP/young.pages"
 pf_ok $? "pages read back intact"
 
+# zram's forms of the same triggers and setting. Everything stored so far
+# goes cold first, so that only the new file's pages are candidates.
+write_ctl idle all
+write_ctl recompress 1
+variant "$PF_TMP/mem.pages" "$PF_TMP/zram.pages" 6
+huge0=$(st huge_pages)
+dd if="$PF_TMP/zram.pages" of="$M/zramform" bs=1M oflag=direct status=none
+objs=$(own_objs zramform)
+raw=$(( $(st huge_pages) - huge0 ))
+moved0=$(st recomp_total)
+kept0=$(st recomp_kept)
+write_ctl idle all
+write_ctl recompress "type=idle threshold=4096"
+pf_is "$(( $(st recomp_total) + $(st recomp_kept) - moved0 - kept0 ))" "$raw" \
+	"recompress type=idle threshold=4096: only its $raw raw (4096-byte) objects tried"
+moved0=$(st recomp_total)
+kept0=$(st recomp_kept)
+write_ctl recompress "type=idle threshold=1 algo=lz4hc:9 priority=1"
+pf_ok $? "recompress type=idle threshold=1 algo=lz4hc:9 priority=1 accepted"
+pf_is "$(( $(st recomp_total) + $(st recomp_kept) - moved0 - kept0 ))" "$((objs - raw))" \
+	"... it tried the rest of the new file's $objs objects"
+pf_is "$(cat "$C/recomp_algorithm")" zstd:6 "... with lz4hc for this run only"
+cmp "$M/zramform" "$PF_TMP/zram.pages"
+pf_ok $? "pages recompressed with algo= read back intact"
+write_ctl recomp_algorithm "algo=zstd:3 priority=1"
+pf_is "$(cat "$C/recomp_algorithm")" zstd:3 "recomp_algorithm in zram's form: algo=zstd:3 priority=1"
+write_ctl recomp_algorithm zstd
+write_ctl idle 600
+[ $? -ne 0 ] && grep -q "Invalid argument" "$PF_TMP/ctl.err"
+pf_ok $? "idle 600 without recompress_after: EINVAL (no ages are kept)"
+write_ctl recompress_after 3600
+write_ctl idle 600
+pf_ok $? "idle 600 with recompress_after set: accepted"
+write_ctl recompress_after 0
+for v in "type=cold" "type=idle type=huge" "threshold" "algo=brotli" "speed=1"; do
+	write_ctl recompress "$v"
+	[ $? -ne 0 ] && grep -q "Invalid argument" "$PF_TMP/ctl.err"
+	pf_ok $? "recompress '$v': Invalid argument"
+done
+for v in "threshold=5000" "priority=2" "algo=zstd:99"; do
+	write_ctl recompress "$v"
+	[ $? -ne 0 ] && grep -q "out of range" "$PF_TMP/ctl.err"
+	pf_ok $? "recompress '$v': Numerical result out of range"
+done
+
 # Bad values: refused with an errno echo reports, setting unchanged.
 bad() { # FILE VALUE DESC
 	local old

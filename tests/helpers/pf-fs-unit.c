@@ -107,10 +107,42 @@ static void test_ctl_parsers(void)
 	ok(ctl_parse_fold(S("sometimes\n"), &trig, &m) == -EINVAL, "fold unknown");
 	ok(ctl_parse_reset(S("0\n")) == 0, "reset 0");
 	ok(ctl_parse_reset(S("1\n")) == -EINVAL, "reset 1");
-	ok(ctl_parse_idle(S("all\n")) == 0 && ctl_parse_idle(S("1")) == 0,
-	   "idle all, idle 1");
-	ok(ctl_parse_idle(S("0\n")) == -EINVAL && ctl_parse_idle(S("al\n")) ==
-	   -EINVAL, "idle 0, idle al");
+	v = 7;
+	ok(ctl_parse_idle(S("all\n"), &v) == 0 && v == 0, "idle all: every page");
+	v = 7;
+	ok(ctl_parse_idle(S("1"), &v) == 0 && v == 0, "idle 1: every page");
+	ok(ctl_parse_idle(S("600\n"), &v) == 0 && v == 600,
+	   "idle 600: zram's form, pages untouched for 600 s");
+	ok(ctl_parse_idle(S("0\n"), &v) == -ERANGE &&
+	   ctl_parse_idle(S("al\n"), &v) == -EINVAL &&
+	   ctl_parse_idle(S("5m\n"), &v) == -EINVAL,
+	   "idle 0 ERANGE, idle al and 5m EINVAL");
+	{
+		struct store_recomp_opts o;
+
+		ok(ctl_parse_recompress(S("1\n"), &o) == 0 && !o.type &&
+		   !o.threshold && !o.algo_set, "recompress 1: the defaults");
+		ok(ctl_parse_recompress(S("type=huge\n"), &o) == 0 &&
+		   o.type == STORE_RECOMP_HUGE, "recompress type=huge");
+		ok(ctl_parse_recompress(S("threshold=3000 type=huge_idle"), &o) == 0 &&
+		   o.type == (STORE_RECOMP_IDLE | STORE_RECOMP_HUGE) &&
+		   o.threshold == 3000, "recompress threshold=3000 type=huge_idle");
+		ok(ctl_parse_recompress(S("type=idle algo=zstd:3 priority=1"), &o) == 0 &&
+		   o.type == STORE_RECOMP_IDLE && o.algo_set &&
+		   o.algo.algo == STORE_RECOMP_ZSTD && o.algo.level == 3,
+		   "recompress type=idle algo=zstd:3 priority=1");
+		ok(ctl_parse_recompress(S("type=cold"), &o) == -EINVAL &&
+		   ctl_parse_recompress(S("type"), &o) == -EINVAL &&
+		   ctl_parse_recompress(S("type=idle type=huge"), &o) == -EINVAL &&
+		   ctl_parse_recompress(S("algo=brotli"), &o) == -EINVAL &&
+		   ctl_parse_recompress(S("2"), &o) == -EINVAL &&
+		   ctl_parse_recompress(S("speed=9"), &o) == -EINVAL,
+		   "recompress: bad words are EINVAL");
+		ok(ctl_parse_recompress(S("threshold=5000"), &o) == -ERANGE &&
+		   ctl_parse_recompress(S("priority=2"), &o) == -ERANGE &&
+		   ctl_parse_recompress(S("algo=zstd:99"), &o) == -ERANGE,
+		   "recompress: out of range is ERANGE");
+	}
 	ok(ctl_parse_seconds(S("300\n"), &v) == 0 && v == 300, "seconds 300");
 	ok(ctl_parse_seconds(S("31622401\n"), &v) == -ERANGE && v == 300,
 	   "seconds past 366 days: ERANGE");
@@ -125,6 +157,12 @@ static void test_ctl_parsers(void)
 		ok(ctl_parse_recomp(S("zstd:\n"), &a) == -EINVAL &&
 		   ctl_parse_recomp(S("brotli\n"), &a) == -EINVAL,
 		   "recomp zstd:, brotli");
+		ok(ctl_parse_recomp(S("algo=zstd:9 priority=1\n"), &a) == 0 &&
+		   a.algo == STORE_RECOMP_ZSTD && a.level == 9,
+		   "recomp in zram's form: algo=zstd:9 priority=1");
+		ok(ctl_parse_recomp(S("priority=1"), &a) == -EINVAL &&
+		   ctl_parse_recomp(S("algo=zstd priority=2"), &a) == -ERANGE,
+		   "recomp: no algo is EINVAL, priority 2 ERANGE");
 	}
 	ok(ctl_lookup("mm_stat") == CTL_MM_STAT && ctl_lookup("nope") == -1,
 	   "ctl_lookup");

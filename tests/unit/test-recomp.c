@@ -638,6 +638,93 @@ static void test_prepared_writer(void)
 	store_destroy(st);
 }
 
+/* zram's forms: idle N (pages untouched for N seconds) and recompress
+ * type=huge|idle|huge_idle threshold=N algo=CODEC. */
+static void test_zram_forms(void)
+{
+	struct store_config cfg = { .no_background = true,
+				    .recompress_after = 80,
+				    .huge_threshold = 1024 };
+	struct store *st = store_create(&cfg), *off = new_store(false, 0);
+	struct store_file *a = store_file_create(st);
+	struct store_recomp_opts o = { 0 };
+	struct store_recomp_algorithm alg;
+	struct store_stats s0, s1;
+	uint64_t n, huge;
+	unsigned int i;
+	char buf[32];
+
+	ok(store_mark_idle_since(off, 60, &n) == -EINVAL,
+	   "idle N without aging: EINVAL (no ages kept)");
+	store_destroy(off);
+
+	/* With a huge threshold of 1 KiB, text pages are stored raw. */
+	fill(a, NULL);
+	stats(st, &s0);
+	huge = s0.huge_pages;
+	ok(huge >= NUNIQ / 2, "%llu of %u text pages stored raw (huge)",
+	   (unsigned long long)huge, NUNIQ);
+
+	/* Three ticks of 10 s: every page is 30 s old; read 100 of them. */
+	for (i = 0; i < 3; i++)
+		store_age_tick(st, NULL);
+	for (i = 0; i < 100; i++)
+		read_is(a, i, data[i]);
+	ok(store_mark_idle_since(st, 40, &n) == 0 && n == 0,
+	   "idle 40: no page is 40 s old (marked %llu)", (unsigned long long)n);
+	ok(store_mark_idle_since(st, 25, &n) == 0 && n == NUNIQ - 100,
+	   "idle 25: the %u pages not read for 30 s are marked (%llu)",
+	   NUNIQ - 100, (unsigned long long)n);
+
+	/* type=huge moves raw pages, idle or not; the rest stay. */
+	o.type = STORE_RECOMP_HUGE;
+	o.threshold = 4096;
+	ok(store_recompress_with(st, &o, &n) == 0, "recompress type=huge threshold=4096");
+	stats(st, &s1);
+	is_u64(s1.recomp_total + s1.recomp_kept, huge,
+	       "type=huge: exactly the raw pages were tried");
+	ok(s1.huge_pages < huge / 10, "type=huge: most raw pages are cold now "
+	   "(%llu left raw)", (unsigned long long)s1.huge_pages);
+	is_u64(bad_pages(a, NULL), 0, "every page reads back");
+
+	/* threshold above every object: nothing tried. */
+	o.type = STORE_RECOMP_IDLE;
+	o.threshold = 4096;
+	store_mark_idle(st, NULL);
+	stats(st, &s0);
+	store_recompress_with(st, &o, &n);
+	stats(st, &s1);
+	is_u64(s1.recomp_total + s1.recomp_kept, s0.recomp_total + s0.recomp_kept,
+	       "type=idle threshold=4096: no object that big is left, none tried");
+	o.threshold = 4097;
+	ok(store_recompress_with(st, &o, &n) == -EINVAL, "threshold past a page: EINVAL");
+	o.threshold = 0;
+	o.type = 4;
+	ok(store_recompress_with(st, &o, &n) == -EINVAL, "an unknown type: EINVAL");
+
+	/* algo= for this run only. */
+	for (i = 0; i < 50; i++) {
+		data[i][7] ^= 1;
+		store_write(a, i, data[i]);
+	}
+	store_mark_idle(st, NULL);
+	memset(&o, 0, sizeof(o));
+	o.algo_set = true;
+	o.algo.algo = STORE_RECOMP_LZ4HC;
+	o.algo.level = 12;
+	stats(st, &s0);
+	ok(store_recompress_with(st, &o, &n) == 0 && n > 0,
+	   "recompress algo=lz4hc:12 moved %llu pages", (unsigned long long)n);
+	store_get_recomp_algorithm(st, &alg);
+	store_recomp_algorithm_format(&alg, buf, sizeof(buf));
+	ok(strcmp(buf, "zstd:6") == 0, "... and left recomp_algorithm as it was (%s)", buf);
+	o.algo.level = 13;
+	ok(store_recompress_with(st, &o, &n) == -EINVAL, "algo lz4hc:13: EINVAL");
+	is_u64(bad_pages(a, NULL), 0, "every page reads back");
+	check_valid(st, "zram forms");
+	store_destroy(st);
+}
+
 int main(void)
 {
 	test_settings();
@@ -648,5 +735,6 @@ int main(void)
 	test_intake();
 	test_read_idle();
 	test_prepared_writer();
+	test_zram_forms();
 	return tap_done();
 }
