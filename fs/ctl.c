@@ -253,7 +253,8 @@ void ctl_fmt_classes(struct strbuf *sb, const struct store_class_stats *cls,
 
 void ctl_fmt_files_header(struct strbuf *sb)
 {
-	strbuf_printf(sb, "path size pages same folded compr_bytes clusters\n");
+	strbuf_printf(sb, "path size pages same folded compr_bytes clusters "
+		      "own_bytes shared_bytes\n");
 }
 
 void ctl_fmt_files_row(struct strbuf *sb, const char *path, bool deleted,
@@ -263,9 +264,10 @@ void ctl_fmt_files_row(struct strbuf *sb, const char *path, bool deleted,
 	if (deleted)
 		strbuf_add_escaped(sb, " (deleted)");
 	strbuf_printf(sb, " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-		      " %" PRIu64 " %" PRIu64 "\n", size, fst->pages,
-		      fst->same_pages, fst->folded_pages, fst->compr_bytes,
-		      fst->clusters);
+		      " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+		      size, fst->pages, fst->same_pages, fst->folded_pages,
+		      fst->compr_bytes, fst->clusters, fst->own_bytes,
+		      fst->shared_bytes);
 }
 
 /* ---- parsers ---- */

@@ -975,6 +975,8 @@ void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 	uint64_t ci = 0, found;
 	struct cluster *c;
 
+	double shared = 0;
+
 	store_file_get_counts(f, fs);
 	/* Whether a slot's object is shared depends on every other slot in
 	 * the store: count it now, slot by slot. */
@@ -983,16 +985,28 @@ void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 		unsigned int i;
 
 		pf_lock(&c->lock);
-		for (i = 0; i < c->cap; i++)
-			if (slot_type(c->slot[i]) == SLOT_FOLD &&
-			    fold_refs(st->fold, slot_payload(c->slot[i])) >= 2)
+		for (i = 0; i < c->cap; i++) {
+			slot_t s = c->slot[i];
+			uint32_t refs = 1;
+
+			if (slot_type(s) < SLOT_OBJ)
+				continue;
+			if (slot_type(s) == SLOT_FOLD)
+				refs = fold_refs(st->fold, slot_payload(s));
+			if (refs >= 2) {
 				fs->folded_pages++;
+				shared += (double)slot_size(s) / refs;
+			} else {
+				fs->own_bytes += slot_size(s);
+			}
+		}
 		pf_unlock(&c->lock);
 		if (found >= MAX_CLUSTER)
 			break;
 		ci = found + 1;
 	}
 	file_rdunlock(f);
+	fs->shared_bytes = (uint64_t)(shared + 0.5);
 }
 
 /* ---- the store ---- */

@@ -140,6 +140,13 @@ struct store_file_stats {
 	uint64_t compr_bytes;    /* compressed bytes referenced by the file
 				    (a shared object counts in every slot
 				    that references it) */
+	uint64_t own_bytes;      /* bytes of objects named by one page of
+				    this file alone (get_stats only) */
+	uint64_t shared_bytes;   /* this file's part of objects several
+				    pages share: size / pages sharing it,
+				    for each of its pages (get_stats only);
+				    own + shared over all files ==
+				    compr_data_size, to rounding */
 	uint64_t clusters;       /* cluster tables allocated */
 	uint64_t meta_bytes;     /* directory + cluster tables of this file */
 	uint64_t end_page;       /* highest page holding data + 1, or 0 */

@@ -41,7 +41,7 @@ pf_is "$missing" "" "stat has every name"
 pf_is "$(awk 'NF != 2' "$C/stat")" "" "every stat line is 'name value'"
 pf_is "$(head -n 1 "$C/classes" | awk '{ print $1, $2 }')" "class size" "classes has a header row"
 pf_is "$(tail -n 1 "$C/classes" | awk '{ print $1 }')" Total "classes ends with a Total row"
-pf_is "$(cat "$C/files")" "path size pages same folded compr_bytes clusters" \
+pf_is "$(cat "$C/files")" "path size pages same folded compr_bytes clusters own_bytes shared_bytes" \
 	"files: a header row and no file yet"
 pf_is "$(cat "$C/fold")" scan "fold reads back the mount option"
 for f in compact shrink; do
@@ -235,6 +235,15 @@ pf_is "$(mm 1)" "$orig" "... orig_data_size unchanged"
 pf_ok $(($(mm 2) <= compr - 126 * 4000 ? 0 : 1)) \
 	"... compr_data_size fell by at least 126 pages' worth"
 pf_is "$(fcol /dup-b 5)" 64 "/.ctl/files: every page of dup-b is folded"
+# own + shared bytes over the files: each object counted once, as
+# compr_data_size counts it (to rounding: one byte a file at most)
+sum=$(awk 'NR > 1 { s += $8 + $9 } END { print s + 0 }' "$C/files")
+nfiles=$(awk 'NR > 1' "$C/files" | wc -l)
+pf_ok $(( sum >= $(mm 2) - nfiles && sum <= $(mm 2) + nfiles ? 0 : 1 )) \
+	"/.ctl/files: own_bytes + shared_bytes over the files = compr_data_size ($sum, $(mm 2))"
+pf_is "$(fcol /dup-b 8)" 0 "/.ctl/files: dup-b owns nothing alone (all its pages are shared)"
+pf_ok $(( $(fcol /dup-a 8) >= 32 * 4096 ? 0 : 1 )) \
+	"/.ctl/files: dup-a owns its 32 random pages ($(fcol /dup-a 8) bytes)"
 cmp "$M/dup-a" "$PF_TMP/mix" && cmp "$M/dup-b" "$PF_TMP/dups"
 pf_ok $? "folded files read back intact"
 write_ctl fold inline

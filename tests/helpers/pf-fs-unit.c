@@ -191,7 +191,8 @@ static void test_ctl_formatters(void)
 		  .spans = 2, .objs_inuse = 9 },
 	};
 	struct store_file_stats fst = { .pages = 10, .same_pages = 2,
-		.folded_pages = 3, .compr_bytes = 5000, .clusters = 1 };
+		.folded_pages = 3, .compr_bytes = 5000, .clusters = 1,
+		.own_bytes = 3000, .shared_bytes = 700 };
 	unsigned long long col[17];
 	struct strbuf sb;
 
@@ -256,7 +257,7 @@ static void test_ctl_formatters(void)
 
 	sb.len = 0;
 	ctl_fmt_files_row(&sb, "/a b\\c", false, 40960, &fst);
-	if (!ok(strcmp(sb.buf, "/a\\040b\\134c 40960 10 2 3 5000 1\n") == 0,
+	if (!ok(strcmp(sb.buf, "/a\\040b\\134c 40960 10 2 3 5000 1 3000 700\n") == 0,
 		"files row escapes the path"))
 		diag("got: %s", sb.buf);
 	sb.len = 0;

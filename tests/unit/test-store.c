@@ -527,6 +527,19 @@ static void test_file_stats(void)
 	is_u64(fb.pages, 1, "file b: pages");
 	is_u64(fb.folded_pages, 1, "file b: folded_pages (shared with a)");
 	is_u64(fb.compr_bytes, ct, "file b: compr_bytes");
+	/* The text object has three pages (a's 0 and 1, b's 3): a third
+	 * each; a alone owns its raw page. */
+	store_file_get_stats(a, &fa);
+	is_u64(fa.own_bytes, PG, "file a: own_bytes, its raw page");
+	is_u64(fa.shared_bytes, (2 * ct + 1) / 3, "file a: shared_bytes, 2/3 of the text");
+	is_u64(fb.own_bytes, 0, "file b: owns nothing alone");
+	is_u64(fb.shared_bytes, (ct + 1) / 3, "file b: shared_bytes, 1/3 of the text");
+	store_get_stats(st, &ss);
+	ok(fa.own_bytes + fa.shared_bytes + fb.own_bytes + fb.shared_bytes >=
+	   ss.compr_data_size - 1 &&
+	   fa.own_bytes + fa.shared_bytes + fb.own_bytes + fb.shared_bytes <=
+	   ss.compr_data_size + 1,
+	   "own + shared over the files = compr_data_size");
 	is_u64(fb.end_page, 4, "file b: end_page");
 	store_get_stats(st, &ss);
 	is_u64(ss.pages_folded, 3, "store: pages_folded = 3 slots share one object");
