@@ -286,9 +286,10 @@ void arena_unget(struct arena *a, uint32_t page, uint32_t n)
 	pthread_mutex_unlock(&a->lock);
 }
 
-int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap)
+int pages_release(int *mode_p, uint64_t *releases, void *addr, size_t len,
+		  bool allow_remap)
 {
-	int mode = __atomic_load_n(&a->release_mode, __ATOMIC_RELAXED);
+	int mode = __atomic_load_n(mode_p, __ATOMIC_RELAXED);
 
 	if (mode == ARENA_REL_DONTNEED) {
 		if (!madvise(addr, len, MADV_DONTNEED))
@@ -297,7 +298,7 @@ int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap)
 			return -errno;
 		/* Locked memory (mlockall): try the next method, remember. */
 		mode = ARENA_REL_DONTNEED_LOCKED;
-		__atomic_store_n(&a->release_mode, mode, __ATOMIC_RELAXED);
+		__atomic_store_n(mode_p, mode, __ATOMIC_RELAXED);
 	}
 	if (mode == ARENA_REL_DONTNEED_LOCKED) {
 		if (!madvise(addr, len, MADV_DONTNEED_LOCKED))
@@ -305,7 +306,7 @@ int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap)
 		if (errno != EINVAL)
 			return -errno;
 		mode = ARENA_REL_MMAP;
-		__atomic_store_n(&a->release_mode, mode, __ATOMIC_RELAXED);
+		__atomic_store_n(mode_p, mode, __ATOMIC_RELAXED);
 	}
 	if (!allow_remap)
 		return -EOPNOTSUPP;
@@ -314,8 +315,14 @@ int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap)
 		 -1, 0) == MAP_FAILED)
 		return -errno;
 released:
-	__atomic_fetch_add(&a->releases, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(releases, 1, __ATOMIC_RELAXED);
 	return 0;
+}
+
+int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap)
+{
+	return pages_release(&a->release_mode, &a->releases, addr, len,
+			     allow_remap);
 }
 
 void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched)

@@ -104,6 +104,14 @@ void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched);
  */
 int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap);
 
+/*
+ * The same for any range of anonymous memory (alloc/mheap.c): *mode is the
+ * method that worked last (enum arena_release_mode, atomic), *releases
+ * counts the successful releases (atomic).
+ */
+int pages_release(int *mode, uint64_t *releases, void *addr, size_t len,
+		  bool allow_remap);
+
 /* Bytes of bookkeeping: touched page-map pages and free-run vectors. Reads
  * one atomic: no lock. */
 uint64_t arena_meta_bytes(struct arena *a);
