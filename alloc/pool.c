@@ -55,6 +55,7 @@
  */
 #include "pool.h"
 #include "arena.h"
+#include "mheap.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -90,7 +91,7 @@
 #define HT_BASE_SHIFT   8
 #define HT_BASE         (1u << HT_BASE_SHIFT)
 #define HT_CHUNKS       16u
-#define HT_SMALL        2u    /* chunks 0, 1 (1, 2 KiB) come from malloc */
+#define HT_SMALL        2u    /* chunks 0, 1 (1, 2 KiB): from the heap */
 #define HT_MAX          ((1u << 24) - HT_BASE)   /* indices 0 .. HT_MAX-1 */
 #define HT_BLOCK        64u                      /* divides every chunk */
 #define HT_FREE         0xff000000u
@@ -215,6 +216,8 @@ struct pool_class {
  */
 struct pool {
 	struct arena arena;
+	struct mheap heap;         /* span descriptors, small handle-table
+				    * chunks and the callers' metadata */
 	uint64_t limit_bytes;      /* atomic; 0 = none */
 	uint64_t pages;            /* atomic: resident span pages */
 	uint64_t desc_bytes;       /* atomic: descriptors minus back-refs */
@@ -476,6 +479,46 @@ static int pool_charge(struct pool *p, uint32_t n, bool enforce)
 	return 0;
 }
 
+/* ------------------------------------------------------- metadata memory */
+
+/*
+ * The pool's own bookkeeping (span descriptors, the small handle-table
+ * chunks) comes from its metadata heap, as its callers' does, so that it
+ * goes back to the OS when freed even under mlockall() (mheap.h). Where
+ * the heap cannot serve (its reservation used up), malloc does. size must
+ * be a multiple of align (a power of two, at most 64).
+ */
+static void *meta_alloc(struct pool *p, size_t size, size_t align, bool zero)
+{
+	size_t usable;
+	void *m = mheap_alloc(&p->heap, size, zero, &usable);
+
+	if (m)
+		return m;
+	if (posix_memalign(&m, align < sizeof(void *) ? sizeof(void *) : align,
+			   size))
+		return NULL;
+	if (zero)
+		memset(m, 0, size);
+	return m;
+}
+
+static void meta_free(struct pool *p, void *m)
+{
+	if (mheap_owns(&p->heap, m))
+		mheap_free(&p->heap, m);
+	else
+		free(m);
+}
+
+/* Bytes an object of meta_alloc() takes (malloc's: with its header). */
+static size_t meta_size(struct pool *p, const void *m)
+{
+	if (mheap_owns(&p->heap, m))
+		return mheap_usable(&p->heap, m);
+	return malloc_usable_size((void *)m) + sizeof(size_t);
+}
+
 /* ---------------------------------------------------------- handle table */
 
 static inline unsigned int ht_chunk_of(uint32_t idx)
@@ -517,7 +560,7 @@ static uint64_t ht_bytes(uint32_t hwm)
 		uint32_t n = HT_BASE << k, used = hwm < n ? hwm : n;
 
 		if (k < HT_SMALL)
-			bytes += ht_chunk_bytes(k) + 16;
+			bytes += ht_chunk_bytes(k);
 		else
 			bytes += ((uint64_t)used * sizeof(uint32_t) +
 				  PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE;
@@ -561,7 +604,8 @@ static int ht_reserve(struct pool *p, struct pool_class *c,
 			pthread_mutex_lock(&c->ht_lock);
 			if (!c->ht[k]) {
 				if (k < HT_SMALL) {
-					chunk = calloc(1, ht_chunk_bytes(k));
+					chunk = meta_alloc(p, ht_chunk_bytes(k),
+							   16, true);
 					if (!chunk)
 						chunk = MAP_FAILED;
 				} else {
@@ -639,7 +683,7 @@ static void ht_reset(struct pool *p, struct pool_class *c)
 		if (!c->ht[k])
 			continue;
 		if (k < HT_SMALL)
-			free(c->ht[k]);
+			meta_free(p, c->ht[k]);
 		else
 			munmap(c->ht[k], ht_chunk_bytes(k));
 		__atomic_store_n(&c->ht[k], NULL, __ATOMIC_RELAXED);
@@ -701,9 +745,14 @@ static size_t span_alloc_bytes(const struct pool_class *c)
 	       ~(size_t)63;
 }
 
-/* A new span, not yet linked into its shard. 0 or -ENOMEM. */
+static int span_fits(struct pool *p, struct pool_class *c,
+		     struct pool_shard *sh, uint64_t max_mem);
+
+/* A new span, not yet linked into its shard. 0, -ENOMEM, or -ENOSPC when
+ * max_mem (0: none) would be passed by a first object in it. */
 static int span_create(struct pool *p, struct pool_class *c,
-		       struct pool_shard *sh, struct span **sp)
+		       struct pool_shard *sh, uint64_t max_mem,
+		       struct span **sp)
 {
 	struct span *s;
 	uint32_t page;
@@ -712,13 +761,20 @@ static int span_create(struct pool *p, struct pool_class *c,
 	ret = arena_get(&p->arena, c->pages, &page);
 	if (ret)
 		return ret;
+	/* Refuse before the descriptor exists: freed again, it would leave
+	 * its slab page in the metadata heap, and a refusal must leave the
+	 * pool's memory as it was. (The arena's part is undone exactly.) */
+	ret = span_fits(p, c, sh, max_mem);
+	if (ret) {
+		arena_unget(&p->arena, page, c->pages);
+		return ret;
+	}
 	/* Whole cache lines: spans of different shards must not share one
 	 * (that alone cost two threads 40% of their speed). */
-	if (posix_memalign((void **)&s, 64, span_alloc_bytes(c)))
-		s = NULL;
+	s = meta_alloc(p, span_alloc_bytes(c), 64, false);
 	if (s && ((uintptr_t)s >> TAG_CLS_SHIFT)) {
 		/* The page map keeps the class in the top byte. */
-		free(s);
+		meta_free(p, s);
 		s = NULL;
 	}
 	if (!s) {
@@ -743,10 +799,10 @@ static uint64_t span_backref_bytes(const struct pool_class *c)
 	return (uint64_t)c->objs * sizeof(uint32_t);
 }
 
-static uint64_t span_desc_bytes(const struct pool_class *c, struct span *s)
+static uint64_t span_desc_bytes(struct pool *p, const struct pool_class *c,
+				struct span *s)
 {
-	/* malloc's chunk header is one size_t. */
-	return malloc_usable_size(s) + sizeof(size_t) - span_backref_bytes(c);
+	return meta_size(p, s) - span_backref_bytes(c);
 }
 
 /* Make a span created by span_create() part of its shard (no group yet). */
@@ -760,7 +816,7 @@ static void span_link(struct pool *p, struct pool_class *c,
 				 (struct span *)tag, __ATOMIC_RELAXED);
 	ADD(sh->nr_spans, 1);
 	ADD(sh->counters[POOL_C_SPANS_ALLOCATED], 1);
-	__atomic_add_fetch(&p->desc_bytes, span_desc_bytes(c, s),
+	__atomic_add_fetch(&p->desc_bytes, span_desc_bytes(p, c, s),
 			   __ATOMIC_RELAXED);
 	__atomic_add_fetch(&p->backref_bytes, span_backref_bytes(c),
 			   __ATOMIC_RELAXED);
@@ -778,7 +834,7 @@ static void span_unlink(struct pool *p, struct pool_class *c,
 	ADD(sh->resident, -(uint64_t)s->resident);
 	__atomic_sub_fetch(&p->pages, s->resident, __ATOMIC_RELAXED);
 	ADD(sh->counters[POOL_C_SPANS_FREED], 1);
-	__atomic_sub_fetch(&p->desc_bytes, span_desc_bytes(c, s),
+	__atomic_sub_fetch(&p->desc_bytes, span_desc_bytes(p, c, s),
 			   __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&p->backref_bytes, span_backref_bytes(c),
 			   __ATOMIC_RELAXED);
@@ -794,7 +850,7 @@ static void spans_release(struct pool *p, struct span *list)
 
 		list = s->next;
 		arena_put(&p->arena, s->page, c->pages, s->resident);
-		free(s);
+		meta_free(p, s);
 	}
 }
 
@@ -1083,6 +1139,8 @@ struct pool *pool_create(const struct pool_config *cfg)
 	memset(p, 0, pool_struct_bytes(nr));
 	if (arena_init(&p->arena, arena_bytes))
 		goto free_pool;
+	/* Without it (address space refused) metadata comes from malloc. */
+	(void)mheap_init(&p->heap, MH_RESERVE);
 	p->limit_bytes = cfg ? cfg->limit_bytes : 0;
 	p->nr_classes = nr;
 	memcpy(p->size_class, size_class, sizeof(size_class));
@@ -1126,6 +1184,7 @@ destroy_locks:
 		pthread_mutex_destroy(&p->cls[i].ht_lock);
 	}
 	pthread_mutexattr_destroy(&attr);
+	mheap_fini(&p->heap);
 	arena_fini(&p->arena);
 free_pool:
 	free(p);
@@ -1147,7 +1206,7 @@ void pool_destroy(struct pool *p)
 					struct span *s = sh->groups[g];
 
 					sh->groups[g] = s->next;
-					free(s);
+					meta_free(p, s);
 				}
 			}
 			pthread_mutex_destroy(&sh->lock);
@@ -1155,6 +1214,7 @@ void pool_destroy(struct pool *p)
 		ht_reset(p, c);
 		pthread_mutex_destroy(&c->ht_lock);
 	}
+	mheap_fini(&p->heap);
 	arena_fini(&p->arena);
 	free(p);
 }
@@ -1192,19 +1252,61 @@ static void prefault(struct pool *p, uint32_t page, uint32_t n)
  * a new block of handle indices? 0 or -ENOSPC. Checked before anything is
  * charged, so a refusal leaves nothing behind.
  */
+/* What taking a new block of handle indices would add to pool_mem_bytes():
+ * the table pages it touches, or a new small chunk's growth of the
+ * metadata heap (its own bytes count in ht_bytes, the rest of the slab
+ * page in the heap's overhead). */
+static uint64_t ht_extra(struct pool *p, struct pool_class *c,
+			 struct pool_shard *sh)
+{
+	uint32_t b;
+	unsigned int k;
+
+	if (!ht_needs_block(sh))
+		return 0;
+	b = __atomic_load_n(&c->hwm, __ATOMIC_RELAXED);
+	k = ht_chunk_of(b);
+	if (k < HT_SMALL && !__atomic_load_n(&c->ht[k], __ATOMIC_ACQUIRE) &&
+	    mheap_active(&p->heap))
+		return mheap_cost(&p->heap, ht_chunk_bytes(k));
+	return ht_bytes(b + HT_BLOCK) - ht_bytes(b);
+}
+
 static int alloc_fits(struct pool *p, struct pool_class *c,
 		      struct pool_shard *sh, struct span *fresh,
 		      uint32_t pages, uint64_t max_mem)
 {
 	uint64_t extra = (uint64_t)pages * PAGE_SIZE;
 
-	if (fresh)  /* descriptor and back-refs, as span_link() counts them */
-		extra += span_desc_bytes(c, fresh) + span_backref_bytes(c);
-	if (ht_needs_block(sh)) {
-		uint32_t b = __atomic_load_n(&c->hwm, __ATOMIC_RELAXED);
+	/* A fresh descriptor's growth of the heap is already in
+	 * pool_mem_bytes(), as overhead (resident - live): its own bytes
+	 * move from there to desc_bytes and backref_bytes at span_link(). */
+	if (fresh)
+		extra += span_desc_bytes(p, c, fresh) + span_backref_bytes(c);
+	extra += ht_extra(p, c, sh);
+	return pool_mem_bytes(p) + extra > max_mem ? -ENOSPC : 0;
+}
 
-		extra += ht_bytes(b + HT_BLOCK) - ht_bytes(b);
-	}
+/*
+ * Before a new span's descriptor is allocated: would its first object fit
+ * max_mem (as alloc_fits() will check once it exists) and the pool's
+ * limit? 0, -ENOSPC (max_mem) or -ENOMEM (limit).
+ */
+static int span_fits(struct pool *p, struct pool_class *c,
+		     struct pool_shard *sh, uint64_t max_mem)
+{
+	uint64_t limit = RD(p->limit_bytes), extra;
+	uint32_t need = pages_for(c, 1);
+
+	if (limit && (RD(p->pages) + need) * PAGE_SIZE > limit)
+		return -ENOMEM;
+	if (!max_mem)
+		return 0;
+	extra = (uint64_t)need * PAGE_SIZE + ht_extra(p, c, sh);
+	if (mheap_active(&p->heap))
+		extra += mheap_cost(&p->heap, span_alloc_bytes(c));
+	else
+		extra += span_alloc_bytes(c) + sizeof(size_t);
 	return pool_mem_bytes(p) + extra > max_mem ? -ENOSPC : 0;
 }
 
@@ -1220,7 +1322,7 @@ static int shard_alloc(struct pool *p, struct pool_class *c,
 	s = sh->group_mask ? sh->groups[31 - __builtin_clz(sh->group_mask)]
 			   : sh->groups[G_EMPTY];
 	if (!s) {
-		ret = span_create(p, c, sh, &fresh);
+		ret = span_create(p, c, sh, max_mem, &fresh);
 		if (ret)
 			goto fail;
 		s = fresh;
@@ -1295,7 +1397,7 @@ uncharge:
 destroy_fresh:
 	if (fresh) {
 		arena_unget(&p->arena, fresh->page, c->pages);
-		free(fresh);
+		meta_free(p, fresh);
 	}
 fail:
 	ADD(sh->counters[POOL_C_ENOMEM], 1);
@@ -2057,10 +2159,24 @@ static uint64_t pool_handle_bytes(struct pool *p)
 	return RD(p->backref_bytes) + RD(p->ht_bytes);
 }
 
+/* Memory of the metadata heap that no live object holds: the unused part
+ * of its slabs, the empty slabs it keeps, its tables. (The live objects
+ * are counted by whoever allocated them: the pool's own in desc_bytes,
+ * backref_bytes and ht_bytes, its callers' by the callers.) */
+static uint64_t heap_overhead_bytes(struct pool *p)
+{
+	uint64_t resident = mheap_resident_bytes(&p->heap);
+	uint64_t live = mheap_live_bytes(&p->heap);
+
+	/* Read apart, the two may cross for a moment. */
+	return resident > live ? resident - live : 0;
+}
+
 static uint64_t pool_meta_bytes(struct pool *p)
 {
 	return pool_struct_bytes(p->nr_classes) +
-	       RD(p->desc_bytes) + arena_meta_bytes(&p->arena);
+	       RD(p->desc_bytes) + arena_meta_bytes(&p->arena) +
+	       heap_overhead_bytes(p);
 }
 
 void pool_get_stats(struct pool *p, struct pool_stats *st)
@@ -2091,6 +2207,33 @@ void pool_get_stats(struct pool *p, struct pool_stats *st)
 	st->handle_bytes = pool_handle_bytes(p);
 	st->meta_bytes = pool_meta_bytes(p);
 	st->limit_bytes = RD(p->limit_bytes);
+	st->heap_bytes = mheap_resident_bytes(&p->heap);
+	st->heap_live_bytes = mheap_live_bytes(&p->heap);
+}
+
+void *pool_meta_alloc(struct pool *p, size_t size, bool zero, size_t *usable)
+{
+	return mheap_alloc(&p->heap, size, zero, usable);
+}
+
+size_t pool_meta_free(struct pool *p, void *m)
+{
+	return mheap_free(&p->heap, m);
+}
+
+bool pool_meta_owns(struct pool *p, const void *m)
+{
+	return mheap_owns(&p->heap, m);
+}
+
+uint64_t pool_meta_cost(struct pool *p, size_t size)
+{
+	return mheap_cost(&p->heap, size);
+}
+
+uint64_t pool_meta_trim(struct pool *p)
+{
+	return mheap_trim(&p->heap);
 }
 
 uint64_t pool_mem_bytes(struct pool *p)
@@ -2122,6 +2265,9 @@ bool pool_is_valid(struct pool *p, const char **why)
 		arena_is_valid(&p->arena, &bad);
 	for (i = p->nr_classes; i-- > 0;)
 		class_unlock_all(&p->cls[i]);
+	/* Its locks are leaves: checked with none of the pool's held. */
+	if (!bad)
+		mheap_is_valid(&p->heap, &bad);
 	if (bad && why)
 		*why = bad;
 	return !bad;

@@ -32,9 +32,20 @@
  * on real.pages: bytes in spans / live bytes after a shrink 1.0122 ->
  * 1.0074). Handle tables follow each
  * class's high-water mark of objects (the first 256 entries take 1 KiB and
- * the next 512 2 KiB from malloc, then pages) and are returned only when the
- * class empties. Under mlockall(), use MCL_ONFAULT: without it MCL_FUTURE
- * would try to populate the whole reservation.
+ * the next 512 2 KiB from the metadata heap, then pages) and are returned
+ * only when the class empties. Under mlockall(), use MCL_ONFAULT: without
+ * it MCL_FUTURE would try to populate the whole reservation.
+ *
+ * Metadata heap: span descriptors and the small handle-table chunks, and
+ * whatever the caller allocates with pool_meta_alloc(), come from a second
+ * reservation (16 GiB of address space) cut into slabs of 16-byte size
+ * classes, not from malloc: glibc cannot give freed memory back under
+ * mlockall() (it releases with MADV_DONTNEED, which fails on locked
+ * pages), so metadata freed after a mass deletion stayed resident and
+ * uncounted. The heap releases an emptied slab at once (keeping one per
+ * class, at most 256 KiB together, for reuse) the way the arena releases
+ * spans. Its objects cost their class size (at most 15 bytes of rounding)
+ * plus the unused part of partly used slabs.
  *
  * Cost per live object, all of it pool bookkeeping:
  *   4 bytes  handle-table entry: the object's location (arena offset / 16)
@@ -213,7 +224,15 @@ struct pool_stats {
 	uint64_t live_bytes;     /* sum of sizes requested by live objects */
 	uint64_t class_bytes;    /* sum of class sizes of live objects */
 	uint64_t handle_bytes;   /* memory of handle tables and back-refs */
-	uint64_t meta_bytes;     /* all other pool bookkeeping (descriptors) */
+	uint64_t meta_bytes;     /* all other pool bookkeeping (descriptors,
+				    the metadata heap's memory that no live
+				    object holds) */
+	uint64_t heap_bytes;     /* memory held by the metadata heap (live
+				    objects, partly used and kept slabs,
+				    tables) */
+	uint64_t heap_live_bytes; /* of it, live objects (usable sizes): the
+				    pool's own, counted in handle_bytes and
+				    meta_bytes, and its callers' */
 	uint64_t objs;           /* live objects */
 	uint64_t limit_bytes;    /* current limit, 0 = none */
 	uint64_t counters[POOL_C_NR];
@@ -223,9 +242,33 @@ struct pool_stats {
 
 void pool_get_stats(struct pool *pool, struct pool_stats *st);
 
-/* Bytes of memory the pool holds right now (spans + bookkeeping); what a
- * memory limit above the pool should count. Cheap. */
+/* Bytes of memory the pool holds right now (spans + bookkeeping, the
+ * metadata heap's memory not in live objects); what a memory limit above
+ * the pool should count, together with the usable bytes of the caller's
+ * own pool_meta_alloc() objects. Cheap. */
 uint64_t pool_mem_bytes(struct pool *pool);
+
+/*
+ * Metadata memory for the caller (fixed addresses, any size, from the
+ * pool's metadata heap; see above): NULL when size is 0 or the heap's
+ * reservation is used up (then use malloc). *usable gets the bytes the
+ * object takes (its class size; whole pages above 8 KiB): the caller counts
+ * them, pool_mem_bytes() counts the rest of the heap. Zeroed when zero is
+ * set. A request whose size is a multiple of 64 (up to 4096) gets a 64-byte
+ * aligned object. pool_meta_free() returns the object's usable bytes;
+ * pool_meta_owns() says whether p lies in the heap (a range check: to tell
+ * its objects from malloc's).
+ */
+void *pool_meta_alloc(struct pool *pool, size_t size, bool zero,
+		      size_t *usable);
+size_t pool_meta_free(struct pool *pool, void *p);
+bool pool_meta_owns(struct pool *pool, const void *p);
+/* What allocating size bytes now would add to pool_mem_bytes() plus the
+ * object's usable bytes, i.e. to the memory held (see mheap_cost() in
+ * alloc/mheap.h): what a limit must check first. */
+uint64_t pool_meta_cost(struct pool *pool, size_t size);
+/* Release the empty slabs the heap keeps for reuse; returns pages. */
+uint64_t pool_meta_trim(struct pool *pool);
 
 /* Run the full invariant checker; false (and a message in *why) if broken.
  * Takes every class lock in turn. For tests and debug builds. */
