@@ -5,9 +5,18 @@
  * Every byte the store allocates besides the pool goes through these
  * wrappers so that mem_used_total and the memory limit see it. A struct
  * pf_mem is one counter (the store keeps one per kind: metadata, fold index,
- * pattern table) plus an optional limit check shared by all of them. The
- * count is malloc_usable_size(), i.e. what the allocator really handed out,
- * not the size asked for.
+ * pattern table) plus an optional limit check shared by all of them.
+ *
+ * Once pf_mem_set_pool() gave it the pool, the memory comes from the pool's
+ * metadata heap (pool_meta_alloc(): given back to the OS when freed, also
+ * under mlockall(), which glibc's malloc cannot do) and the count is the
+ * object's usable bytes there; the rest of the heap (slab pages not in live
+ * objects) is in pool_mem_bytes(). The limit check is given what the
+ * allocation really adds to the two together (pool_meta_cost(): 0 when a
+ * freed slot is there to take, a page or more when a slab grows). Without
+ * the pool, or when its heap is used up, malloc: then the count is
+ * malloc_usable_size(), i.e. what the allocator really handed out.
+ * pf_free() tells the two apart by address.
  */
 #ifndef PAGEFOLD_STORE_MEM_H
 #define PAGEFOLD_STORE_MEM_H
@@ -20,12 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
+
 struct pf_mem {
 	_Atomic uint64_t bytes;	/* usable bytes currently allocated */
 	/* true when allocating extra more bytes would pass the limit; NULL
 	 * means no limit. Shared by the counters of one store. */
 	bool (*over)(void *ctx, uint64_t extra);
 	void *ctx;
+	struct pool *pool;	/* metadata heap, or NULL: malloc */
 };
 
 static inline void pf_mem_init(struct pf_mem *m,
@@ -34,6 +46,35 @@ static inline void pf_mem_init(struct pf_mem *m,
 	atomic_init(&m->bytes, 0);
 	m->over = over;
 	m->ctx = ctx;
+	m->pool = NULL;
+}
+
+/* From now on, allocate from pool's metadata heap (memory allocated
+ * before stays with malloc and is freed there). */
+static inline void pf_mem_set_pool(struct pf_mem *m, struct pool *pool)
+{
+	m->pool = pool;
+}
+
+/* From the pool's heap; NULL (*err untouched) when it cannot serve, or
+ * with *err = -ENOSPC when the limit would be passed. */
+static inline void *pf_alloc_heap(struct pf_mem *m, size_t n, bool zero,
+				  bool limited, int *err)
+{
+	size_t usable;
+	void *p;
+
+	if (limited && m->over &&
+	    m->over(m->ctx, pool_meta_cost(m->pool, n))) {
+		if (err)
+			*err = -ENOSPC;
+		return NULL;
+	}
+	p = pool_meta_alloc(m->pool, n, zero, &usable);
+	if (p)
+		atomic_fetch_add_explicit(&m->bytes, usable,
+					  memory_order_relaxed);
+	return p;
 }
 
 static inline uint64_t pf_mem_bytes(struct pf_mem *m)
@@ -52,6 +93,16 @@ static inline void *pf_alloc(struct pf_mem *m, size_t n, bool zero,
 {
 	void *p;
 
+	if (m->pool) {
+		int e = 0;
+
+		p = pf_alloc_heap(m, n, zero, limited, &e);
+		if (p || e) {
+			if (e && err)
+				*err = e;
+			return p;
+		}
+	}
 	/* + 16: malloc may hand out up to 15 bytes more than asked. */
 	if (limited && m->over && m->over(m->ctx, (uint64_t)n + 16)) {
 		if (err)
@@ -77,6 +128,18 @@ static inline void *pf_alloc_aligned(struct pf_mem *m, size_t n, size_t align,
 	size_t len = (n + align - 1) & ~(align - 1);
 	void *p;
 
+	/* A heap object whose size is a multiple of align (a power of two,
+	 * at most a page) is aligned to it. */
+	if (m->pool && align <= 4096) {
+		int e = 0;
+
+		p = pf_alloc_heap(m, len, true, true, &e);
+		if (p || e) {
+			if (e && err)
+				*err = e;
+			return p;
+		}
+	}
 	if (m->over && m->over(m->ctx, (uint64_t)len + 16)) {
 		if (err)
 			*err = -ENOSPC;
@@ -98,6 +161,12 @@ static inline void pf_free(struct pf_mem *m, void *p)
 {
 	if (!p)
 		return;
+	if (m->pool && pool_meta_owns(m->pool, p)) {
+		atomic_fetch_sub_explicit(&m->bytes,
+					  pool_meta_free(m->pool, p),
+					  memory_order_relaxed);
+		return;
+	}
 	atomic_fetch_sub_explicit(&m->bytes, malloc_usable_size(p),
 				  memory_order_relaxed);
 	free(p);

@@ -151,8 +151,10 @@ struct store_file {
 
 /*
  * Memory: mem_used_total == pool_mem_bytes(pool) + mem_meta + mem_fold +
- * mem_pat, where mem_meta counts the store record, file records, clusters and
- * directory nodes.
+ * mem_pat + mem_ns, where mem_meta counts the store record, file records,
+ * clusters and directory nodes, and mem_ns the caller's records
+ * (store_mem_alloc()). All but the store record come from the pool's
+ * metadata heap, whose pages not in live objects pool_mem_bytes() counts.
  */
 struct store {
 	struct pool *pool;
@@ -161,6 +163,7 @@ struct store {
 	struct pf_mem mem_meta;
 	struct pf_mem mem_fold;
 	struct pf_mem mem_pat;
+	struct pf_mem mem_ns;		/* store_mem_alloc(): the caller's */
 	_Atomic uint64_t mem_limit;	/* 0 = none */
 	_Atomic uint64_t mem_used_max;
 	_Atomic int fold_mode;

@@ -49,10 +49,16 @@ unsigned int ctr_stripe_id(void)
 
 /* ---- memory ---- */
 
+/* What the store and its caller allocated besides the pool's own. */
+static uint64_t mem_own(struct store *st)
+{
+	return pf_mem_bytes(&st->mem_meta) + pf_mem_bytes(&st->mem_fold) +
+	       pf_mem_bytes(&st->mem_pat) + pf_mem_bytes(&st->mem_ns);
+}
+
 static uint64_t mem_total(struct store *st)
 {
-	return pool_mem_bytes(st->pool) + pf_mem_bytes(&st->mem_meta) +
-	       pf_mem_bytes(&st->mem_fold) + pf_mem_bytes(&st->mem_pat);
+	return pool_mem_bytes(st->pool) + mem_own(st);
 }
 
 static bool mem_over(void *ctx, uint64_t extra)
@@ -124,9 +130,7 @@ int object_create(struct store *st, const void *src, unsigned int size,
 	int err;
 
 	if (limit) {
-		uint64_t other = pf_mem_bytes(&st->mem_meta) +
-				 pf_mem_bytes(&st->mem_fold) +
-				 pf_mem_bytes(&st->mem_pat);
+		uint64_t other = mem_own(st);
 
 		if (other >= limit)
 			return -ENOSPC;
@@ -1030,6 +1034,7 @@ struct store *store_create(const struct store_config *cfg)
 	pf_mem_init(&st->mem_meta, mem_over, st);
 	pf_mem_init(&st->mem_fold, mem_over, st);
 	pf_mem_init(&st->mem_pat, mem_over, st);
+	pf_mem_init(&st->mem_ns, mem_over, st);
 	atomic_store(&st->mem_meta.bytes, pf_mem_bytes(&boot));
 	atomic_init(&st->mem_limit, cfg->mem_limit);
 	atomic_init(&st->mem_used_max, 0);
@@ -1051,6 +1056,12 @@ struct store *store_create(const struct store_config *cfg)
 	st->pool = pool_create(NULL);
 	if (!st->pool)
 		goto fail_free_store;
+	/* The store's metadata from the pool's heap, not malloc: it goes
+	 * back to the OS when freed, also under mlockall() (mem.h). */
+	pf_mem_set_pool(&st->mem_meta, st->pool);
+	pf_mem_set_pool(&st->mem_fold, st->pool);
+	pf_mem_set_pool(&st->mem_pat, st->pool);
+	pf_mem_set_pool(&st->mem_ns, st->pool);
 	st->fold = fold_create(&st->mem_fold, object_same, st);
 	if (!st->fold)
 		goto fail_destroy_pool;
@@ -1142,6 +1153,43 @@ void store_get_stats(struct store *st, struct store_stats *ss)
 	ss->files = st->nfiles;
 	pthread_mutex_unlock(&st->files_lock);
 	ss->meta_bytes = pf_mem_bytes(&st->mem_meta);
+	ss->ns_bytes = pf_mem_bytes(&st->mem_ns);
+}
+
+/* ---- the caller's records ---- */
+
+void *store_mem_alloc(struct store *st, size_t size, bool limited, int *err)
+{
+	size_t usable;
+	void *p;
+
+	/* The heap only: store_mem_free() tells its objects (counted) from
+	 * malloc's (made before the store, not counted) by address. */
+	if (limited && mem_over(st, pool_meta_cost(st->pool, size))) {
+		if (err)
+			*err = -ENOSPC;
+		return NULL;
+	}
+	p = pool_meta_alloc(st->pool, size, true, &usable);
+	if (!p) {
+		if (err)
+			*err = -ENOMEM;
+		return NULL;
+	}
+	atomic_fetch_add_explicit(&st->mem_ns.bytes, usable,
+				  memory_order_relaxed);
+	mem_note_max(st);
+	return p;
+}
+
+void store_mem_free(struct store *st, void *p)
+{
+	if (!p)
+		return;
+	if (st && pool_meta_owns(st->pool, p))
+		pf_free(&st->mem_ns, p);
+	else
+		free(p);
 }
 
 /* ---- triggers ---- */
@@ -1159,6 +1207,9 @@ int store_compact(struct store *st, uint64_t *pages_freed)
 int store_shrink(struct store *st, uint64_t *pages_freed)
 {
 	uint64_t n = compact_run(st, 100);
+
+	/* And the empty slabs the metadata heap keeps for reuse. */
+	(void)pool_meta_trim(st->pool);
 
 	if (pages_freed)
 		*pages_freed = n;
