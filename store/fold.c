@@ -16,7 +16,9 @@
  *
  * Within a chunk, free entries form a list (through the handle field).
  * Allocation takes the lowest chunk with a free entry, so when pages go away
- * the last chunks drain and are freed.
+ * the last chunks drain and are freed. A shard whose last entry goes is
+ * reset to nothing (index, directory, retired directories): no reader can
+ * be inside fold_handle() then, since a reader holds a reference.
  *
  * The index is open addressing with linear probing over uint32 cells (local
  * entry id + 1, 0 = empty) with backward-shift deletion; the home cell comes
@@ -353,6 +355,30 @@ static inline void debug_after(struct fold_shard *sh, uint32_t local,
 }
 #endif
 
+/* The last entry of the shard is gone (live == 0, every chunk freed):
+ * free what is left, as a shard that never held an entry. Readers hold a
+ * reference while they read the directory, so none is reading it. */
+static void shard_reset(struct fold_index *fi, struct fold_shard *sh)
+{
+	struct retired *r, *next;
+
+	pf_free(fi->mem, atomic_load_explicit(&sh->dir, memory_order_relaxed));
+	atomic_store_explicit(&sh->dir, NULL, memory_order_relaxed);
+	pf_free(fi->mem, sh->cmeta);
+	sh->cmeta = NULL;
+	sh->dir_cap = 0;
+	sh->first_free = 0;
+	for (r = sh->retired; r; r = next) {
+		next = r->next;
+		pf_free(fi->mem, r->dir);
+		pf_free(fi->mem, r);
+	}
+	sh->retired = NULL;
+	pf_free(fi->mem, sh->index);
+	sh->index = NULL;
+	sh->mask = 0;
+}
+
 /* ---- refcount bookkeeping ---- */
 
 static void refs_changed(struct fold_shard *sh, uint32_t before,
@@ -460,7 +486,9 @@ uint32_t fold_put(struct fold_index *fi, uint32_t id)
 		entry_free(fi, sh, local);
 		sh->live--;
 		/* Shrink a mostly empty index (hysteresis: grow at 3/4). */
-		if (sh->mask + 1 > INDEX_MIN && sh->live * 8 < sh->mask + 1)
+		if (!sh->live)
+			shard_reset(fi, sh);
+		else if (sh->mask + 1 > INDEX_MIN && sh->live * 8 < sh->mask + 1)
 			(void)index_resize(fi, sh, (sh->mask + 1) / 2);
 		debug_after(sh, local, false);
 	} else {

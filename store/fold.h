@@ -20,7 +20,10 @@
  *   After mass deletions the index shrinks only once its load
  *   falls below 1/8 and an entry chunk is freed only when it is the last one
  *   and empty (allocation always takes the lowest free entry, so chunks at
- *   the end drain), so the figure can be higher for a while.
+ *   the end drain), so the figure can be higher for a while. The chunk
+ *   directory (12 bytes per chunk of its high-water mark, and the smaller
+ *   directories it replaced, kept for lock-free readers) stays until its
+ *   shard has no entry left; then the shard gives back everything.
  *
  * Content check: a hash match alone is never trusted. fold_get() calls the
  * same() callback given at creation with each candidate's pool handle; it

@@ -2,11 +2,19 @@
 /*
  * pattern.c - the refcounted table of 64-bit same-filled patterns.
  *
- * Entries live in an array indexed by id (realloc'd as it grows; ids stay
- * valid because they are indices); free entries form a list through
- * next_free. An open-addressing index (linear probing, backward-shift
- * deletion, no tombstones) maps a value to its id. Everything is under one
- * lock; the table never shrinks below its high-water mark.
+ * Entries live in an array indexed by id (copied to a new array as it grows
+ * or shrinks; ids stay valid because they are indices); a bitmap marks the
+ * free ids below nent, and a new entry takes the lowest free id, so that
+ * when patterns go away the top of the array drains: nent falls past the
+ * free ids at its end. An open-addressing index (linear probing,
+ * backward-shift deletion, no tombstones) maps a value to its id.
+ * Everything is under one lock.
+ *
+ * Shrinking, with hysteresis so that a table going back and forth across
+ * a size does not copy on every change: the index doubles when live would
+ * pass 3/4 of its cells and halves when live falls below 1/8 (to a load of
+ * at most 1/4); the array doubles when full and halves when nent falls to
+ * 1/4 of it (to at most 1/2). A table with no pattern left frees both.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,24 +24,33 @@
 
 #define NO_ID UINT32_MAX
 
+#define ENT_MIN   8u	/* smallest array */
+#define INDEX_MIN 16u	/* smallest index */
+
 struct pat_entry {
 	uint64_t value;
 	uint32_t refs;		/* 0: entry is free */
-	uint32_t next_free;	/* next free id when free, NO_ID ends */
+	uint32_t pad;
 };
 
 /*
  * Invariants:
  *   live == entries with refs > 0 == non-zero index cells
- *   live + length of the free list == nent <= cap_ent
+ *   live + free bits below nent == nent <= cap_ent; no free bit at or
+ *   past nent; the entry at nent - 1 is live
+ *   cap_ent == 0 or cap_ent == ENT_MIN or nent > cap_ent / 4
  *   live < mask + 1 (an empty cell always ends a probe); the index doubles
- *   when live would pass 3/4 of it
+ *   when live would pass 3/4 of it and halves below 1/8 (not under
+ *   INDEX_MIN cells)
+ *   live == 0 => no array and no index
  */
 struct pattern_table {
 	struct pf_lock lock;
 	struct pf_mem *mem;
 	struct pat_entry *ent;
-	uint32_t nent, cap_ent, free_head, live;
+	uint64_t *free_bits;	/* cap_ent bits: set = id free (below nent) */
+	uint32_t nent, cap_ent, live;
+	uint32_t first_free;	/* no free id below it */
 	uint32_t *index;	/* id + 1, 0 = empty cell */
 	uint32_t mask;
 	uint64_t ops;		/* debug builds: operations since creation */
@@ -77,7 +94,6 @@ struct pattern_table *pattern_create(struct pf_mem *mem)
 		return NULL;
 	pf_lock_init(&pt->lock);
 	pt->mem = mem;
-	pt->free_head = NO_ID;
 	return pt;
 }
 
@@ -89,16 +105,18 @@ void pattern_destroy(struct pattern_table *pt)
 		return;
 	mem = pt->mem;
 	pf_free(mem, pt->ent);
+	pf_free(mem, pt->free_bits);
 	pf_free(mem, pt->index);
 	pf_free(mem, pt);
 }
 
-static int index_resize(struct pattern_table *pt, uint32_t cells)
+/* grow: a smaller table must not be refused at the memory limit. */
+static int index_resize(struct pattern_table *pt, uint32_t cells, bool grow)
 {
 	uint32_t *idx, i, mask = cells - 1;
 	int err = 0;
 
-	idx = pf_alloc(pt->mem, (size_t)cells * sizeof(*idx), true, true, &err);
+	idx = pf_alloc(pt->mem, (size_t)cells * sizeof(*idx), true, grow, &err);
 	if (!idx)
 		return err;
 	for (i = 0; pt->index && i <= pt->mask; i++) {
@@ -127,32 +145,101 @@ static uint32_t index_find(struct pattern_table *pt, uint64_t value)
 	return pos;
 }
 
+static inline bool id_free(const struct pattern_table *pt, uint32_t id)
+{
+	return pt->free_bits[id / 64] >> (id % 64) & 1;
+}
+
+static size_t bits_bytes(uint32_t cap)
+{
+	return ((size_t)cap + 63) / 64 * sizeof(uint64_t);
+}
+
+/* Move the entries to arrays of cap entries (cap >= nent). 0, or -ENOSPC /
+ * -ENOMEM with nothing changed. */
+static int entries_resize(struct pattern_table *pt, uint32_t cap)
+{
+	bool grow = cap > pt->cap_ent;
+	struct pat_entry *e;
+	uint64_t *bits;
+	int err = 0;
+
+	e = pf_alloc(pt->mem, (size_t)cap * sizeof(*e), false, grow, &err);
+	bits = e ? pf_alloc(pt->mem, bits_bytes(cap), true, grow, &err) : NULL;
+	if (!bits) {
+		pf_free(pt->mem, e);
+		return err;
+	}
+	if (pt->nent) {
+		memcpy(e, pt->ent, (size_t)pt->nent * sizeof(*e));
+		memcpy(bits, pt->free_bits, bits_bytes(pt->nent));
+	}
+	pf_free(pt->mem, pt->ent);
+	pf_free(pt->mem, pt->free_bits);
+	pt->ent = e;
+	pt->free_bits = bits;
+	pt->cap_ent = cap;
+	return 0;
+}
+
+/* The lowest free id, or a new one at the end. */
 static int entry_alloc(struct pattern_table *pt, uint32_t *id)
 {
-	if (pt->free_head != NO_ID) {
-		*id = pt->free_head;
-		pt->free_head = pt->ent[*id].next_free;
+	for (uint32_t w = pt->first_free / 64; w * 64 < pt->nent; w++) {
+		uint64_t bits = pt->free_bits[w];
+
+		if (!bits)
+			continue;
+		*id = w * 64 + (uint32_t)__builtin_ctzll(bits);
+		pt->free_bits[w] &= bits - 1;
+		pt->first_free = *id + 1;
 		return 0;
 	}
+	pt->first_free = pt->nent + 1;
 	if (pt->nent == pt->cap_ent) {
-		uint32_t cap = pt->cap_ent ? pt->cap_ent * 2 : 8;
-		struct pat_entry *e;
-		int err = 0;
+		uint32_t cap = pt->cap_ent ? pt->cap_ent * 2 : ENT_MIN;
+		int err;
 
 		if (cap > NO_ID / 2)
 			return -ENOSPC;
-		e = pf_alloc(pt->mem, (size_t)cap * sizeof(*e), false, true,
-			     &err);
-		if (!e)
+		err = entries_resize(pt, cap);
+		if (err)
 			return err;
-		if (pt->nent)
-			memcpy(e, pt->ent, (size_t)pt->nent * sizeof(*e));
-		pf_free(pt->mem, pt->ent);
-		pt->ent = e;
-		pt->cap_ent = cap;
 	}
 	*id = pt->nent++;
 	return 0;
+}
+
+/* id's last reference went: free it, drain the top of the array, shrink
+ * it (and the index) when mostly empty, or free everything when empty. */
+static void entry_free(struct pattern_table *pt, uint32_t id)
+{
+	pt->free_bits[id / 64] |= UINT64_C(1) << (id % 64);
+	if (id < pt->first_free)
+		pt->first_free = id;
+	while (pt->nent && id_free(pt, pt->nent - 1)) {
+		pt->nent--;
+		pt->free_bits[pt->nent / 64] &= ~(UINT64_C(1) << (pt->nent % 64));
+	}
+	if (pt->first_free > pt->nent)
+		pt->first_free = pt->nent;
+	if (!pt->live) {
+		pf_free(pt->mem, pt->ent);
+		pf_free(pt->mem, pt->free_bits);
+		pf_free(pt->mem, pt->index);
+		pt->ent = NULL;
+		pt->free_bits = NULL;
+		pt->index = NULL;
+		pt->cap_ent = pt->nent = pt->mask = pt->first_free = 0;
+		return;
+	}
+	/* A refused shrink only keeps the larger arrays. */
+	while (pt->cap_ent > ENT_MIN && pt->nent <= pt->cap_ent / 4 &&
+	       !entries_resize(pt, pt->cap_ent / 2))
+		;
+	while (pt->mask + 1 > INDEX_MIN && pt->live * 8 < pt->mask + 1 &&
+	       !index_resize(pt, (pt->mask + 1) / 2, false))
+		;
 }
 
 int pattern_get(struct pattern_table *pt, uint64_t value, uint32_t *id)
@@ -162,7 +249,8 @@ int pattern_get(struct pattern_table *pt, uint64_t value, uint32_t *id)
 
 	pf_lock(&pt->lock);
 	if (!pt->index || (pt->live + 1) * 4 > (pt->mask + 1) * 3) {
-		err = index_resize(pt, pt->index ? (pt->mask + 1) * 2 : 16);
+		err = index_resize(pt, pt->index ? (pt->mask + 1) * 2 :
+				   INDEX_MIN, true);
 		if (err && (!pt->index || pt->live + 1 > pt->mask))
 			goto out_unlock;
 		err = 0;
@@ -184,10 +272,15 @@ int pattern_get(struct pattern_table *pt, uint64_t value, uint32_t *id)
 		goto out_unlock;
 	pt->ent[*id].value = value;
 	pt->ent[*id].refs = 1;
-	pt->ent[*id].next_free = NO_ID;
 	pt->index[pos] = *id + 1;
 	pt->live++;
 out_unlock:
+	if (err && !pt->live && pt->index) {
+		/* The first pattern was refused: keep nothing for it. */
+		pf_free(pt->mem, pt->index);
+		pt->index = NULL;
+		pt->mask = 0;
+	}
 	debug_after(pt);
 	pf_unlock(&pt->lock);
 	return err;
@@ -224,9 +317,8 @@ void pattern_put(struct pattern_table *pt, uint32_t id)
 	e = &pt->ent[id];
 	if (--e->refs == 0) {
 		index_delete(pt, index_find(pt, e->value));
-		e->next_free = pt->free_head;
-		pt->free_head = id;
 		pt->live--;
+		entry_free(pt, id);
 	}
 	debug_after(pt);
 	pf_unlock(&pt->lock);
@@ -281,24 +373,38 @@ static bool check_locked(struct pattern_table *pt, const char **why)
 	for (i = 0; i < pt->nent; i++) {
 		if (pt->ent[i].refs) {
 			live++;
+			if (id_free(pt, i))
+				bad = "pattern: referenced entry marked free";
 			if (pt->index[index_find(pt, pt->ent[i].value)] != i + 1)
 				bad = "pattern: live entry not found in index";
+		} else if (!id_free(pt, i)) {
+			bad = "pattern: free entry not marked free";
+		} else {
+			nfree++;
+			if (i < pt->first_free)
+				bad = "pattern: free entry below first_free";
 		}
 	}
-	for (i = pt->free_head; i != NO_ID && nfree <= pt->nent;
-	     i = pt->ent[i].next_free) {
-		nfree++;
-		if (pt->ent[i].refs)
-			bad = "pattern: referenced entry on free list";
-	}
+	for (i = pt->nent; i < pt->cap_ent; i++)
+		if (id_free(pt, i))
+			bad = "pattern: free bit past the entries in use";
 	for (i = 0; pt->index && i <= pt->mask; i++)
 		cells += pt->index[i] != 0;
 	if (live != pt->live || cells != live)
 		bad = "pattern: live count disagrees with entries/index";
-	else if (live + nfree != pt->nent)
+	else if (live + nfree != pt->nent || pt->nent > pt->cap_ent)
 		bad = "pattern: live + free != entries";
+	else if (pt->nent && !pt->ent[pt->nent - 1].refs)
+		bad = "pattern: free entry at the top not drained";
 	else if (pt->index && pt->live >= pt->mask + 1)
 		bad = "pattern: index full";
+	else if (pt->cap_ent > ENT_MIN && pt->nent <= pt->cap_ent / 4)
+		bad = "pattern: entry array not shrunk";
+	else if (pt->index && pt->mask + 1 > INDEX_MIN &&
+		 pt->live * 8 < pt->mask + 1)
+		bad = "pattern: index not shrunk";
+	else if (!pt->live && (pt->ent || pt->index || pt->cap_ent))
+		bad = "pattern: empty table kept its arrays";
 	if (bad && why)
 		*why = bad;
 	return !bad;

@@ -8,8 +8,12 @@
  * come here: the slot keeps a pattern id, the table keeps the value and the
  * number of slots using it. One lock: these pages are rare.
  *
- * Cost: 16 bytes per distinct pattern (entry) + 4 bytes / load (>= 1/4) of
- * index, i.e. at most 32 bytes per distinct pattern, nothing per page.
+ * Cost: 16 bytes per distinct pattern (entry) / load of the entry array
+ * (>= 1/2 while growing, >= 1/4 after patterns went away) + 4 bytes / load
+ * of the index (>= 3/8 while growing, >= 1/8 after) + 1 bit of free map
+ * per entry: at most 32 + 11 bytes per distinct pattern while the table
+ * grows, 64 + 32 after deletions, nothing per page; nothing at all once
+ * no pattern is left. Both arrays shrink (store/pattern.c).
  */
 #ifndef PAGEFOLD_STORE_PATTERN_H
 #define PAGEFOLD_STORE_PATTERN_H
