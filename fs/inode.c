@@ -13,11 +13,22 @@
  * A regular file's pages are freed as soon as it has no name and no open
  * handle (unlink of a closed file, or the last release of an unlinked one);
  * the inode itself lives until the kernel forgets it as well.
+ *
+ * Memory: inodes, names, symlink targets and the directories' hash tables
+ * come from the store (store_mem_alloc()): counted in mem_used_total and
+ * given back to the OS when freed, which malloc cannot do under the
+ * daemon's mlockall(). Those made before the store exists (the root,
+ * /.ctl and its files, never freed until the end) come from malloc;
+ * ns_free() tells them apart.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* uthash's tables too (every HASH_ADD or HASH_DELETE has fs in scope). */
+#define uthash_malloc(sz)	ns_alloc(fs, (sz), false, NULL)
+#define uthash_free(ptr, sz)	ns_free(fs, (ptr))
 
 #include "pf.h"
 
@@ -37,6 +48,36 @@ static bool pf_fs_check_locked(struct pf_fs *fs, const char **why);
 #define PF_CHECK(fs) do { } while (0)
 #endif
 
+/* Zeroed memory for the namespace; limited: -ENOSPC at the memory limit
+ * (creating a name), else only -ENOMEM (err may be NULL). */
+static void *ns_alloc(struct pf_fs *fs, size_t size, bool limited, int *err)
+{
+	void *p;
+
+	if (fs->st)
+		return store_mem_alloc(fs->st, size, limited, err);
+	p = calloc(1, size);
+	if (!p && err)
+		*err = -ENOMEM;
+	return p;
+}
+
+static void ns_free(struct pf_fs *fs, void *p)
+{
+	store_mem_free(fs->st, p);
+}
+
+static char *ns_strdup(struct pf_fs *fs, const char *s, bool limited,
+		       int *err)
+{
+	size_t n = strlen(s) + 1;
+	char *d = ns_alloc(fs, n, limited, err);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
 static void now(struct timespec *ts)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
@@ -48,10 +89,11 @@ static bool inode_is_static(struct pf_fs *fs, struct pf_inode *inode)
 	       inode->kind == PF_CTL;
 }
 
+/* NULL with -ENOSPC (memory limit) or -ENOMEM in *err. */
 static struct pf_inode *inode_new(struct pf_fs *fs, enum pf_kind kind,
-				  mode_t mode, uid_t uid, gid_t gid)
+				  mode_t mode, uid_t uid, gid_t gid, int *err)
 {
-	struct pf_inode *inode = calloc(1, sizeof(*inode));
+	struct pf_inode *inode = ns_alloc(fs, sizeof(*inode), true, err);
 	pthread_rwlockattr_t rwa;
 
 	if (!inode)
@@ -76,16 +118,16 @@ static struct pf_inode *inode_new(struct pf_fs *fs, enum pf_kind kind,
 	return inode;
 }
 
-static void inode_free(struct pf_inode *inode)
+static void inode_free(struct pf_fs *fs, struct pf_inode *inode)
 {
 	if (!inode)
 		return;
 	pthread_mutex_destroy(&inode->attr_lock);
 	pthread_rwlock_destroy(&inode->io_lock);
 	inode->magic = 0;
-	free(inode->name);
-	free(inode->target);
-	free(inode);
+	ns_free(fs, inode->name);
+	ns_free(fs, inode->target);
+	ns_free(fs, inode);
 }
 
 static void all_add(struct pf_fs *fs, struct pf_inode *inode)
@@ -109,7 +151,8 @@ static void all_del(struct pf_fs *fs, struct pf_inode *inode)
 	fs->ninodes--;
 }
 
-static void child_add(struct pf_inode *dir, struct pf_inode *child)
+static void child_add(struct pf_fs *fs, struct pf_inode *dir,
+		      struct pf_inode *child)
 {
 	child->parent = dir;
 	HASH_ADD_KEYPTR(hh, dir->children, child->name, strlen(child->name),
@@ -119,7 +162,8 @@ static void child_add(struct pf_inode *dir, struct pf_inode *child)
 		dir->nlink++;
 }
 
-static void child_del(struct pf_inode *dir, struct pf_inode *child)
+static void child_del(struct pf_fs *fs, struct pf_inode *dir,
+		      struct pf_inode *child)
 {
 	HASH_DELETE(hh, dir->children, child);
 	dir->nchildren--;
@@ -160,10 +204,10 @@ static void inode_maybe_release(struct pf_fs *fs, struct pf_inode *inode,
 	}
 }
 
-static void doomed_release(struct doomed *d)
+static void doomed_release(struct pf_fs *fs, struct doomed *d)
 {
 	store_file_destroy(d->sf);
-	inode_free(d->inode);
+	inode_free(fs, d->inode);
 }
 
 void pf_inode_touch(struct pf_inode *inode, bool mtime, bool ctime)
@@ -191,37 +235,38 @@ struct pf_fs *pf_fs_create(uid_t owner_uid, gid_t owner_gid)
 	fs->next_ino = FUSE_ROOT_ID;
 	pthread_mutex_init(&fs->ns_lock, NULL);
 
-	fs->root = inode_new(fs, PF_DIR, S_IFDIR | 0755, owner_uid, owner_gid);
+	fs->root = inode_new(fs, PF_DIR, S_IFDIR | 0755, owner_uid, owner_gid,
+			     NULL);
 	if (!fs->root)
 		goto free_fs;
 	fs->root->nlink = 2;
 
 	fs->ctl_dir = inode_new(fs, PF_CTLDIR, S_IFDIR | 0555, owner_uid,
-				owner_gid);
+				owner_gid, NULL);
 	if (!fs->ctl_dir)
 		goto free_tree;
 	fs->ctl_dir->nlink = 2;
-	fs->ctl_dir->name = strdup(".ctl");
+	fs->ctl_dir->name = ns_strdup(fs, ".ctl", false, NULL);
 	if (!fs->ctl_dir->name) {
-		inode_free(fs->ctl_dir);
+		inode_free(fs, fs->ctl_dir);
 		fs->ctl_dir = NULL;
 		goto free_tree;
 	}
-	child_add(fs->root, fs->ctl_dir);
+	child_add(fs, fs->root, fs->ctl_dir);
 
 	for (int i = 0; i < CTL_NR; i++) {
 		inode = inode_new(fs, PF_CTL, S_IFREG | ctl_table[i].mode,
-				  owner_uid, owner_gid);
+				  owner_uid, owner_gid, NULL);
 		if (!inode)
 			goto free_tree;
 		inode->ctl = (enum ctl_id)i;
 		inode->nlink = 1;
-		inode->name = strdup(ctl_table[i].name);
+		inode->name = ns_strdup(fs, ctl_table[i].name, false, NULL);
 		if (!inode->name) {
-			inode_free(inode);
+			inode_free(fs, inode);
 			goto free_tree;
 		}
-		child_add(fs->ctl_dir, inode);
+		child_add(fs, fs->ctl_dir, inode);
 	}
 	return fs;
 
@@ -246,7 +291,7 @@ void pf_fs_destroy(struct pf_fs *fs)
 	if (fs->ctl_dir) {
 		HASH_ITER(hh, fs->ctl_dir->children, inode, tmp) {
 			HASH_DELETE(hh, fs->ctl_dir->children, inode);
-			inode_free(inode);
+			inode_free(fs, inode);
 		}
 	}
 	if (fs->root)
@@ -256,10 +301,10 @@ void pf_fs_destroy(struct pf_fs *fs)
 		next = inode->all_next;
 		if (inode->kind == PF_REG)
 			store_file_destroy(inode->sf);
-		inode_free(inode);
+		inode_free(fs, inode);
 	}
-	inode_free(fs->ctl_dir);
-	inode_free(fs->root);
+	inode_free(fs, fs->ctl_dir);
+	inode_free(fs, fs->root);
 	pthread_mutex_destroy(&fs->ns_lock);
 	free(fs);
 }
@@ -378,15 +423,13 @@ int pf_ns_create(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 	if (strlen(name) > PF_NAME_MAX)
 		return -ENAMETOOLONG;
 
-	dup_name = strdup(name);
+	dup_name = ns_strdup(fs, name, true, &ret);
 	if (!dup_name)
-		return -ENOMEM;
+		return ret;
 	if (target) {
-		dup_target = strdup(target);
-		if (!dup_target) {
-			ret = -ENOMEM;
+		dup_target = ns_strdup(fs, target, true, &ret);
+		if (!dup_target)
 			goto free_names;
-		}
 	}
 	if (kind == PF_REG) {
 		sf = store_file_create(fs->st);
@@ -415,11 +458,9 @@ int pf_ns_create(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 		ret = -EEXIST;
 		goto unlock;
 	}
-	inode = inode_new(fs, kind, mode, uid, gid);
-	if (!inode) {
-		ret = -ENOMEM;
+	inode = inode_new(fs, kind, mode, uid, gid, &ret);
+	if (!inode)
 		goto unlock;
-	}
 	inode->name = dup_name;
 	inode->target = dup_target;
 	inode->sf = sf;
@@ -427,7 +468,7 @@ int pf_ns_create(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 		inode->size = strlen(target);
 	inode->nlink = kind == PF_DIR ? 2 : 1;
 	inode->nlookup = 1;
-	child_add(dir, inode);
+	child_add(fs, dir, inode);
 	all_add(fs, inode);
 	pf_inode_touch(dir, true, true);
 	PF_CHECK(fs);
@@ -439,8 +480,8 @@ unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
 	store_file_destroy(sf);
 free_names:
-	free(dup_target);
-	free(dup_name);
+	ns_free(fs, dup_target);
+	ns_free(fs, dup_name);
 	return ret;
 }
 
@@ -460,9 +501,10 @@ static int victim_check(struct pf_inode *victim, bool want_dir)
 	return 0;
 }
 
-static void victim_unlink(struct pf_inode *dir, struct pf_inode *victim)
+static void victim_unlink(struct pf_fs *fs, struct pf_inode *dir,
+			  struct pf_inode *victim)
 {
-	child_del(dir, victim);
+	child_del(fs, dir, victim);
 	victim->nlink = 0;
 	pf_inode_touch(victim, false, true);
 }
@@ -486,13 +528,13 @@ int pf_ns_remove(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 	ret = victim_check(victim, want_dir);
 	if (ret)
 		goto unlock;
-	victim_unlink(dir, victim);
+	victim_unlink(fs, dir, victim);
 	pf_inode_touch(dir, true, true);
 	inode_maybe_release(fs, victim, &d);
 	PF_CHECK(fs);
 unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
-	doomed_release(&d);
+	doomed_release(fs, &d);
 	return ret;
 }
 
@@ -564,21 +606,21 @@ int pf_ns_rename(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 			ret = -EINVAL;
 			goto unlock;
 		}
-		src_name = strdup(newname);
-		dst_name = strdup(name);
+		src_name = ns_strdup(fs, newname, false, NULL);
+		dst_name = ns_strdup(fs, name, false, NULL);
 		if (!src_name || !dst_name) {
 			ret = -ENOMEM;
 			goto unlock;
 		}
-		child_del(dir, src);
-		child_del(newdir, dst);
-		free(src->name);
-		free(dst->name);
+		child_del(fs, dir, src);
+		child_del(fs, newdir, dst);
+		ns_free(fs, src->name);
+		ns_free(fs, dst->name);
 		src->name = src_name;
 		dst->name = dst_name;
 		src_name = dst_name = NULL;
-		child_add(newdir, src);
-		child_add(dir, dst);
+		child_add(fs, newdir, src);
+		child_add(fs, dir, dst);
 		pf_inode_touch(dst, false, true);
 	} else {
 		if (dst) {
@@ -590,20 +632,20 @@ int pf_ns_rename(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 			if (ret)
 				goto unlock;
 		}
-		src_name = strdup(newname);
+		src_name = ns_strdup(fs, newname, false, NULL);
 		if (!src_name) {
 			ret = -ENOMEM;
 			goto unlock;
 		}
 		if (dst) {
-			victim_unlink(newdir, dst);
+			victim_unlink(fs, newdir, dst);
 			inode_maybe_release(fs, dst, &d);
 		}
-		child_del(dir, src);
-		free(src->name);
+		child_del(fs, dir, src);
+		ns_free(fs, src->name);
 		src->name = src_name;
 		src_name = NULL;
-		child_add(newdir, src);
+		child_add(fs, newdir, src);
 	}
 	pf_inode_touch(src, false, true);
 	pf_inode_touch(dir, true, true);
@@ -612,9 +654,9 @@ int pf_ns_rename(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 	PF_CHECK(fs);
 unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
-	free(src_name);
-	free(dst_name);
-	doomed_release(&d);
+	ns_free(fs, src_name);
+	ns_free(fs, dst_name);
+	doomed_release(fs, &d);
 	return ret;
 }
 
@@ -627,7 +669,7 @@ void pf_ns_forget(struct pf_fs *fs, struct pf_inode *inode, uint64_t n)
 	inode_maybe_release(fs, inode, &d);
 	PF_CHECK(fs);
 	pthread_mutex_unlock(&fs->ns_lock);
-	doomed_release(&d);
+	doomed_release(fs, &d);
 }
 
 void pf_ns_open(struct pf_fs *fs, struct pf_inode *inode)
@@ -647,7 +689,7 @@ void pf_ns_release(struct pf_fs *fs, struct pf_inode *inode)
 	inode_maybe_release(fs, inode, &d);
 	PF_CHECK(fs);
 	pthread_mutex_unlock(&fs->ns_lock);
-	doomed_release(&d);
+	doomed_release(fs, &d);
 }
 
 static mode_t inode_type(struct pf_inode *inode)
@@ -663,10 +705,17 @@ static mode_t inode_type(struct pf_inode *inode)
 	}
 }
 
+/*
+ * One allocation holds the entries and, after them, their names: a
+ * directory of many files is one block, which malloc maps on its own
+ * (above the mmap threshold main() sets) and unmaps when the listing is
+ * closed, instead of as many small blocks left behind in a worker's arena.
+ */
 int pf_dir_list(struct pf_fs *fs, struct pf_inode *dir, struct pf_dirlist *dl)
 {
 	struct pf_inode *child, *tmp;
-	size_t i = 0;
+	size_t i = 0, names = sizeof(".") + sizeof("..");
+	char *name;
 	int ret = 0;
 
 	dl->n = 0;
@@ -676,39 +725,35 @@ int pf_dir_list(struct pf_fs *fs, struct pf_inode *dir, struct pf_dirlist *dl)
 		ret = -ENOTDIR;
 		goto unlock;
 	}
-	dl->ents = calloc(dir->nchildren + 2, sizeof(dl->ents[0]));
+	HASH_ITER(hh, dir->children, child, tmp)
+		names += strlen(child->name) + 1;
+	dl->ents = malloc((dir->nchildren + 2) * sizeof(dl->ents[0]) + names);
 	if (!dl->ents) {
 		ret = -ENOMEM;
 		goto unlock;
 	}
-	dl->ents[i].ino = dir->ino;
-	dl->ents[i].type = S_IFDIR;
-	dl->ents[i++].name = strdup(".");
-	dl->ents[i].ino = dir->parent ? dir->parent->ino : dir->ino;
-	dl->ents[i].type = S_IFDIR;
-	dl->ents[i++].name = strdup("..");
-	HASH_ITER(hh, dir->children, child, tmp) {
-		dl->ents[i].ino = child->ino;
-		dl->ents[i].type = inode_type(child);
-		dl->ents[i++].name = strdup(child->name);
-	}
+	name = (char *)(dl->ents + dir->nchildren + 2);
+#define ADD_ENT(ino_, type_, name_) do {				\
+		size_t len_ = strlen(name_) + 1;			\
+		dl->ents[i].ino = (ino_);				\
+		dl->ents[i].type = (type_);				\
+		dl->ents[i++].name = memcpy(name, (name_), len_);	\
+		name += len_;						\
+	} while (0)
+	ADD_ENT(dir->ino, S_IFDIR, ".");
+	ADD_ENT(dir->parent ? dir->parent->ino : dir->ino, S_IFDIR, "..");
+	HASH_ITER(hh, dir->children, child, tmp)
+		ADD_ENT(child->ino, inode_type(child), child->name);
+#undef ADD_ENT
 	dl->n = i;
-	for (i = 0; i < dl->n; i++)
-		if (!dl->ents[i].name)
-			ret = -ENOMEM;
 unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
-	if (ret)
-		pf_dirlist_free(dl);
 	return ret;
 }
 
 void pf_dirlist_free(struct pf_dirlist *dl)
 {
-	if (dl->ents)
-		for (size_t i = 0; i < dl->n; i++)
-			free(dl->ents[i].name);
-	free(dl->ents);
+	free(dl->ents);	/* the names with it */
 	dl->ents = NULL;
 	dl->n = 0;
 }
