@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -458,6 +459,31 @@ static int check_mountpoint(const char *arg, const char *mnt)
 
 /* ---- swap safety ---- */
 
+/*
+ * malloc under mlockall(): glibc gives freed memory back with
+ * madvise(MADV_DONTNEED), which the kernel refuses on locked pages, so
+ * whatever a heap grew to stays resident (only the top of the main heap,
+ * given back with brk, and blocks malloc mapped on their own, unmapped
+ * when freed, do return). The store's and the namespace's metadata do not
+ * come from malloc (store_mem_alloc(), alloc/mheap.h); what is left here is
+ * small and short-lived (requests, directory listings, /.ctl contents).
+ * Two settings keep it so: a fixed mmap threshold, so a large block (a
+ * listing of a big directory, a long /.ctl/files) is mapped and unmapped
+ * instead of growing a heap for good - glibc's default threshold rises to
+ * the size of each mapped block freed, up to 32 MiB; and one arena, so
+ * the workers share one heap whose top can shrink, instead of each
+ * keeping its own high-water mark (their small allocations are served
+ * from per-thread caches without the arena's lock).
+ */
+#define PF_MMAP_THRESHOLD (64 * 1024)
+
+static void malloc_setup(void)
+{
+	/* Quietly: a malloc that is not glibc's (a sanitizer's) refuses. */
+	(void)mallopt(M_MMAP_THRESHOLD, PF_MMAP_THRESHOLD);
+	(void)mallopt(M_ARENA_MAX, 1);
+}
+
 static bool has_cap_ipc_lock(void)
 {
 	unsigned long long caps = 0;
@@ -762,6 +788,7 @@ int main(int argc, char **argv)
 	int status = 1;
 	int ret;
 
+	malloc_setup();	/* before any thread, any allocation worth it */
 	conf.store.fold = STORE_FOLD_INLINE;
 	if (fuse_opt_parse(&args, &conf, pf_opt_spec, pf_opt_proc) == -1) {
 		if (conf.err[0])
