@@ -3,14 +3,19 @@
 # /.ctl file a mount serves, every name in .ctl/stat and every column of
 # mm_stat, io_stat, classes and files is documented in pagefold-ctl(5);
 # every option `pagefold -h` lists is documented in pagefold(8), and every
-# -o option pagefold(8) documents is one that -h lists.
+# -o option pagefold(8) documents is one that -h lists. pagefoldctl(8):
+# renders; every column of `pagefoldctl --output-all` has an entry of its
+# own under COLUMNS, and every column there is one pagefoldctl knows; every
+# option of `pagefoldctl -h` is in the page.
 . "$(dirname "$0")/lib.sh"
 pf_require root fuse
 
 man8=$PF_SOURCE_DIR/man/pagefold.8
 man5=$PF_SOURCE_DIR/man/pagefold-ctl.5
+man8ctl=$PF_SOURCE_DIR/man/pagefoldctl.8
+ctl=$PF_BUILD_DIR/fs/pagefoldctl
 
-for page in "$man8" "$man5"; do
+for page in "$man8" "$man5" "$man8ctl"; do
 	if command -v man >/dev/null; then
 		LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$page" >"$PF_TMP/man.out" 2>"$PF_TMP/man.err"
 		[ $? -eq 0 ] && [ ! -s "$PF_TMP/man.err" ] && [ -s "$PF_TMP/man.out" ]
@@ -88,4 +93,35 @@ for flag in -f -s -d -h -V --help --version; do
 	grep -E '^\.BR? ' "$man8" | grep -qF -- "$(printf '%s' "$flag" | sed 's/-/\\-/g')"
 	pf_ok $? "pagefold(8) documents $flag"
 done
+
+# pagefoldctl(8): a column is documented by a ".TP" / ".B NAME" entry in
+# COLUMNS (every - written \-).
+if [ -x "$ctl" ]; then
+	cols=$("$ctl" --raw --output-all | head -n 1)
+	pf_ge "$(echo "$cols" | wc -w)" 20 "pagefoldctl --output-all prints its columns"
+	man_cols=$(awk '/^\.SH / { in_cols = ($2 == "COLUMNS"); next }
+		in_cols && prev == ".TP" && /^\.B / { sub(/^\.B /, ""); gsub(/\\-/, "-"); print }
+		{ prev = $0 }' "$man8ctl")
+	missing=
+	for c in $cols; do
+		grep -qxF -- "$c" <<<"$man_cols" || missing="$missing $c"
+	done
+	pf_is "$missing" "" "every column of pagefoldctl --output-all is in pagefoldctl(8)"
+	extra=
+	for c in $man_cols; do
+		tr ' ' '\n' <<<"$cols" | grep -qxF -- "$c" || extra="$extra $c"
+	done
+	pf_is "$extra" "" "every column pagefoldctl(8) documents is one pagefoldctl prints"
+	"$ctl" -h >"$PF_TMP/ctl-help" 2>&1
+	flags=$(grep -oE -- '(^| )-(-[a-z-]+|[a-zA-Z])' "$PF_TMP/ctl-help" | tr -d ' ' | sort -u)
+	pf_ge "$(echo "$flags" | wc -w)" 12 "pagefoldctl -h lists its options"
+	missing=
+	for flag in $flags; do
+		grep -E '^\.BR? ' "$man8ctl" | grep -qF -- "$(printf '%s' "$flag" | sed 's/-/\\-/g')" ||
+			missing="$missing $flag"
+	done
+	pf_is "$missing" "" "every option of pagefoldctl -h is in pagefoldctl(8)"
+else
+	pf_skip "pagefoldctl(8) against pagefoldctl" "pagefoldctl is not built"
+fi
 pf_done
