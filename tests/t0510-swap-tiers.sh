@@ -29,6 +29,8 @@ mnt=$PF_TMP/swapmnt
 file=$mnt/swap0
 # A state directory of our own: never that of a setup running on the host.
 export PF_SWAP_STATE=$PF_TMP/state
+# No settings file: the defaults, whatever /etc/pagefold/swap.conf holds.
+export PF_SWAP_CONF=/dev/null
 state=$PF_SWAP_STATE/kernel.saved
 
 track_all() { # [SWAPFILE]: the EXIT trap undoes what a failing check leaves

@@ -14,6 +14,8 @@ mnt=$PF_TMP/swapmnt
 file=$mnt/swap0
 # A state directory of our own: never that of a setup running on the host.
 export PF_SWAP_STATE=$PF_TMP/state
+# No settings file: the defaults, whatever /etc/pagefold/swap.conf holds.
+export PF_SWAP_CONF=/dev/null
 
 # start changes zswap's parameters and vm.page-cluster system-wide: the
 # EXIT trap puts back what the test found, whatever happens.
@@ -54,6 +56,14 @@ pf_ok $? "start: $mode by default" || pf_diag_file "$PF_TMP/run.out"
 pf_is "$(cat /proc/sys/vm/page-cluster)" 0 "start: vm.page-cluster 0"
 pf_ok "$(pf_is_mounted "$mnt"; echo $?)" "start mounted pagefold on $mnt"
 pf_is "$(stat -c %s "$file" 2>/dev/null)" $((256 << 20)) "swap file has the asked size"
+# The daemon's swap safety is said at start, one warning for each of the
+# three .ctl/stat reports as not done (here IO_FLUSHER and the OOM score
+# are refused: at least those two), and none for what it did.
+for k in mlocked:locked io_flusher:'I/O flusher' oom_protected:'OOM killer'; do
+	v=$(awk -v n="${k%%:*}" '$1 == n { print $2 }' "$mnt/.ctl/stat")
+	n=$(grep -c "^pagefold-swap: warning: .*${k#*:}" "$PF_TMP/run.out")
+	pf_is "$n" $((v == 1 ? 0 : 1)) "start warns about ${k%%:*} exactly when .ctl/stat says ${k%%:*} 0 (it says ${v:-nothing})"
+done
 loop=$(losetup -n -O NAME -j "$file" | head -n1)
 pf_ok "$([ -n "$loop" ]; echo $?)" "file attached to a loop device ($loop)"
 pf_is "$(losetup -n -O DIO "$loop" 2>/dev/null | tr -d ' ')" 1 "loop device uses direct I/O"
