@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "ctl.h"
+#include "log.h"
 #include "opts.h"
 #include "pf.h"
 
@@ -572,12 +573,6 @@ enum ctl_enospc_say ctl_enospc_written(struct ctl_enospc *e, int64_t now_ms,
 }
 
 struct ctl_enospc ctl_enospc_state = CTL_ENOSPC_INIT;
-static ctl_log_fn *ctl_log;
-
-void ctl_set_log(ctl_log_fn *fn)
-{
-	ctl_log = fn;
-}
 
 static int64_t ctl_now_ms(void)
 {
@@ -594,22 +589,22 @@ static void ctl_enospc_tell(struct pf_fs *fs, enum ctl_enospc_say say,
 	uint64_t reqs = pf_counter_read(fs, PF_C_ENOSPC);
 	struct store_stats ss;
 
-	if (say == CTL_ENOSPC_NOTHING || !ctl_log)
+	if (say == CTL_ENOSPC_NOTHING)
 		return;
 	store_get_stats(fs->st, &ss);
 	switch (say) {
 	case CTL_ENOSPC_FIRST:
-		ctl_log(LOG_WARNING, "writes refused: the store is full at mem_limit=%" PRIu64 " bytes (%" PRIu64 " in use); %" PRIu64 " write%s refused with ENOSPC (enospc_reqs %" PRIu64 " in .ctl/stat). Swap keeps the pages it cannot write in RAM and retries them; raise .ctl/mem_limit or free space",
+		pf_log(LOG_WARNING, "writes refused: the store is full at mem_limit=%" PRIu64 " bytes (%" PRIu64 " in use); %" PRIu64 " write%s refused with ENOSPC (enospc_reqs %" PRIu64 " in .ctl/stat). Swap keeps the pages it cannot write in RAM and retries them; raise .ctl/mem_limit or free space",
 			ss.mem_limit, ss.mem_used_total, n->refused,
 			n->refused == 1 ? "" : "s", reqs);
 		break;
 	case CTL_ENOSPC_STILL:
-		ctl_log(LOG_WARNING, "writes still refused at mem_limit=%" PRIu64 " bytes (%" PRIu64 " in use): %" PRIu64 " refused in the last %" PRId64 " s, %" PRIu64 " in %" PRId64 " s since they began (enospc_reqs %" PRIu64 ")",
+		pf_log(LOG_WARNING, "writes still refused at mem_limit=%" PRIu64 " bytes (%" PRIu64 " in use): %" PRIu64 " refused in the last %" PRId64 " s, %" PRIu64 " in %" PRId64 " s since they began (enospc_reqs %" PRIu64 ")",
 			ss.mem_limit, ss.mem_used_total, n->refused,
 			n->since_ms / 1000, n->burst, n->burst_ms / 1000, reqs);
 		break;
 	case CTL_ENOSPC_AGAIN:
-		ctl_log(LOG_NOTICE, "writes succeed again: %" PRIu64 " refused at mem_limit=%" PRIu64 " bytes over %" PRId64 " s (enospc_reqs %" PRIu64 ")",
+		pf_log(LOG_NOTICE, "writes succeed again: %" PRIu64 " refused at mem_limit=%" PRIu64 " bytes over %" PRId64 " s (enospc_reqs %" PRIu64 ")",
 			n->burst, ss.mem_limit, n->burst_ms / 1000, reqs);
 		break;
 	default:

@@ -212,11 +212,6 @@ enum ctl_enospc_say ctl_enospc_written(struct ctl_enospc *e, int64_t now_ms,
 /* The daemon's (one mount a process). */
 extern struct ctl_enospc ctl_enospc_state;
 
-/* Where pf_ctl_enospc_*() log: pf_log() of main.c (stderr in the
- * foreground, syslog as a daemon); NULL: nowhere. */
-typedef void ctl_log_fn(int prio, const char *fmt, ...);
-void ctl_set_log(ctl_log_fn *fn);
-
 /* The write path's calls: a write of a regular file was refused with
  * ENOSPC (after counting it in enospc_reqs) / succeeded. */
 struct pf_fs;

@@ -1,90 +1,32 @@
 // SPDX-License-Identifier: MIT
 /*
- * main.c - pagefold: options, mounting, swap-safety setup and the session
- * loop.
- *
- * The loop is our own rather than fuse_session_loop_mt(): libfuse starts
- * worker threads and allocates their 1 MiB receive buffers on demand,
- * i.e. exactly when the machine is short of memory and swapping to us. Here
- * every worker, its receive buffer and its read buffer exist, and are
- * touched under mlockall(), before the first request is served.
- *
- * Signals: SIGINT, SIGTERM and SIGHUP detach the mount (lazy unmount); the
- * daemon keeps serving whoever still has a file open - a loop device used
- * as swap - and exits when the kernel closes the connection. Unmounting
- * with umount or fusermount3 -u does the same.
+ * main.c - pagefold: options, the mount point, and main(), which mounts,
+ * makes the daemon safe to swap to (safety.h), creates the store and runs
+ * the worker pool (workers.h) until the session ends.
  *
  * lock ordering: no locks of its own.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <malloc.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
-#include "ops.h"
 #include "conn.h"
+#include "log.h"
+#include "ops.h"
 #include "opts.h"
 #include "pf.h"
 #include "recv.h"
-#include "thread.h"
-
-#ifndef PR_SET_IO_FLUSHER
-#define PR_SET_IO_FLUSHER 57
-#endif
-#ifndef MCL_ONFAULT
-#define MCL_ONFAULT 4
-#endif
+#include "safety.h"
+#include "workers.h"
 
 #define PF_MAX_THREADS 64
-
-/* ---- logging ---- */
-
-static bool log_to_syslog;
-
-__attribute__((format(printf, 2, 0)))
-static void pf_vlog(int prio, const char *fmt, va_list ap)
-{
-	if (log_to_syslog) {
-		vsyslog(prio, fmt, ap);
-		return;
-	}
-	fprintf(stderr, "pagefold: ");
-	if (prio == LOG_WARNING)
-		fprintf(stderr, "warning: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-}
-
-__attribute__((format(printf, 2, 3)))
-static void pf_log(int prio, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pf_vlog(prio, fmt, ap);
-	va_end(ap);
-}
-
-/* libfuse's own messages follow ours to syslog once we are a daemon. */
-static void fuse_log_to_syslog(enum fuse_log_level level, const char *fmt,
-			       va_list ap)
-{
-	vsyslog((int)level, fmt, ap);
-}
 
 /* ---- options ---- */
 
@@ -457,301 +399,6 @@ static int check_mountpoint(const char *arg, const char *mnt)
 	return 0;
 }
 
-/* ---- swap safety ---- */
-
-/*
- * malloc under mlockall(): glibc gives freed memory back with
- * madvise(MADV_DONTNEED), which the kernel refuses on locked pages, so
- * whatever a heap grew to stays resident (only the top of the main heap,
- * given back with brk, and blocks malloc mapped on their own, unmapped
- * when freed, do return). The store's and the namespace's metadata do not
- * come from malloc (store_mem_alloc(), alloc/mheap.h); what is left here is
- * small and short-lived (requests, directory listings, /.ctl contents).
- * Two settings keep it so: a fixed mmap threshold, so a large block (a
- * listing of a big directory, a long /.ctl/files) is mapped and unmapped
- * instead of growing a heap for good - glibc's default threshold rises to
- * the size of each mapped block freed, up to 32 MiB; and one arena, so
- * the workers share one heap whose top can shrink, instead of each
- * keeping its own high-water mark (their small allocations are served
- * from per-thread caches without the arena's lock).
- */
-#define PF_MMAP_THRESHOLD (64 * 1024)
-
-static void malloc_setup(void)
-{
-	/* Quietly: a malloc that is not glibc's (a sanitizer's) refuses. */
-	(void)mallopt(M_MMAP_THRESHOLD, PF_MMAP_THRESHOLD);
-	(void)mallopt(M_ARENA_MAX, 1);
-}
-
-static bool has_cap_ipc_lock(void)
-{
-	unsigned long long caps = 0;
-	char line[256];
-	FILE *f = fopen("/proc/self/status", "re");
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
-			found = true;
-			break;
-		}
-	fclose(f);
-	return found && (caps & (1ULL << 14)); /* CAP_IPC_LOCK */
-}
-
-static void swap_safety(struct pf_fs *fs)
-{
-	struct rlimit rl;
-	FILE *f;
-
-	/* mlockall(MCL_FUTURE) without CAP_IPC_LOCK makes every later mmap
-	 * past RLIMIT_MEMLOCK fail, so only lock when nothing can fail. */
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
-	    rl.rlim_cur != RLIM_INFINITY && !has_cap_ipc_lock()) {
-		pf_log(LOG_WARNING, "memory not locked: no CAP_IPC_LOCK and RLIMIT_MEMLOCK is %llu bytes (needed when used as swap)",
-		       (unsigned long long)rl.rlim_cur);
-	} else if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) {
-		pf_log(LOG_WARNING, "mlockall: %s (needed when used as swap)",
-		       strerror(errno));
-	} else {
-		fs->mlocked = true;
-	}
-
-	/* Per thread, inherited by the workers created after it. */
-	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
-		pf_log(LOG_WARNING, "PR_SET_IO_FLUSHER: %s; going on without it",
-		       strerror(errno));
-	else
-		fs->io_flusher = true;
-
-	f = fopen("/proc/self/oom_score_adj", "we");
-	if (!f || fputs("-1000\n", f) == EOF || fflush(f) == EOF) {
-		pf_log(LOG_WARNING, "oom_score_adj -1000: %s; going on",
-		       strerror(errno));
-	} else {
-		fs->oom_protected = true;
-	}
-	if (f)
-		fclose(f);
-}
-
-/* ---- the session loop ---- */
-
-/* What libfuse 3.12..3.16 reads into a receive buffer: FUSE_MAX_MAX_PAGES
- * (256) pages plus a 4 KiB header, however large max_write is. Other
- * versions get no preallocated buffer (libfuse allocates it). */
-static size_t receive_bufsize(void)
-{
-	int v = fuse_version();
-
-	if (v < 312 || v > 316)
-		return 0;
-	return 256 * (size_t)sysconf(_SC_PAGESIZE) + 0x1000;
-}
-
-struct worker {
-	pthread_t tid;
-	bool started;
-	struct fuse_buf fbuf;
-	void *scratch;
-	size_t scratch_size;
-	struct pf_recv recv;
-};
-
-struct server {
-	struct fuse_session *se;
-	pthread_t main_tid;
-	atomic_uint live;
-	atomic_int error;
-	struct pf_thread_start start; /* the workers report prepared */
-	unsigned int nworkers;
-	struct worker *workers;
-};
-
-static struct server srv = {
-	.start = PF_THREAD_START_INIT(NULL),
-};
-
-/* Fault every page of a buffer in now (and so lock it, under mlockall).
- * Volatile stores: malloc followed by memset(0) may become calloc, which
- * touches nothing. */
-static void prefault(void *buf, size_t size)
-{
-	volatile char *p = buf;
-	size_t step = (size_t)sysconf(_SC_PAGESIZE);
-
-	for (size_t i = 0; i < size; i += step)
-		p[i] = 0;
-	if (size)
-		p[size - 1] = 0;
-}
-
-static void *worker_main(void *arg)
-{
-	struct worker *w = arg;
-	int res;
-
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	pf_tls_scratch = w->scratch;
-	pf_tls_scratch_size = w->scratch_size;
-	(void)pf_thread_prepare_report(&srv.start);
-
-	while (!fuse_session_exited(srv.se)) {
-		/* Cancellable only while blocked in read(2) on the device,
-		 * as in libfuse's own loop; a polling worker is woken by
-		 * pf_recv_stop() instead (recv.h). */
-		res = pf_recv_buf(&w->recv, srv.se, &w->fbuf);
-		if (res == -EINTR || res == -EAGAIN)
-			continue;
-		if (res <= 0) {
-			if (res < 0) {
-				pf_log(LOG_ERR, "reading the fuse device: %s",
-				       strerror(-res));
-				atomic_store(&srv.error, res);
-			}
-			fuse_session_exit(srv.se);
-			break;
-		}
-		fuse_session_process_buf(srv.se, &w->fbuf);
-	}
-	atomic_fetch_sub(&srv.live, 1);
-	pthread_kill(srv.main_tid, SIGUSR1);
-	return NULL;
-}
-
-static void workers_free(void)
-{
-	for (unsigned int i = 0; srv.workers && i < srv.nworkers; i++) {
-		pf_recv_fini(&srv.workers[i].recv);
-		free(srv.workers[i].fbuf.mem);
-		free(srv.workers[i].scratch);
-	}
-	free(srv.workers);
-	srv.workers = NULL;
-}
-
-/* Allocate and touch every buffer, then start every thread. */
-static int workers_start(unsigned int n)
-{
-	size_t bufsize = receive_bufsize();
-	unsigned int i;
-	int ret;
-
-	srv.workers = calloc(n, sizeof(*srv.workers));
-	if (!srv.workers)
-		return -ENOMEM;
-	srv.nworkers = n;
-	for (i = 0; i < n; i++)
-		srv.workers[i].recv.epfd = -1;
-	for (i = 0; i < n; i++) {
-		struct worker *w = &srv.workers[i];
-
-		w->scratch_size = PF_MAX_IO + 2 * PF_PAGE;
-		w->scratch = aligned_alloc(PF_PAGE, w->scratch_size);
-		if (!w->scratch)
-			return -ENOMEM;
-		prefault(w->scratch, w->scratch_size);
-		if (bufsize) {
-			w->fbuf.mem = malloc(bufsize);
-			if (!w->fbuf.mem)
-				return -ENOMEM;
-			prefault(w->fbuf.mem, bufsize);
-			w->fbuf.size = bufsize;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		ret = pf_recv_init(&srv.workers[i].recv, srv.se);
-		if (ret)
-			return ret;
-	}
-	if (!bufsize)
-		pf_log(LOG_NOTICE, "libfuse %s: receive buffers allocated on demand",
-		       fuse_pkgversion());
-	atomic_store(&srv.live, n);
-	for (i = 0; i < n; i++) {
-		ret = pthread_create(&srv.workers[i].tid, NULL, worker_main,
-				     &srv.workers[i]);
-		if (ret) {
-			atomic_fetch_sub(&srv.live, n - i);
-			return -ret;
-		}
-		srv.workers[i].started = true;
-	}
-	/* Serve only with every worker ready to serve without allocating. */
-	return pf_thread_start_wait(&srv.start, n);
-}
-
-static void workers_stop(void)
-{
-	fuse_session_exit(srv.se);
-	pf_recv_stop();
-	for (unsigned int i = 0; i < srv.nworkers; i++)
-		if (srv.workers[i].started)
-			pthread_cancel(srv.workers[i].tid);
-	for (unsigned int i = 0; i < srv.nworkers; i++)
-		if (srv.workers[i].started)
-			pthread_join(srv.workers[i].tid, NULL);
-}
-
-/* Lazy unmount: the name goes now, the filesystem when its last user does. */
-static void detach_mount(const char *mnt)
-{
-	pid_t pid;
-	int status;
-
-	if (geteuid() == 0) {
-		if (umount2(mnt, MNT_DETACH))
-			pf_log(LOG_ERR, "umount %s: %s", mnt, strerror(errno));
-		return;
-	}
-	pid = fork();
-	if (pid == 0) {
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execlp("fusermount3", "fusermount3", "-u", "-z", "-q", "--",
-		       mnt, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status))
-		pf_log(LOG_ERR, "fusermount3 -u -z %s failed", mnt);
-}
-
-/* Wait for the workers to finish, detaching the mount on a signal. */
-static void serve(const char *mnt)
-{
-	sigset_t set;
-	bool detached = false;
-	int sig;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	for (;;) {
-		sig = sigwaitinfo(&set, NULL);
-		if (sig < 0)
-			continue;
-		if (sig == SIGUSR1) {
-			if (atomic_load(&srv.live) == 0 ||
-			    fuse_session_exited(srv.se))
-				break;
-			continue;
-		}
-		if (!detached) {
-			pf_log(LOG_NOTICE, "signal %d: unmounting %s; exiting once no file is in use",
-			       sig, mnt);
-			detach_mount(mnt);
-			detached = true;
-		}
-	}
-}
 
 static unsigned int default_threads(void)
 {
@@ -771,46 +418,38 @@ static unsigned int default_helpers(void)
 	return (unsigned int)(cpus - 1 > 15 ? 15 : cpus - 1);
 }
 
-int main(int argc, char **argv)
+/*
+ * The command line: options into conf, libfuse's own arguments into args
+ * (with fsname and subtype first, so that the user's win), the mount point
+ * resolved into mnt and checked. 0: go on; 1: done (help or version
+ * printed); -1: refused, with a message on standard error.
+ */
+static int parse_command_line(const char *prog, struct fuse_args *args,
+			      struct pf_conf *conf, char mnt[PATH_MAX])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts opts = { 0 };
-	struct pf_conf conf = {
-		.store.recompress_after = PF_RECOMPRESS_AFTER,
-		.spin_us = PF_SPIN_US_DEFAULT,
-	};
-	struct fuse_session *se = NULL;
-	struct pf_fs *fs = NULL;
-	char mnt[PATH_MAX];
 	char *fsname = NULL, *optstr = NULL;
 	const char *source;
-	sigset_t set;
-	int status = 1;
-	int ret;
+	int ret = -1;
 
-	malloc_setup();	/* before any thread, any allocation worth it */
-	conf.store.fold = STORE_FOLD_INLINE;
-	if (fuse_opt_parse(&args, &conf, pf_opt_spec, pf_opt_proc) == -1) {
-		if (conf.err[0])
-			fprintf(stderr, "pagefold: %s\n", conf.err);
-		goto free_args;
+	if (fuse_opt_parse(args, conf, pf_opt_spec, pf_opt_proc) == -1) {
+		if (conf->err[0])
+			fprintf(stderr, "pagefold: %s\n", conf->err);
+		return -1;
 	}
-	if (conf.show_help) {
-		usage(argv[0]);
-		status = 0;
-		goto free_args;
+	if (conf->show_help) {
+		usage(prog);
+		return 1;
 	}
-	if (conf.show_version) {
+	if (conf->show_version) {
 		version();
-		status = 0;
-		goto free_args;
+		return 1;
 	}
-	if (conf.n_nonopt == 0) {
+	if (conf->n_nonopt == 0) {
 		fprintf(stderr, "pagefold: no mountpoint given (usage: pagefold [options] [source] mountpoint)\n");
-		goto free_args;
+		return -1;
 	}
 	/* mount.fuse3 runs "pagefold SOURCE MOUNTPOINT -o ...". */
-	source = conf.n_nonopt == 2 ? conf.nonopt[0] : "pagefold";
+	source = conf->n_nonopt == 2 ? conf->nonopt[0] : "pagefold";
 	if (fuse_opt_add_opt_escaped(&fsname, source))
 		goto out_of_memory;
 	optstr = malloc(strlen(fsname) + 64);
@@ -818,22 +457,127 @@ int main(int argc, char **argv)
 		goto out_of_memory;
 	/* First, so that the user's own fsname= or subtype= win. */
 	sprintf(optstr, "-ofsname=%s,subtype=pagefold", fsname);
-	if (fuse_opt_insert_arg(&args, 1, optstr) ||
-	    fuse_opt_add_arg(&args, conf.nonopt[conf.n_nonopt - 1]))
+	if (fuse_opt_insert_arg(args, 1, optstr) ||
+	    fuse_opt_add_arg(args, conf->nonopt[conf->n_nonopt - 1]))
 		goto out_of_memory;
 
 	/* Before libfuse, which resolves the path and so would ask a dead
 	 * mount there, and whose message for a missing one is terse. */
-	resolve_mountpoint(conf.nonopt[conf.n_nonopt - 1], mnt);
-	if (check_mountpoint(conf.nonopt[conf.n_nonopt - 1], mnt))
+	resolve_mountpoint(conf->nonopt[conf->n_nonopt - 1], mnt);
+	ret = check_mountpoint(conf->nonopt[conf->n_nonopt - 1], mnt) ? -1 : 0;
+	goto out;
+out_of_memory:
+	fprintf(stderr, "pagefold: out of memory\n");
+out:
+	free(optstr);
+	free(fsname);
+	return ret;
+}
+
+/*
+ * Everything the mounted daemon serves with, in order: swap safety (before
+ * any thread or store memory exists, so that all of it is locked and every
+ * thread inherits PR_SET_IO_FLUSHER), the store (after the fork: it may run
+ * a thread of its own), the fanout helpers, the receive mode, then the
+ * workers, until the session ends. 0 or -errno.
+ */
+static int serve_mounted(struct pf_fs *fs, struct fuse_session *se,
+			 const struct pf_conf *conf, bool singlethread,
+			 const char *mnt)
+{
+	int ret;
+
+	pf_swap_safety(fs);
+
+	fs->st = store_create(&conf->store);
+	if (!fs->st) {
+		pf_log(LOG_ERR, "cannot create the store: out of memory");
+		return -ENOMEM;
+	}
+	if (conf->defrag_set) {
+		ret = store_set_defrag_ratio(fs->st, conf->store.defrag_ratio);
+		if (ret)
+			pf_log(LOG_WARNING, "defrag_ratio: %s", strerror(-ret));
+	}
+
+	/* Like the workers: started now, under mlockall(), blocking the
+	 * signals only the main thread takes. */
+	fs->fanout = pf_fanout_create(fs->st,
+				      singlethread ? 0 : default_helpers(),
+				      &ret);
+	if (!fs->fanout) {
+		pf_log(LOG_ERR, "starting the helper threads: %s",
+		       strerror(-ret));
+		return ret;
+	}
+
+	fs->spin_us = conf->spin_us;
+	ret = pf_recv_setup(se, fs->spin_us);
+	if (ret) {
+		pf_log(LOG_WARNING, "spin_us: cannot poll the fuse device (%s); workers only sleep",
+		       strerror(-ret));
+		fs->spin_us = 0;
+		(void)pf_recv_setup(se, 0);
+	}
+	pf_fanout_set_spin(fs->fanout, fs->spin_us);
+	ret = pf_workers_start(se, fs->st, fs->threads);
+	if (ret)
+		pf_log(LOG_ERR, "starting %u workers: %s", fs->threads,
+		       strerror(-ret));
+	else
+		ret = pf_workers_serve(mnt);
+	pf_workers_stop();
+	pf_recv_teardown();
+	pf_fanout_destroy(fs->fanout);
+	fs->fanout = NULL;
+#ifdef PF_DEBUG
+	{
+		const char *why = NULL;
+
+		if (!pf_fs_is_valid(fs, &why)) {
+			pf_log(LOG_ERR, "namespace invalid at exit: %s", why);
+			ret = ret ? ret : -EIO;
+		}
+		if (!store_is_valid(fs->st, &why)) {
+			pf_log(LOG_ERR, "store invalid at exit: %s",
+			       why ? why : "?");
+			ret = ret ? ret : -EIO;
+		}
+	}
+#endif
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts opts = { 0 };
+	struct pf_conf conf = {
+		.store.recompress_after = PF_RECOMPRESS_AFTER,
+		.store.fold = STORE_FOLD_INLINE,
+		.spin_us = PF_SPIN_US_DEFAULT,
+	};
+	struct fuse_session *se = NULL;
+	struct pf_fs *fs = NULL;
+	char mnt[PATH_MAX];
+	sigset_t set;
+	int status = 1;
+	int ret;
+
+	pf_malloc_setup();	/* before any thread, any allocation worth it */
+	ret = parse_command_line(argv[0], &args, &conf, mnt);
+	if (ret) {
+		status = ret > 0 ? 0 : 1;
 		goto free_args;
+	}
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto free_args;
-	ctl_set_log(pf_log);
 
 	fs = pf_fs_create(getuid(), getgid());
-	if (!fs)
-		goto out_of_memory;
+	if (!fs) {
+		fprintf(stderr, "pagefold: out of memory\n");
+		goto free_args;
+	}
 	fs->threads = opts.singlethread ? 1 :
 		      conf.threads ? conf.threads : default_threads();
 
@@ -850,7 +594,8 @@ int main(int argc, char **argv)
 		goto unmount;
 	}
 	/* From here on a signal must unmount, not kill: only the main thread
-	 * takes them (in serve()), and the workers inherit the mask. */
+	 * takes them (in pf_workers_serve()), and the workers inherit the
+	 * mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -860,81 +605,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto unmount;
-	if (!opts.foreground) {
-		openlog("pagefold", LOG_PID, LOG_DAEMON);
-		log_to_syslog = true;
-		fuse_set_log_func(fuse_log_to_syslog);
-	}
+	if (!opts.foreground)
+		pf_log_to_syslog();
 
-	/* Before any thread or store memory exists, so that all of it is
-	 * locked and every thread inherits PR_SET_IO_FLUSHER. */
-	swap_safety(fs);
-
-	/* Created after the fork: the store may run a thread of its own. */
-	fs->st = store_create(&conf.store);
-	if (!fs->st) {
-		pf_log(LOG_ERR, "cannot create the store: out of memory");
-		goto unmount;
-	}
-	if (conf.defrag_set) {
-		ret = store_set_defrag_ratio(fs->st, conf.store.defrag_ratio);
-		if (ret)
-			pf_log(LOG_WARNING, "defrag_ratio: %s", strerror(-ret));
-	}
-
-	/* Like the workers: started now, under mlockall(), blocking the
-	 * signals only the main thread takes. */
-	fs->fanout = pf_fanout_create(fs->st,
-				      opts.singlethread ? 0 : default_helpers(),
-				      &ret);
-	if (!fs->fanout) {
-		pf_log(LOG_ERR, "starting the helper threads: %s",
-		       strerror(-ret));
-		goto unmount;
-	}
-
-	srv.se = se;
-	srv.main_tid = pthread_self();
-	fs->spin_us = conf.spin_us;
-	ret = pf_recv_setup(se, fs->spin_us);
-	if (ret) {
-		pf_log(LOG_WARNING, "spin_us: cannot poll the fuse device (%s); workers only sleep",
-		       strerror(-ret));
-		fs->spin_us = 0;
-		(void)pf_recv_setup(se, 0);
-	}
-	pf_fanout_set_spin(fs->fanout, fs->spin_us);
-	srv.start.st = fs->st;
-	ret = workers_start(fs->threads);
-	if (ret) {
-		pf_log(LOG_ERR, "starting %u workers: %s", fs->threads,
-		       strerror(-ret));
-	} else {
-		serve(mnt);
-		ret = atomic_load(&srv.error);
-	}
-	workers_stop();
-	workers_free();
-	pf_recv_teardown();
-	pf_fanout_destroy(fs->fanout);
-	fs->fanout = NULL;
-	status = ret ? 1 : 0;
-
-#ifdef PF_DEBUG
-	{
-		const char *why = NULL;
-
-		if (!pf_fs_is_valid(fs, &why)) {
-			pf_log(LOG_ERR, "namespace invalid at exit: %s", why);
-			status = 1;
-		}
-		if (!store_is_valid(fs->st, &why)) {
-			pf_log(LOG_ERR, "store invalid at exit: %s",
-			       why ? why : "?");
-			status = 1;
-		}
-	}
-#endif
+	status = serve_mounted(fs, se, &conf, opts.singlethread, mnt) ? 1 : 0;
 unmount:
 	fuse_session_unmount(se);
 destroy_session:
@@ -947,13 +621,7 @@ destroy_fs:
 		store_destroy(st);
 	}
 free_args:
-	free(optstr);
-	free(fsname);
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
 	return status;
-
-out_of_memory:
-	fprintf(stderr, "pagefold: out of memory\n");
-	goto destroy_fs;
 }
