@@ -2,12 +2,11 @@
 /*
  * ctl.c - the /.ctl pseudo-files.
  *
- * The first half is pure: the table, a string buffer, the formatters and
- * the parsers. The second half (pf_ctl_*) connects them to the store and
+ * The first half is pure: the table, the formatters and the parsers. The second half (pf_ctl_*) connects them to the store and
  * the fs counters; ops.c calls it from open and write.
  *
  * lock ordering: pf_ctl_show(CTL_FILES) takes fs->ns_lock then an inode's
- * attr_lock (through pf_fs_list_files); nothing else here takes a lock.
+ * attr_lock (through pf_fs_for_each_file); nothing else here takes a lock.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -50,72 +49,6 @@ int ctl_lookup(const char *name)
 		if (strcmp(ctl_table[i].name, name) == 0)
 			return i;
 	return -1;
-}
-
-/* ---- string buffer ---- */
-
-void strbuf_init(struct strbuf *sb)
-{
-	sb->buf = NULL;
-	sb->len = 0;
-	sb->cap = 0;
-	sb->err = 0;
-}
-
-void strbuf_release(struct strbuf *sb)
-{
-	free(sb->buf);
-	strbuf_init(sb);
-}
-
-static bool strbuf_grow(struct strbuf *sb, size_t more)
-{
-	size_t want = sb->len + more + 1;
-	size_t cap = sb->cap ? sb->cap : 256;
-	char *nbuf;
-
-	if (sb->err)
-		return false;
-	if (want <= sb->cap)
-		return true;
-	while (cap < want)
-		cap *= 2;
-	nbuf = realloc(sb->buf, cap);
-	if (!nbuf) {
-		sb->err = -ENOMEM;
-		return false;
-	}
-	sb->buf = nbuf;
-	sb->cap = cap;
-	return true;
-}
-
-void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !strbuf_grow(sb, (size_t)n))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	sb->len += (size_t)n;
-}
-
-void strbuf_add_escaped(struct strbuf *sb, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c <= ' ' || c == '\\' || c == 0x7f)
-			strbuf_printf(sb, "\\%03o", c);
-		else
-			strbuf_printf(sb, "%c", c);
-	}
 }
 
 /* ---- formatters ---- */
@@ -658,6 +591,16 @@ static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 	fss->read_idle = store_get_read_idle(fs->st);
 }
 
+/* A row of /.ctl/files (pf_fs_for_each_file()). */
+static int files_row(void *ctx, const char *path, bool deleted, uint64_t size,
+		     const struct store_file_stats *fst)
+{
+	struct strbuf *sb = ctx;
+
+	ctl_fmt_files_row(sb, path, deleted, size, fst);
+	return sb->err;
+}
+
 int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 {
 	struct store_stats ss;
@@ -688,7 +631,7 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 		break;
 	case CTL_FILES:
 		ctl_fmt_files_header(sb);
-		ret = pf_fs_list_files(fs, sb);
+		ret = pf_fs_for_each_file(fs, files_row, sb);
 		break;
 	case CTL_FOLD:
 		strbuf_printf(sb, "%s\n", opt_fold_name(store_get_fold_mode(fs->st)));

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "store.h"
+#include "strbuf.h"
 #include "zswap.h"
 
 enum ctl_id {
@@ -52,23 +53,6 @@ extern const struct ctl_entry ctl_table[CTL_NR];
 
 /* Index of the file called name, or -1. */
 int ctl_lookup(const char *name);
-
-/* A growable string buffer. On allocation failure it stays usable, keeps
- * what it had and records the error in err (-ENOMEM). */
-struct strbuf {
-	char *buf;
-	size_t len;
-	size_t cap;
-	int err;
-};
-
-void strbuf_init(struct strbuf *sb);
-void strbuf_release(struct strbuf *sb);
-__attribute__((format(printf, 2, 3)))
-void strbuf_printf(struct strbuf *sb, const char *fmt, ...);
-/* Append s with blanks, backslashes and control characters written as
- * \ooo octal escapes (as /proc/mounts does), so it stays one column. */
-void strbuf_add_escaped(struct strbuf *sb, const char *s);
 
 /* fs-level figures that the stats files show beside the store's: a
  * snapshot of fs/'s counters (enum pf_counter) and settings. */

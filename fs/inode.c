@@ -770,16 +770,17 @@ static void inode_path(struct pf_fs *fs, struct pf_inode *inode, struct strbuf *
 		strbuf_printf(sb, "/%s", names[n]);
 }
 
-int pf_fs_list_files(struct pf_fs *fs, struct strbuf *sb)
+int pf_fs_for_each_file(struct pf_fs *fs, pf_file_visit_fn *visit, void *ctx)
 {
 	struct store_file_stats fst;
 	struct pf_inode *inode, *last = NULL;
 	struct strbuf path;
 	uint64_t size;
+	int ret = 0;
 
 	strbuf_init(&path);
 	pthread_mutex_lock(&fs->ns_lock);
-	/* The list is newest first; print oldest first. */
+	/* The list is newest first; visit oldest first. */
 	for (inode = fs->all; inode; inode = inode->all_next)
 		last = inode;
 	for (inode = last; inode; inode = inode->all_prev) {
@@ -790,19 +791,21 @@ int pf_fs_list_files(struct pf_fs *fs, struct strbuf *sb)
 			inode_path(fs, inode, &path);
 		else
 			strbuf_printf(&path, "%s", inode->name);
-		if (path.err)
+		if (path.err) {
+			ret = path.err;
 			break;
+		}
 		store_file_get_stats(inode->sf, &fst);
 		pthread_mutex_lock(&inode->attr_lock);
 		size = inode->size;
 		pthread_mutex_unlock(&inode->attr_lock);
-		ctl_fmt_files_row(sb, path.buf, inode->nlink == 0, size, &fst);
+		ret = visit(ctx, path.buf, inode->nlink == 0, size, &fst);
+		if (ret)
+			break;
 	}
 	pthread_mutex_unlock(&fs->ns_lock);
-	if (path.err)
-		sb->err = path.err;
 	strbuf_release(&path);
-	return sb->err;
+	return ret;
 }
 
 /* ---- invariants ---- */

@@ -189,8 +189,13 @@ struct pf_dirlist {
 int pf_dir_list(struct pf_fs *fs, struct pf_inode *dir, struct pf_dirlist *dl);
 void pf_dirlist_free(struct pf_dirlist *dl);
 
-/* Rows of /.ctl/files, in creation order (ns_lock held inside). */
-int pf_fs_list_files(struct pf_fs *fs, struct strbuf *sb);
+/* Visit every regular file holding a store, in creation order, with its
+ * path from the root (a deleted one's name alone), size and store figures;
+ * ns_lock is held across, so visit must not take it. Stops at the first
+ * non-zero return of visit, and returns it (or -ENOMEM for a path). */
+typedef int pf_file_visit_fn(void *ctx, const char *path, bool deleted,
+			     uint64_t size, const struct store_file_stats *fst);
+int pf_fs_for_each_file(struct pf_fs *fs, pf_file_visit_fn *visit, void *ctx);
 
 /* ctl.c: contents of a /.ctl file at open; a write to one. */
 int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb);
