@@ -205,11 +205,6 @@ void pf_fanout_set_spin(struct pf_fanout *fo, unsigned int spin_us)
 		fo->spin_ns = (uint64_t)spin_us * 1000u;
 }
 
-unsigned int pf_fanout_helpers(const struct pf_fanout *fo)
-{
-	return fo ? fo->nhelpers : 0;
-}
-
 void pf_fanout_run(struct pf_fanout *fo, struct pf_fanout_job *job)
 {
 	unsigned int wake;

@@ -51,7 +51,6 @@ struct pf_fanout *pf_fanout_create(struct store *st, unsigned int nhelpers,
 				   int *err);
 /* Stops and joins the helpers; no job may be running. NULL is ok. */
 void pf_fanout_destroy(struct pf_fanout *fo);
-unsigned int pf_fanout_helpers(const struct pf_fanout *fo);
 /* After running a job, a helper polls for the next one this long before it
  * sleeps (0, the default: it sleeps at once). Call before the first job. */
 void pf_fanout_set_spin(struct pf_fanout *fo, unsigned int spin_us);

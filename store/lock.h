@@ -75,10 +75,4 @@ static inline void pf_unlock(struct pf_lock *l)
 		pf_futex(&l->v, FUTEX_WAKE, 1);
 }
 
-/* For assertions only: true while someone holds the lock. */
-static inline int pf_lock_held(struct pf_lock *l)
-{
-	return atomic_load_explicit(&l->v, memory_order_relaxed) != 0;
-}
-
 #endif /* PAGEFOLD_STORE_LOCK_H */
