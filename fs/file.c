@@ -94,8 +94,8 @@ static int page_zero_part(struct store_file *sf, uint64_t page, size_t from,
  * are multiples of the chunk size, and a request of two chunks or more is
  * shared with the fan-out helpers (fanout.h).
  *
- * Writes: chunks of PF_WCHUNK_PAGES (a divisor of the store's 512-page
- * cluster, so a chunk never straddles one). Splitting inside a cluster is
+ * Writes: chunks of PF_WCHUNK_PAGES (a divisor of the store's cluster,
+ * STORE_CLUSTER_PAGES, so a chunk never straddles one). Splitting inside a cluster is
  * what lets a 1 MiB write (256 pages, one cluster) use more than one core:
  * store_write() holds no lock while it compresses, so threads on one
  * cluster only meet on the short slot update.
@@ -106,6 +106,8 @@ static int page_zero_part(struct store_file *sf, uint64_t page, size_t from,
  * cold codec, ~5 us each to decode, spends most of its time on).
  */
 #define PF_WCHUNK_PAGES  16u
+_Static_assert(STORE_CLUSTER_PAGES % PF_WCHUNK_PAGES == 0,
+	       "a chunk never straddles two clusters");
 #define PF_NO_PAGE       UINT64_MAX
 
 /* [*from, *to) of chunk c of the pages [first, last], chunks of n pages

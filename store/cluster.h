@@ -58,11 +58,14 @@
 
 #include "lock.h"
 #include "mem.h"
+#include "store.h"
 
 #define CLUSTER_SHIFT 9
 #define CLUSTER_SLOTS (1u << CLUSTER_SHIFT)
 #define DIR_BITS      6
 #define DIR_FANOUT    (1u << DIR_BITS)
+_Static_assert(CLUSTER_SLOTS == STORE_CLUSTER_PAGES,
+	       "store.h promises its callers the cluster size");
 
 /* ---- slots ---- */
 

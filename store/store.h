@@ -53,6 +53,10 @@
 
 #define STORE_PAGE_SIZE  4096u
 #define STORE_PAGE_SHIFT 12
+/* Pages a file's slot table keeps under one lock (a cluster, cluster.h):
+ * writers of pages in different clusters never meet. A caller that splits
+ * requests keeps its pieces inside one (fs/file.c). */
+#define STORE_CLUSTER_PAGES 512u
 
 struct store;
 struct store_file;
