@@ -596,11 +596,7 @@ int main(int argc, char **argv)
 	/* From here on a signal must unmount, not kill: only the main thread
 	 * takes them (in pf_workers_serve()), and the workers inherit the
 	 * mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
+	pf_workers_sigset(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (fuse_daemonize(opts.foreground) != 0)

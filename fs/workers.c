@@ -211,6 +211,15 @@ static void detach_mount(const char *mnt)
 		pf_log(LOG_ERR, "fusermount3 -u -z %s failed", mnt);
 }
 
+void pf_workers_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
 /* Wait for the workers to finish, detaching the mount on a signal. */
 static void serve(const char *mnt)
 {
@@ -218,11 +227,7 @@ static void serve(const char *mnt)
 	bool detached = false;
 	int sig;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
+	pf_workers_sigset(&set);
 	for (;;) {
 		sig = sigwaitinfo(&set, NULL);
 		if (sig < 0)

@@ -15,16 +15,22 @@
 #ifndef PAGEFOLD_FS_WORKERS_H
 #define PAGEFOLD_FS_WORKERS_H
 
+#include <signal.h>
+
 #include "pf.h"
 
 /*
  * Start n workers serving se, each prepared for st (thread.h) before any
  * serves; returns once all are ready, 0 or -errno. The calling thread must
- * block SIGINT, SIGTERM, SIGHUP and SIGUSR1 first (the workers inherit the
- * mask; pf_workers_serve() takes them).
+ * block pf_workers_sigset() first (the workers inherit the mask;
+ * pf_workers_serve() takes them).
  */
 int pf_workers_start(struct fuse_session *se, struct store *st,
 		     unsigned int n);
+
+/* The signals only the main thread takes: SIGINT, SIGTERM, SIGHUP (detach
+ * the mount) and SIGUSR1 (a worker ended). */
+void pf_workers_sigset(sigset_t *set);
 
 /*
  * Wait in the main thread until the session ends; SIGINT, SIGTERM or SIGHUP

@@ -177,6 +177,47 @@ pf_track_pid() { pf_extra_pids+=("$1"); }     # killed first
 pf_track_daemon() { pf_daemon_pids+=("$1"); } # after the unmounts
 pf_track_mount() { pf_extra_mnts+=("$1"); }
 pf_track_ns_mount() { pf_ns_mnts+=("$1"); }
+# The kernel settings pagefold-swap start changes system-wide (zswap's
+# parameters, vm.page-cluster; with CGROUPS, the cgroup v2 zswap limits):
+# tracked so that the EXIT trap puts them back, in pf_swap_settings for
+# pf_swap_snapshot (one "path=value" a line).
+pf_track_swap_settings() { # [CGROUPS]
+	local z=/sys/module/zswap/parameters p
+	pf_swap_settings=(/proc/sys/vm/page-cluster)
+	for p in compressor max_pool_percent accept_threshold_percent shrinker_enabled enabled; do
+		[ -f "$z/$p" ] && pf_swap_settings+=("$z/$p")
+	done
+	if [ -n "${1:-}" ]; then
+		for p in /sys/fs/cgroup/system.slice/memory.zswap.max /sys/fs/cgroup/user.slice/memory.zswap.max; do
+			[ -f "$p" ] && pf_swap_settings+=("$p")
+		done
+	fi
+	for p in "${pf_swap_settings[@]}"; do
+		pf_track_setting "$p"
+	done
+}
+pf_swap_snapshot() { local p; for p in "${pf_swap_settings[@]}"; do echo "$p=$(cat "$p")"; done; }
+# Passes when every tracked setting is what BEFORE (a snapshot) says.
+pf_same_settings() { # BEFORE DESC
+	local now
+	now=$(pf_swap_snapshot)
+	[ "$now" = "$1" ]
+	pf_ok $? "$2" || pf_diag "before: ${1//$'\n'/ }" "now:    ${now//$'\n'/ }"
+}
+
+# A pagefold-swap setup on MNT with swap file FILE: its mount, and the loop
+# device and swap on FILE when there are, tracked for the EXIT trap.
+pf_track_swap_setup() { # MNT FILE
+	local loop
+	pf_track_mount "$1"
+	loop=$(pf_loop_of "$2")
+	if [ -n "$loop" ]; then
+		pf_track_swap "$loop"
+		pf_track_loop "$loop"
+	fi
+}
+pf_loop_of() { losetup -n -O NAME -j "$1" 2>/dev/null | head -n1; } # FILE
+pf_loops_of() { losetup -n -O NAME -j "$1" 2>/dev/null | wc -l; }   # FILE
 pf_track_setting() { # FILE
 	local v
 	read -r v <"$1" || return 1

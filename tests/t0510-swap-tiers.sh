@@ -33,16 +33,8 @@ export PF_SWAP_STATE=$PF_TMP/state
 export PF_SWAP_CONF=/dev/null
 state=$PF_SWAP_STATE/kernel.saved
 
-track_all() { # [SWAPFILE]: the EXIT trap undoes what a failing check leaves
-	local loop
-	pf_track_mount "$mnt"
-	loop=$(losetup -n -O NAME -j "${1:-$file}" 2>/dev/null | head -n1)
-	if [ -n "$loop" ]; then
-		pf_track_swap "$loop"
-		pf_track_loop "$loop"
-	fi
-}
-loops_of() { losetup -n -O NAME -j "$file" 2>/dev/null | wc -l; }
+track_all() { pf_track_swap_setup "$mnt" "${1:-$file}"; } # [SWAPFILE]: for the EXIT trap
+loops_of() { pf_loops_of "$file"; }
 snapshot() { # the five zswap parameters and page-cluster, one "name=value" a line
 	local p
 	for p in "${params[@]}"; do

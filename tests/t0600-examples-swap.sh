@@ -20,34 +20,14 @@ export PF_SWAP_CONF=/dev/null
 # start changes zswap's parameters and vm.page-cluster system-wide: the
 # EXIT trap puts back what the test found, whatever happens.
 Z=/sys/module/zswap/parameters
-settings=(/proc/sys/vm/page-cluster)
-for p in compressor max_pool_percent accept_threshold_percent shrinker_enabled enabled; do
-	[ -f "$Z/$p" ] && settings+=("$Z/$p")
-done
-for p in "${settings[@]}"; do
-	pf_track_setting "$p"
-done
-snapshot() { local p; for p in "${settings[@]}"; do echo "$p=$(cat "$p")"; done; }
-same_as_before() { # DESC
-	local now
-	now=$(snapshot)
-	[ "$now" = "$before" ]
-	pf_ok $? "$1" || pf_diag "before: ${before//$'\n'/ }" "now:    ${now//$'\n'/ }"
-}
-before=$(snapshot)
+pf_track_swap_settings
+same_as_before() { pf_same_settings "$before" "$1"; } # DESC
+before=$(pf_swap_snapshot)
 if [ -w "$Z/enabled" ]; then mode="two tiers"; else mode="single tier"; fi
 
 # The EXIT trap undoes whatever a failing check leaves behind.
-track_all() {
-	local loop
-	pf_track_mount "$mnt"
-	loop=$(losetup -n -O NAME -j "$file" 2>/dev/null | head -n1)
-	if [ -n "$loop" ]; then
-		pf_track_swap "$loop"
-		pf_track_loop "$loop"
-	fi
-}
-loops_of() { losetup -n -O NAME -j "$file" 2>/dev/null | wc -l; }
+track_all() { pf_track_swap_setup "$mnt" "$file"; }
+loops_of() { pf_loops_of "$file"; }
 
 pf_run "start" "$swap" start -b "$PAGEFOLD" -m "$mnt" -s 256M -p 4242
 track_all

@@ -29,37 +29,15 @@ export PF_SWAP_STATE=$PF_TMP/state
 export PF_SWAP_CONF=$conf
 
 Z=/sys/module/zswap/parameters
-settings=(/proc/sys/vm/page-cluster)
-for p in compressor max_pool_percent accept_threshold_percent shrinker_enabled enabled; do
-	[ -f "$Z/$p" ] && settings+=("$Z/$p")
-done
-for p in /sys/fs/cgroup/system.slice/memory.zswap.max /sys/fs/cgroup/user.slice/memory.zswap.max; do
-	[ -f "$p" ] && settings+=("$p")
-done
-for p in "${settings[@]}"; do
-	pf_track_setting "$p"
-done
-snapshot() { local p; for p in "${settings[@]}"; do echo "$p=$(cat "$p")"; done; }
+pf_track_swap_settings cgroups
+snapshot() { pf_swap_snapshot; }
 before=$(snapshot)
-same_as_before() { # DESC
-	local now
-	now=$(snapshot)
-	[ "$now" = "$before" ]
-	pf_ok $? "$1" || pf_diag "before: ${before//$'\n'/ }" "now:    ${now//$'\n'/ }"
-}
+same_as_before() { pf_same_settings "$before" "$1"; } # DESC
 two=0
 [ -w "$Z/enabled" ] && two=1
 
-track_all() { # [SWAPFILE]: the EXIT trap undoes what a failing check leaves
-	local loop
-	pf_track_mount "$mnt"
-	loop=$(losetup -n -O NAME -j "${1:-$file}" 2>/dev/null | head -n1)
-	if [ -n "$loop" ]; then
-		pf_track_swap "$loop"
-		pf_track_loop "$loop"
-	fi
-}
-loops_of() { losetup -n -O NAME -j "${1:-$file}" 2>/dev/null | wc -l; }
+track_all() { pf_track_swap_setup "$mnt" "${1:-$file}"; } # [SWAPFILE]: for the EXIT trap
+loops_of() { pf_loops_of "${1:-$file}"; }
 swaps_field() { awk -v d="$1" -v n="$2" '$1 == d { print $n }' /proc/swaps; } # DEV COLUMN
 nothing_changed() { # DESC
 	track_all
