@@ -344,8 +344,13 @@ static _Atomic uint64_t group_scratch_total;
 
 static void group_scratch_free(void *arg)
 {
-	atomic_fetch_sub(&group_scratch_total, sizeof(struct codec_group_scratch));
-	free(arg);
+	struct codec_group_scratch *gs = arg;
+
+	atomic_fetch_sub(&group_scratch_total,
+			 (uint64_t)gs->cap * CODEC_PAGE * 2);
+	free(gs->in);
+	free(gs->out);
+	free(gs);
 }
 
 static void group_key_init(void)
@@ -353,27 +358,46 @@ static void group_key_init(void)
 	group_key_ok = pthread_key_create(&group_key, group_scratch_free) == 0;
 }
 
-struct codec_group_scratch *codec_group_scratch(void)
+struct codec_group_scratch *codec_group_scratch(unsigned int npages)
 {
 	struct codec_group_scratch *gs = tls_group;
+	size_t bytes = (size_t)npages * CODEC_PAGE;
+	unsigned char *in, *out;
 
-	if (gs)
+	if (!gs) {
+		pthread_once(&group_once, group_key_init);
+		if (!group_key_ok)
+			return NULL;
+		gs = calloc(1, sizeof(*gs));
+		if (!gs)
+			return NULL;
+		if (pthread_setspecific(group_key, gs)) {
+			free(gs);
+			return NULL;
+		}
+		tls_group = gs;
+	}
+	if (npages <= gs->cap)
 		return gs;
-	pthread_once(&group_once, group_key_init);
-	if (!group_key_ok)
-		return NULL;
-	gs = malloc(sizeof(*gs));
-	if (!gs)
-		return NULL;
-	/* Written through once, so that it is resident (and locked under
-	 * mlockall) from now on, as counted. */
-	memset(gs, 0, sizeof(*gs));
-	if (pthread_setspecific(group_key, gs)) {
-		free(gs);
+	in = malloc(bytes);
+	out = malloc(bytes);
+	if (!in || !out) {
+		free(in);
+		free(out);
 		return NULL;
 	}
-	atomic_fetch_add(&group_scratch_total, sizeof(*gs));
-	tls_group = gs;
+	/* Written through once, so that they are resident (and locked under
+	 * mlockall) from now on, as counted. */
+	memset(in, 0, bytes);
+	memset(out, 0, bytes);
+	free(gs->in);
+	free(gs->out);
+	atomic_fetch_add(&group_scratch_total,
+			 (bytes - (uint64_t)gs->cap * CODEC_PAGE) * 2);
+	gs->in = in;
+	gs->out = out;
+	gs->cap = npages;
+	gs->serial = 0;
 	return gs;
 }
 

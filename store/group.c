@@ -156,23 +156,26 @@ bool group_drop(struct store *st, slot_t s)
 int group_fetch(struct store *st, slot_t s, void *page,
 		struct group_read *gr)
 {
-	struct codec_group_scratch *gs = codec_group_scratch();
+	struct codec_group_scratch *gs;
 	pool_handle_t head = slot_payload(s), chunk[CODEC_GROUP_MAX];
 	unsigned int idx = slot_gidx(s), off, i, first;
 	const unsigned char *obj;
 	struct group_hdr h;
 
 	gr->pending = false;
-	if (!gs)
-		return -ENOMEM;
 	obj = pool_map(st->pool, head);
 	if (!obj)
 		return -EIO;
 	memcpy(&h, obj, sizeof(h));
-	if (h.nchunks > CODEC_GROUP_MAX || idx >= h.n ||
-	    h.frame > sizeof(gs->in)) {
+	if (h.nchunks > CODEC_GROUP_MAX || idx >= h.n || h.n > CODEC_GROUP_MAX ||
+	    h.frame > (size_t)h.n * STORE_PAGE_SIZE) {
 		pool_unmap(st->pool, head);
 		return -EIO;
+	}
+	gs = codec_group_scratch(h.n);
+	if (!gs) {
+		pool_unmap(st->pool, head);
+		return -ENOMEM;
 	}
 	if (gs->serial == h.serial) {
 		memcpy(page, gs->out + (size_t)idx * STORE_PAGE_SIZE,
@@ -207,11 +210,14 @@ int group_fetch(struct store *st, slot_t s, void *page,
 
 int group_finish(const struct group_read *gr, void *page)
 {
-	struct codec_group_scratch *gs = codec_group_scratch();
+	struct codec_group_scratch *gs;
 	int err;
 
 	if (!gr->pending)
 		return 0;
+	gs = codec_group_scratch(gr->n);	/* made by group_fetch() */
+	if (!gs)
+		return -ENOMEM;
 	err = codec_group_decode(gs->in, gr->frame, gs->out, gr->n);
 	if (err)
 		return err;

@@ -1586,7 +1586,7 @@ static void check_groups(struct check_state *cs, uint64_t *compr,
 		else if (!h.n || h.n > CODEC_GROUP_MAX ||
 			 cs->grp.v[j - 1].val >= h.n)
 			cs->bad = "store: group index past its pages";
-		else if (h.frame > CODEC_GROUP_MAX * STORE_PAGE_SIZE)
+		else if (h.frame >= (size_t)h.n * STORE_PAGE_SIZE)
 			cs->bad = "store: group frame too big";
 		*compr += group_bytes(st, head);
 		refs_push(&cs->obj, head, 0, 0);

@@ -35,7 +35,9 @@
  * compaction returns them the pool's kept empty spans and handle tables
  * (measured: 443 KB fresh, 1.14 MB after 175 MB was stored and deleted:
  * 384 KB of page map, 256 KB of kept slabs, 40 KB of frame table), and
- * the daemon's resident memory with it. Not counted: the codec state of
+ * the daemon's resident memory with it. Counted too: the buffers of
+ * threads that read grouped pages (two pages per page of the largest
+ * group a thread read, at its first group; group_scratch_bytes). Not counted: the codec state of
  * each thread that reads or writes pages (24 KiB of LZ4 state and two page
  * buffers, ~94 KiB more for the zstd decoding context of a thread that
  * read a cold page or called store_thread_prepare()) and the background
