@@ -459,6 +459,8 @@ static bool group_wants(const struct walk *w, slot_t s)
 static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 			 uint64_t *ci)
 {
+	pool_handle_t head = 0;		/* the last group looked at */
+	bool sparse = false;		/* ... is at most half alive */
 	struct cluster *c;
 	unsigned int i;
 
@@ -474,8 +476,6 @@ static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 	for (i = 0; i < c->cap; i++) {
 		slot_t s = c->slot[i];
 		unsigned int age = slot_age(s);
-		pool_handle_t head = 0;
-		bool sparse = false;
 
 		if (slot_type(s) < SLOT_OBJ)
 			continue;
