@@ -311,7 +311,9 @@ static unsigned int group_gather(struct walk *w, struct store_file *f,
 	return kk;
 }
 
-/* Pack the pages of m (k >= 2, in index order) into one group. */
+/* Pack the pages of m (in index order) into one group; a group of one
+ * page is what is left of a mostly dead group, rewritten to give back
+ * the dead pages' bytes. */
 static void group_make(struct walk *w, struct store_file *f, uint64_t ci,
 		       struct member *m, unsigned int k)
 {
@@ -324,7 +326,7 @@ static void group_make(struct walk *w, struct store_file *f, uint64_t ci,
 	struct cluster *c;
 
 	k = group_gather(w, f, ci, m, k, &osum);
-	if (k < 2)
+	if (!k)
 		return;
 	/* Worth it only when the group takes a class less than the
 	 * pages did. */
@@ -412,7 +414,8 @@ static void walk_groups(struct walk *w, struct store_file *f, uint64_t ci)
 	w->n = n;
 	for (at = 0; at < w->n && !walk_stopped(w); at += k) {
 		k = w->n - at < w->group ? w->n - at : w->group;
-		if (k == 1) {
+		if (k == 1 && !slot_is_group(w->seen[at])) {
+			/* alone: to the cold codec, unless it is there */
 			if (!(w->seen[at] & SLOT_COLD))
 				recomp_page(w, f, ci, w->cand[at], w->seen[at]);
 			break;
@@ -896,8 +899,10 @@ int recomp_init(struct store *st, const struct store_config *cfg)
 	atomic_init(&rc->read_idle, cfg->read_idle);
 	atomic_init(&rc->group, 1);
 	pthread_mutex_init(&rc->walk_lock, NULL);
+	/* Without zstd there are no groups: the default is then 1. */
 	if (store_set_group_size(st, cfg->group_size ? cfg->group_size :
-				  STORE_GROUP_DEFAULT))
+				  codec_group_available() ?
+				  STORE_GROUP_DEFAULT : 1))
 		return -EINVAL;
 	rc->t.running = false;
 	rc->changed = false;
