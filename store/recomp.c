@@ -597,12 +597,15 @@ static int walk_store(struct store *st, enum walk_op op,
 	w->done = 0;
 	w->since_compact = 0;
 	pthread_mutex_lock(&st->rc.walk_lock);
+	/* Its page buffers (~150 KiB with groups' room) count while it runs. */
+	atomic_store(&st->rc.walk_bytes, sizeof(*w));
 	while ((f = file_next(st, &cursor))) {
 		walk_file(w, f);
 		file_put(f);
 	}
 	if (w->since_compact)
 		compact_run(st, 100 - atomic_load(&st->defrag_ratio));
+	atomic_store(&st->rc.walk_bytes, 0);
 	pthread_mutex_unlock(&st->rc.walk_lock);
 	if (pages)
 		*pages = w->done;

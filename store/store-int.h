@@ -80,6 +80,7 @@ struct recompressor {
 	_Atomic unsigned int group;	/* pages per group; 1 = no groups */
 	pthread_mutex_t walk_lock;	/* one walk at a time: two would only
 					   race for the same pages */
+	_Atomic uint64_t walk_bytes;	/* the running walk's buffers */
 };
 
 #define INTAKE_COLD (1u << 16)

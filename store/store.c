@@ -57,11 +57,13 @@ static uint64_t mem_own(struct store *st)
 }
 
 /* With the group scratch of the threads that read grouped pages (all of
- * the process's: threads are not a store's). */
+ * the process's: threads are not a store's) and the buffers of a running
+ * recompression walk. */
 static uint64_t mem_total(struct store *st)
 {
 	return pool_mem_bytes(st->pool) + mem_own(st) +
-	       codec_group_scratch_bytes();
+	       codec_group_scratch_bytes() +
+	       atomic_load_explicit(&st->rc.walk_bytes, memory_order_relaxed);
 }
 
 static bool mem_over(void *ctx, uint64_t extra)
@@ -1060,6 +1062,7 @@ struct store *store_create(const struct store_config *cfg)
 	atomic_store(&st->mem_meta.bytes, pf_mem_bytes(&boot));
 	atomic_init(&st->mem_limit, cfg->mem_limit);
 	atomic_init(&st->mem_used_max, 0);
+	atomic_init(&st->rc.walk_bytes, 0);	/* mem_total() reads it */
 	atomic_init(&st->fold_mode, cfg->fold);
 	atomic_init(&st->defrag_ratio,
 		    cfg->defrag_ratio ? cfg->defrag_ratio : 20);

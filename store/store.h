@@ -37,7 +37,8 @@
  * 384 KB of page map, 256 KB of kept slabs, 40 KB of frame table), and
  * the daemon's resident memory with it. Counted too: the buffers of
  * threads that read grouped pages (two pages per page of the largest
- * group a thread read, at its first group; group_scratch_bytes). Not counted: the codec state of
+ * group a thread read, at its first group; group_scratch_bytes) and the
+ * buffers of a recompression walk while it runs (~150 KiB). Not counted: the codec state of
  * each thread that reads or writes pages (24 KiB of LZ4 state and two page
  * buffers, ~94 KiB more for the zstd decoding context of a thread that
  * read a cold page or called store_thread_prepare()) and the background
@@ -342,7 +343,9 @@ void store_set_read_idle(struct store *st, bool on);
  * them again; a grouped page read again (no longer idle) is given back an
  * LZ4 object of its own by the next walk. Shared (folded) objects,
  * same-filled pages and pages stored raw are never grouped; a lone idle
- * page left over goes to the cold codec alone as before. 1 = no groups
+ * page left over goes to the cold codec alone as before. The walk decodes
+ * a group's pages under their cluster lock together (up to group_size
+ * decompressions, ~50 us), and compresses them with no lock held. 1 = no groups
  * (each idle page alone, as before groups existed); existing groups stay
  * until their pages leave. -EINVAL outside 1..STORE_GROUP_MAX,
  * -EOPNOTSUPP above 1 without zstd in the build.
