@@ -40,6 +40,7 @@ const struct ctl_entry ctl_table[CTL_NR] = {
 	[CTL_RECOMP_ALGORITHM] = { "recomp_algorithm", 0644 },
 	[CTL_INTAKE]       = { "intake",       0644 },
 	[CTL_READ_IDLE]    = { "read_idle",    0644 },
+	[CTL_GROUP_SIZE]   = { "group_size",   0644 },
 	[CTL_ZSWAP_STAT]   = { "zswap_stat",   0444 },
 };
 
@@ -65,10 +66,13 @@ void ctl_fmt_mm_stat(struct strbuf *sb, const struct store_stats *ss)
 		      ss->huge_pages_since);
 	/* ... then pagefold's own, only ever appended. */
 	strbuf_printf(sb, " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
-		      " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "\n",
+		      " %8" PRIu64 " %8" PRIu64 " %8" PRIu64,
 		      ss->pages_folded, ss->fold_hits, ss->fold_false,
 		      ss->fold_index_bytes, ss->meta_bytes, ss->recomp_pages,
 		      ss->recomp_saved);
+	/* groups (issue 15) */
+	strbuf_printf(sb, " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "\n",
+		      ss->group_pages, ss->groups, ss->group_saved);
 }
 
 void ctl_fmt_io_stat(struct strbuf *sb, const struct store_stats *ss,
@@ -135,6 +139,11 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "recompress_after", fss->recompress_after },
 		{ "intake_cold", ss->intake_cold },
 		{ "read_idle", fss->read_idle },
+		{ "group_pages", ss->group_pages },
+		{ "groups", ss->groups },
+		{ "group_saved", ss->group_saved },
+		{ "group_scratch_bytes", ss->group_scratch_bytes },
+		{ "group_size", fss->group_size },
 	};
 	char alg[32];
 
@@ -452,6 +461,21 @@ int ctl_parse_bool(const char *buf, size_t len, bool *on)
 	return opt_parse_bool(s, on);
 }
 
+int ctl_parse_group_size(const char *buf, size_t len, unsigned int *pages)
+{
+	char s[CTL_MAX_WRITE];
+	uint64_t v;
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	ret = opt_parse_uint(s, 1, STORE_GROUP_MAX, &v);
+	if (ret)
+		return ret;
+	*pages = (unsigned int)v;
+	return 0;
+}
+
 /* ---- writes refused at the memory limit (ctl.h) ---- */
 
 enum ctl_enospc_say ctl_enospc_refused(struct ctl_enospc *e, int64_t now_ms,
@@ -589,6 +613,7 @@ static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 	store_get_recomp_algorithm(fs->st, &fss->recomp);
 	fss->intake_cold = store_get_intake(fs->st, &fss->intake);
 	fss->read_idle = store_get_read_idle(fs->st);
+	fss->group_size = store_get_group_size(fs->st);
 }
 
 /* A row of /.ctl/files (pf_fs_for_each_file()). */
@@ -671,6 +696,9 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 	}
 	case CTL_READ_IDLE:
 		strbuf_printf(sb, "%d\n", store_get_read_idle(fs->st) ? 1 : 0);
+		break;
+	case CTL_GROUP_SIZE:
+		strbuf_printf(sb, "%u\n", store_get_group_size(fs->st));
 		break;
 	case CTL_ZSWAP_STAT: {
 		struct zswap_stats zs;
@@ -763,6 +791,11 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 		ret = ctl_parse_bool(buf, len, &on);
 		if (!ret)
 			store_set_read_idle(fs->st, on);
+		break;
+	case CTL_GROUP_SIZE:
+		ret = ctl_parse_group_size(buf, len, &pct);
+		if (!ret)
+			ret = store_set_group_size(fs->st, pct);
 		break;
 	default:
 		ret = -EACCES; /* read-only */

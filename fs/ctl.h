@@ -40,6 +40,7 @@ enum ctl_id {
 	CTL_RECOMP_ALGORITHM,
 	CTL_INTAKE,
 	CTL_READ_IDLE,
+	CTL_GROUP_SIZE,
 	CTL_ZSWAP_STAT,
 	CTL_NR
 };
@@ -79,6 +80,7 @@ struct ctl_fs_stats {
 	bool intake_cold;           /* the intake is a cold codec ... */
 	struct store_recomp_algorithm intake; /* ... this one */
 	bool read_idle;             /* a read leaves the page idle */
+	unsigned int group_size;    /* pages per cold group, 1 = none */
 };
 
 /* Formatters: pure, append to sb. */
@@ -129,6 +131,8 @@ int ctl_parse_intake(const char *buf, size_t len, bool *cold,
 		     struct store_recomp_algorithm *a);
 /* "0" or "1". */
 int ctl_parse_bool(const char *buf, size_t len, bool *on);
+/* group_size: 1..STORE_GROUP_MAX; -EINVAL, -ERANGE. */
+int ctl_parse_group_size(const char *buf, size_t len, unsigned int *pages);
 
 /*
  * Writes refused at the memory limit, told to the user. A write the store

@@ -54,6 +54,7 @@ enum {
 	KEY_SPIN,
 	KEY_INTAKE,
 	KEY_READ_IDLE,
+	KEY_GROUP_SIZE,
 };
 
 /* Pages idle this long go to the cold codec unless the options say
@@ -75,6 +76,7 @@ static const struct fuse_opt pf_opt_spec[] = {
 	FUSE_OPT_KEY("spin_us=", KEY_SPIN),
 	FUSE_OPT_KEY("intake=", KEY_INTAKE),
 	FUSE_OPT_KEY("read_idle=", KEY_READ_IDLE),
+	FUSE_OPT_KEY("group_size=", KEY_GROUP_SIZE),
 	FUSE_OPT_END
 };
 
@@ -193,6 +195,12 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 			return conf_error(conf, "bad read_idle '%s': expected 0 or 1",
 					  val);
 		return 0;
+	case KEY_GROUP_SIZE:
+		if (opt_parse_uint(val, 1, STORE_GROUP_MAX, &v))
+			return conf_error(conf, "bad group_size '%s': expected pages, 1..%u",
+					  val, STORE_GROUP_MAX);
+		conf->store.group_size = (unsigned int)v;
+		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		if (conf->n_nonopt == 2)
 			return conf_error(conf, "too many arguments: '%s' (usage: pagefold [options] [source] mountpoint)",
@@ -233,6 +241,9 @@ static void usage(const char *prog)
 	       "    -o read_idle=0|1       1: a page read is left idle, so the next\n"
 	       "                           aging tick recompresses it (swap: a page\n"
 	       "                           read is back in RAM); default 0\n"
+	       "    -o group_size=N        1..16: idle pages of a file recompressed\n"
+	       "                           together, N to a zstd frame; 1 = each\n"
+	       "                           alone (default 8)\n"
 	       "    -o spin_us=US          after serving a request, one worker polls\n"
 	       "                           for the next one this long before it\n"
 	       "                           sleeps; 0 = never poll (default 50)\n"

@@ -86,8 +86,15 @@ bool cluster_is_valid(const struct cluster *c, const char **why)
 			*why = "cluster: same-filled slot with a size";
 			return false;
 		}
-		if ((s >> 26) & 0x3f) {
+		if ((s >> 31) & 1) {
 			*why = "cluster: spare bits set";
+			return false;
+		}
+		if (slot_is_group(s) ?
+		    slot_type(s) != SLOT_OBJ || !(s & SLOT_COLD) ||
+		    slot_flag(s) : !!(s & SLOT_GIDX_MASK)) {
+			*why = "cluster: group bits on a slot that is not a "
+			       "cold object, or an index without a group";
 			return false;
 		}
 		if (slot_type(s) == SLOT_SAME &&

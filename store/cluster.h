@@ -17,7 +17,12 @@
  *                to the cold codec; counted in recomp_pages
  *   bit  25      KEEP (OBJ/FOLD): the cold codec was tried on this page and
  *                did not make it smaller; not tried again until rewritten
- *   bits 26..31  spare, 0
+ *   bit  26      GROUP (OBJ, with COLD): the page is one of a group's,
+ *                several pages in one zstd frame (recomp.c); the payload
+ *                is the group's head object, the size the page's share
+ *                of the group's bytes (rounded up, at least 1)
+ *   bits 27..30  GROUP: the page's index in the group's frame
+ *   bit  31      spare, 0
  *   bits 32..63  payload: pool handle (OBJ), fold entry id (FOLD), the
  *                32-bit half of a pattern whose two halves are equal
  *                (SAME; zero pages included), or a pattern id (SAME + bit 2)
@@ -83,6 +88,9 @@ enum slot_type {
 #define SLOT_AGE_MASK   (UINT64_C(0xff) << SLOT_AGE_SHIFT)
 #define SLOT_COLD       (UINT64_C(1) << 24)
 #define SLOT_KEEP       (UINT64_C(1) << 25)
+#define SLOT_GROUP      (UINT64_C(1) << 26)
+#define SLOT_GIDX_SHIFT 27
+#define SLOT_GIDX_MASK  (UINT64_C(0xf) << SLOT_GIDX_SHIFT)
 #define AGE_IDLE        255u	/* marked idle */
 #define AGE_MAX         254u	/* where aging saturates */
 
@@ -124,6 +132,25 @@ static inline slot_t slot_make_obj(enum slot_type t, uint32_t payload,
 {
 	return (slot_t)t | (huge ? SLOT_FLAG : 0) |
 	       ((slot_t)size << SLOT_SIZE_SHIFT) | ((slot_t)payload << 32);
+}
+
+static inline bool slot_is_group(slot_t s)
+{
+	return s & SLOT_GROUP;
+}
+
+static inline unsigned int slot_gidx(slot_t s)
+{
+	return (unsigned int)((s & SLOT_GIDX_MASK) >> SLOT_GIDX_SHIFT);
+}
+
+/* Page idx of the group whose head object is head; share bytes. */
+static inline slot_t slot_make_group(uint32_t head, unsigned int idx,
+				     unsigned int share)
+{
+	return (slot_t)SLOT_OBJ | SLOT_GROUP | SLOT_COLD |
+	       ((slot_t)idx << SLOT_GIDX_SHIFT) |
+	       ((slot_t)share << SLOT_SIZE_SHIFT) | ((slot_t)head << 32);
 }
 
 /* A same-filled slot: the 32-bit half pattern, or a pattern-table id. */

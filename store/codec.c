@@ -12,6 +12,7 @@
 #include <lz4.h>
 #include <lz4hc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef HAVE_ZSTD
@@ -173,9 +174,9 @@ bool codec_cold_available(enum codec_cold c)
 }
 
 #ifdef HAVE_ZSTD
-static unsigned int zstd_compress(struct cold_ctx *cx, int level,
-				  const void *page, void *dst,
-				  unsigned int cap)
+static unsigned int zstd_compress_len(struct cold_ctx *cx, int level,
+				      const void *src, unsigned int len,
+				      void *dst, unsigned int cap)
 {
 	size_t n;
 
@@ -193,8 +194,15 @@ static unsigned int zstd_compress(struct cold_ctx *cx, int level,
 		ZSTD_CCtx_setParameter(cx->zc, ZSTD_c_compressionLevel, level);
 		cx->zc_level = level;
 	}
-	n = ZSTD_compress2(cx->zc, dst, cap, page, CODEC_PAGE);
+	n = ZSTD_compress2(cx->zc, dst, cap, src, len);
 	return ZSTD_isError(n) || n >= cap ? 0 : (unsigned int)n;
+}
+
+static unsigned int zstd_compress(struct cold_ctx *cx, int level,
+				  const void *page, void *dst,
+				  unsigned int cap)
+{
+	return zstd_compress_len(cx, level, page, CODEC_PAGE, dst, cap);
 }
 
 static int zstd_decode(const void *obj, unsigned int size, void *page)
@@ -324,4 +332,121 @@ int codec_decode(const void *obj, unsigned int size, void *page)
 		}
 	}
 	return codec_decompress(obj, size, page);
+}
+
+/* ---- groups ---- */
+
+static pthread_key_t group_key;
+static pthread_once_t group_once = PTHREAD_ONCE_INIT;
+static bool group_key_ok;
+static _Thread_local struct codec_group_scratch *tls_group;
+static _Atomic uint64_t group_scratch_total;
+
+static void group_scratch_free(void *arg)
+{
+	struct codec_group_scratch *gs = arg;
+
+	atomic_fetch_sub(&group_scratch_total,
+			 (uint64_t)gs->cap * CODEC_PAGE * 2);
+	free(gs->in);
+	free(gs->out);
+	free(gs);
+}
+
+static void group_key_init(void)
+{
+	group_key_ok = pthread_key_create(&group_key, group_scratch_free) == 0;
+}
+
+struct codec_group_scratch *codec_group_scratch(unsigned int npages)
+{
+	struct codec_group_scratch *gs = tls_group;
+	size_t bytes = (size_t)npages * CODEC_PAGE;
+	unsigned char *in, *out;
+
+	if (!gs) {
+		pthread_once(&group_once, group_key_init);
+		if (!group_key_ok)
+			return NULL;
+		gs = calloc(1, sizeof(*gs));
+		if (!gs)
+			return NULL;
+		if (pthread_setspecific(group_key, gs)) {
+			free(gs);
+			return NULL;
+		}
+		tls_group = gs;
+	}
+	if (npages <= gs->cap)
+		return gs;
+	in = malloc(bytes);
+	out = malloc(bytes);
+	if (!in || !out) {
+		free(in);
+		free(out);
+		return NULL;
+	}
+	/* Written through once, so that they are resident (and locked under
+	 * mlockall) from now on, as counted. */
+	memset(in, 0, bytes);
+	memset(out, 0, bytes);
+	free(gs->in);
+	free(gs->out);
+	atomic_fetch_add(&group_scratch_total,
+			 (bytes - (uint64_t)gs->cap * CODEC_PAGE) * 2);
+	gs->in = in;
+	gs->out = out;
+	gs->cap = npages;
+	gs->serial = 0;
+	return gs;
+}
+
+uint64_t codec_group_scratch_bytes(void)
+{
+	return atomic_load_explicit(&group_scratch_total, memory_order_relaxed);
+}
+
+bool codec_group_available(void)
+{
+#ifdef HAVE_ZSTD
+	return true;
+#else
+	return false;
+#endif
+}
+
+unsigned int codec_group_compress(int level, const void *pages,
+				  unsigned int len, void *dst, unsigned int cap)
+{
+#ifdef HAVE_ZSTD
+	struct cold_ctx *cx = cold_ctx();
+
+	return cx ? zstd_compress_len(cx, level, pages, len, dst, cap) : 0;
+#else
+	(void)level; (void)pages; (void)len; (void)dst; (void)cap;
+	return 0;
+#endif
+}
+
+int codec_group_decode(const void *frame, unsigned int len, void *pages,
+		       unsigned int npages)
+{
+#ifdef HAVE_ZSTD
+	struct cold_ctx *cx = cold_ctx();
+	size_t n;
+
+	if (!cx)
+		return -ENOMEM;
+	if (!cx->zd) {
+		cx->zd = ZSTD_createDCtx();
+		if (!cx->zd)
+			return -ENOMEM;
+	}
+	n = ZSTD_decompressDCtx(cx->zd, pages, (size_t)npages * CODEC_PAGE,
+				frame, len);
+	return n == (size_t)npages * CODEC_PAGE ? 0 : -EIO;
+#else
+	(void)frame; (void)len; (void)pages; (void)npages;
+	return -EIO;
+#endif
 }

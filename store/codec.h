@@ -99,4 +99,41 @@ int codec_cold_prepare(enum codec_cold c, int level);
 unsigned int codec_cold_compress(enum codec_cold c, int level,
 				 const void *page, void *dst, unsigned int cap);
 
+/*
+ * Groups: up to CODEC_GROUP_MAX pages in one zstd frame (recomp.c). A
+ * thread that reads a grouped page decodes the whole frame into its group
+ * scratch, and keeps it there: the next read of a page of the same group
+ * (serial) is a copy. The scratch (two buffers of a page per page of the
+ * largest group the thread met: 64 KiB for groups of 8; allocated at a
+ * thread's first group, freed when the thread exits) is counted, all
+ * threads' together, by codec_group_scratch_bytes(), which mem_used_total
+ * includes.
+ */
+#define CODEC_GROUP_MAX 16u
+
+struct codec_group_scratch {
+	uint64_t serial;	/* group whose pages out holds; 0 = none */
+	unsigned int pages;	/* pages in out */
+	unsigned int cap;	/* pages each buffer holds */
+	unsigned char *in;	/* a frame (smaller than its pages) */
+	unsigned char *out;	/* its pages */
+};
+
+/* This thread's group scratch, with room for a group of npages, or NULL
+ * when it cannot be allocated. */
+struct codec_group_scratch *codec_group_scratch(unsigned int npages);
+/* Bytes of group scratch held by all threads. */
+uint64_t codec_group_scratch_bytes(void);
+/* False when built without zstd (no groups then). */
+bool codec_group_available(void);
+/* zstd-compress len bytes of pages (a multiple of a page) at level into
+ * dst (cap bytes): the frame's size, or 0 when it would not be smaller
+ * than cap (or no context). */
+unsigned int codec_group_compress(int level, const void *pages,
+				  unsigned int len, void *dst, unsigned int cap);
+/* Decode a group frame into npages pages; -EIO unless exactly that many
+ * come out, -ENOMEM without a context. */
+int codec_group_decode(const void *frame, unsigned int len, void *pages,
+		       unsigned int npages);
+
 #endif /* PAGEFOLD_STORE_CODEC_H */

@@ -471,14 +471,13 @@ out_unlock:
 	return err;
 }
 
-uint32_t fold_put(struct fold_index *fi, uint32_t id)
+/* Drop one reference of entry local; shard lock held. */
+static uint32_t entry_put(struct fold_index *fi, struct fold_shard *sh,
+			  uint32_t local)
 {
-	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
-	uint32_t local = id & LOCAL_MASK, handle = 0;
-	struct fold_entry *e;
+	struct fold_entry *e = sh_entry(sh, local);
+	uint32_t handle = 0;
 
-	pf_lock(&sh->lock);
-	e = sh_entry(sh, local);
 	refs_changed(sh, e->refs, e->refs - 1);
 	if (--e->refs == 0) {
 		handle = e->handle;
@@ -494,8 +493,35 @@ uint32_t fold_put(struct fold_index *fi, uint32_t id)
 	} else {
 		debug_after(sh, local, true);
 	}
+	return handle;
+}
+
+uint32_t fold_put(struct fold_index *fi, uint32_t id)
+{
+	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
+	uint32_t handle;
+
+	pf_lock(&sh->lock);
+	handle = entry_put(fi, sh, id & LOCAL_MASK);
 	pf_unlock(&sh->lock);
 	return handle;
+}
+
+int fold_drop_single(struct fold_index *fi, uint32_t id, uint32_t handle)
+{
+	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
+	uint32_t local = id & LOCAL_MASK;
+	struct fold_entry *e;
+	int err = -EBUSY;
+
+	pf_lock(&sh->lock);
+	e = sh_entry(sh, local);
+	if (e->refs == 1 && e->handle == handle) {
+		(void)entry_put(fi, sh, local);
+		err = 0;
+	}
+	pf_unlock(&sh->lock);
+	return err;
 }
 
 uint32_t fold_handle(struct fold_index *fi, uint32_t id)

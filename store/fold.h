@@ -91,6 +91,14 @@ uint32_t fold_handle(struct fold_index *fi, uint32_t id);
 int fold_replace(struct fold_index *fi, uint32_t id, uint32_t old,
 		 uint32_t new);
 
+/*
+ * Remove an entry with exactly one reference that names handle (a page
+ * leaving the index for a group): 0 when it is gone (the object is the
+ * caller's now), -EBUSY (unchanged) when it is shared or names another
+ * object. The caller holds the lock of the one slot naming it.
+ */
+int fold_drop_single(struct fold_index *fi, uint32_t id, uint32_t handle);
+
 /* Current references of a live entry (0 if free); takes the shard lock. */
 uint32_t fold_refs(struct fold_index *fi, uint32_t id);
 

@@ -22,8 +22,8 @@
  * reference takes); the one slot is ours. Nobody else can have the old
  * object mapped.
  *
- * lock ordering: as store.c (file, cluster, fold shard, pool); rc->t.lock is
- * only held to sleep.
+ * lock ordering: rc->walk_lock (held through a walk), then as store.c
+ * (file, cluster, fold shard, pool); rc->t.lock is only held to sleep.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -58,14 +58,19 @@ struct walk {
 	unsigned int type;		/* WALK_RECOMP: STORE_RECOMP_* */
 	unsigned int min_size;		/* WALK_RECOMP: objects this big */
 	unsigned int spec;		/* codec << 8 | level */
+	unsigned int group;		/* pages per group; 1: none made */
 	const _Atomic bool *stop;	/* background: give up when set */
 	uint64_t done;			/* pages marked or moved */
 	uint64_t since_compact;		/* pages moved since the last */
-	unsigned int n;
+	unsigned int n, nhot;
 	uint16_t cand[CLUSTER_SLOTS];
 	slot_t seen[CLUSTER_SLOTS];
+	uint16_t hot[CLUSTER_SLOTS];	/* grouped pages used again */
+	slot_t hot_seen[CLUSTER_SLOTS];
 	unsigned char page[STORE_PAGE_SIZE];
 	unsigned char out[STORE_PAGE_SIZE];
+	unsigned char gpage[CODEC_GROUP_MAX * STORE_PAGE_SIZE];
+	unsigned char gout[CODEC_GROUP_MAX * STORE_PAGE_SIZE];
 };
 
 static unsigned int spec_make(enum codec_cold c, int level)
@@ -198,6 +203,232 @@ static void recomp_page(struct walk *w, struct store_file *f, uint64_t ci,
 	w->since_compact++;
 }
 
+/* ---- groups ---- */
+
+static bool walk_stopped(const struct walk *w);
+
+/* A grouped page used again (hot) leaves its group for an LZ4 object of
+ * its own, as a write would store it. */
+static void group_leave(struct walk *w, struct store_file *f, uint64_t ci,
+			unsigned int i, slot_t seen)
+{
+	struct store *st = w->st;
+	struct group_read gr;
+	pool_handle_t handle;
+	const void *src = w->out;
+	unsigned int size;
+	struct cluster *c;
+	bool last;
+	slot_t new;
+	int err;
+
+	c = cluster_lock(f, ci);
+	if (!c)
+		return;
+	err = c->slot[i] == seen ? group_fetch(st, seen, w->page, &gr) : -EAGAIN;
+	if (!err)
+		err = group_finish(&gr, w->page);
+	cluster_unlock(f, c);
+	if (err)
+		return;
+	size = codec_compress(w->page, w->out, st->huge_threshold - 1);
+	if (!size) {
+		src = w->page;
+		size = STORE_PAGE_SIZE;
+	}
+	if (object_create(st, src, size, &handle))
+		return;
+	new = slot_make_obj(SLOT_OBJ, handle, size, size == STORE_PAGE_SIZE) |
+	      (seen & SLOT_AGE_MASK);
+	c = cluster_lock(f, ci);
+	if (!c || c->slot[i] != seen) {
+		if (c)
+			cluster_unlock(f, c);
+		object_free(st, handle, size);
+		return;
+	}
+	slot_account(st, f, seen, -1);
+	slot_account(st, f, new, 1);
+	c->slot[i] = new;
+	last = group_drop(st, seen);
+	cluster_unlock(f, c);
+	if (last)
+		group_free(st, slot_payload(seen));
+}
+
+struct member {
+	uint16_t i;
+	slot_t seen;
+	pool_handle_t handle;	/* its object (not for a grouped page) */
+};
+
+/* Decode the pages of the members still as seen into w->gpage, dropping
+ * the others from m; the old bytes they hold to *osum. */
+static unsigned int group_gather(struct walk *w, struct store_file *f,
+				 uint64_t ci, struct member *m, unsigned int k,
+				 uint64_t *osum)
+{
+	struct store *st = w->st;
+	unsigned int j, kk = 0;
+	struct cluster *c;
+
+	*osum = 0;
+	c = cluster_lock(f, ci);
+	if (!c)
+		return 0;
+	for (j = 0; j < k; j++) {
+		slot_t s = m[j].seen;
+		unsigned char *page = w->gpage + (size_t)kk * STORE_PAGE_SIZE;
+		const void *obj;
+		int err = -EIO;
+
+		if (c->slot[m[j].i] != s)
+			continue;
+		if (slot_is_group(s)) {
+			struct group_read gr;
+
+			err = group_fetch(st, s, page, &gr);
+			if (!err)
+				err = group_finish(&gr, page);
+			m[j].handle = 0;
+		} else {
+			if (slot_type(s) == SLOT_FOLD &&
+			    fold_refs(st->fold, slot_payload(s)) != 1)
+				continue;
+			m[j].handle = slot_handle(st, s);
+			obj = pool_map(st->pool, m[j].handle);
+			if (obj) {
+				err = codec_decode(obj, slot_size(s), page);
+				pool_unmap(st->pool, m[j].handle);
+			}
+		}
+		if (err)
+			continue;
+		*osum += slot_size(s);
+		m[kk++] = m[j];
+	}
+	cluster_unlock(f, c);
+	return kk;
+}
+
+/* Pack the pages of m (in index order) into one group; a group of one
+ * page is what is left of a mostly dead group, rewritten to give back
+ * the dead pages' bytes. */
+static void group_make(struct walk *w, struct store_file *f, uint64_t ci,
+		       struct member *m, unsigned int k)
+{
+	struct store *st = w->st;
+	pool_handle_t head, oldh[CODEC_GROUP_MAX];
+	unsigned int j, n, bytes, share, nold = 0, installed = 0, moved = 0;
+	unsigned int olds[CODEC_GROUP_MAX];
+	bool oldg[CODEC_GROUP_MAX];
+	uint64_t osum, isum = 0;
+	struct cluster *c;
+
+	k = group_gather(w, f, ci, m, k, &osum);
+	if (!k)
+		return;
+	/* Worth it only when the group takes a class less than the
+	 * pages did. */
+	if (osum <= MIN_GAIN)
+		return;
+	n = codec_group_compress((int)(w->spec & 0xff), w->gpage,
+				 k * STORE_PAGE_SIZE, w->gout,
+				 (unsigned int)(osum - MIN_GAIN));
+	if (!n)
+		return;
+	if (group_create(st, w->gout, n, k, &head, &bytes))
+		return;		/* limit or memory: leave them */
+	share = (bytes + k - 1) / k;
+	if (share >= STORE_PAGE_SIZE)
+		share = STORE_PAGE_SIZE - 1;
+	c = cluster_lock(f, ci);
+	for (j = 0; c && j < k; j++) {
+		slot_t s = m[j].seen, new;
+
+		if (c->slot[m[j].i] != s)
+			continue;
+		if (slot_type(s) == SLOT_FOLD &&
+		    fold_drop_single(st->fold, slot_payload(s), m[j].handle))
+			continue;
+		new = slot_make_group(head, j, share) | (s & SLOT_AGE_MASK);
+		slot_account(st, f, s, -1);
+		slot_account(st, f, new, 1);
+		c->slot[m[j].i] = new;
+		installed++;
+		isum += slot_size(s);
+		moved += !(s & SLOT_COLD);
+		if (slot_is_group(s)) {
+			if (group_drop(st, s)) {
+				oldh[nold] = slot_payload(s);
+				oldg[nold++] = true;
+			}
+		} else {
+			oldh[nold] = m[j].handle;
+			olds[nold] = slot_size(s);
+			oldg[nold++] = false;
+		}
+	}
+	if (c) {
+		group_set_live(st, head, installed);
+		cluster_unlock(f, c);
+	}
+	if (!installed) {
+		group_free(st, head);
+		return;
+	}
+	for (j = 0; j < nold; j++) {
+		if (oldg[j])
+			group_free(st, oldh[j]);
+		else
+			object_free(st, oldh[j], olds[j]);
+	}
+	ctr_add(st, SC_GROUP_SAVED, (int64_t)isum - (int64_t)bytes);
+	ctr_add(st, SC_RECOMP_SAVED, (int64_t)isum - (int64_t)bytes);
+	ctr_add(st, SC_RECOMP_TOTAL, moved);
+	w->done += installed;
+	w->since_compact += installed;
+}
+
+/* Cut the cluster's candidates into groups of up to w->group pages, in
+ * index order (neighbours in the file, holes and other pages between
+ * them skipped). A lone page left over goes to the cold codec alone. */
+static void walk_groups(struct walk *w, struct store_file *f, uint64_t ci)
+{
+	struct member m[CODEC_GROUP_MAX];
+	unsigned int k, j, at, n = 0;
+
+	/* Pages stored raw are tried alone; shared ones stay (so that they
+	 * do not leave holes in the groups). */
+	for (j = 0; j < w->n && !walk_stopped(w); j++) {
+		if (slot_flag(w->seen[j])) {
+			recomp_page(w, f, ci, w->cand[j], w->seen[j]);
+			continue;
+		}
+		if (slot_type(w->seen[j]) == SLOT_FOLD &&
+		    fold_refs(w->st->fold, slot_payload(w->seen[j])) != 1)
+			continue;
+		w->cand[n] = w->cand[j];
+		w->seen[n++] = w->seen[j];
+	}
+	w->n = n;
+	for (at = 0; at < w->n && !walk_stopped(w); at += k) {
+		k = w->n - at < w->group ? w->n - at : w->group;
+		if (k == 1 && !slot_is_group(w->seen[at])) {
+			/* alone: to the cold codec, unless it is there */
+			if (!(w->seen[at] & SLOT_COLD))
+				recomp_page(w, f, ci, w->cand[at], w->seen[at]);
+			break;
+		}
+		for (j = 0; j < k; j++) {
+			m[j].i = w->cand[at + j];
+			m[j].seen = w->seen[at + j];
+			m[j].handle = 0;
+		}
+		group_make(w, f, ci, m, k);
+	}
+}
+
 /* ---- walks ---- */
 
 /* Is slot s (its age already updated) one the walk moves? */
@@ -219,10 +450,20 @@ static bool walk_wants(const struct walk *w, slot_t s)
 	}
 }
 
+/* A lone cold page that groups would take (walk_wants() takes the
+ * others). */
+static bool group_wants(const struct walk *w, slot_t s)
+{
+	return w->group > 1 && (s & SLOT_COLD) && !slot_flag(s) &&
+	       slot_age(s) >= w->threshold && slot_size(s) >= w->min_size;
+}
+
 /* Age or mark the slots of cluster ci, listing the ones to move in w. */
 static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 			 uint64_t *ci)
 {
+	pool_handle_t head = 0;		/* the last group looked at */
+	bool sparse = false;		/* ... is at most half alive */
 	struct cluster *c;
 	unsigned int i;
 
@@ -233,6 +474,7 @@ static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 		return false;
 	}
 	w->n = 0;
+	w->nhot = 0;
 	pf_lock(&c->lock);
 	for (i = 0; i < c->cap; i++) {
 		slot_t s = c->slot[i];
@@ -251,7 +493,30 @@ static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 		}
 		s = slot_set_age(s, age);
 		c->slot[i] = s;
-		if (w->op != WALK_MARK && walk_wants(w, s)) {
+		if (w->op == WALK_MARK)
+			continue;
+		if (slot_is_group(s)) {
+			/* Used again since it was grouped: it leaves. */
+			if (age < w->threshold) {
+				w->hot[w->nhot] = (uint16_t)i;
+				w->hot_seen[w->nhot++] = s;
+				continue;
+			}
+			/* Mostly dead: its live pages are regrouped. */
+			if (slot_payload(s) != head) {
+				struct group_hdr h;
+
+				head = slot_payload(s);
+				sparse = !group_header(w->st, head, &h, NULL) &&
+					 h.live * 2 <= h.n;
+			}
+			if (w->group > 1 && sparse) {
+				w->cand[w->n] = (uint16_t)i;
+				w->seen[w->n++] = s;
+			}
+			continue;
+		}
+		if (walk_wants(w, s) || group_wants(w, s)) {
 			w->cand[w->n] = (uint16_t)i;
 			w->seen[w->n++] = s;
 		}
@@ -273,7 +538,11 @@ static void walk_file(struct walk *w, struct store_file *f)
 	while (!walk_stopped(w) && walk_cluster(w, f, from, &ci)) {
 		unsigned int k;
 
-		for (k = 0; k < w->n && !walk_stopped(w); k++)
+		for (k = 0; k < w->nhot && !walk_stopped(w); k++)
+			group_leave(w, f, ci, w->hot[k], w->hot_seen[k]);
+		if (w->group > 1)
+			walk_groups(w, f, ci);
+		for (k = 0; k < w->n && !walk_stopped(w) && w->group <= 1; k++)
 			recomp_page(w, f, ci, w->cand[k], w->seen[k]);
 		/*
 		 * The new objects go to smaller classes and the old ones leave
@@ -319,15 +588,25 @@ static int walk_store(struct store *st, enum walk_op op,
 	w->type = o ? o->type : STORE_RECOMP_IDLE;
 	w->min_size = o ? o->min_size : 0;
 	w->spec = o && o->spec ? o->spec : atomic_load(&st->rc.algo);
+	/* Groups are zstd frames of idle pages; huge pages stay alone. */
+	w->group = atomic_load(&st->rc.group);
+	if ((w->spec >> 8) != CODEC_COLD_ZSTD || w->type != STORE_RECOMP_IDLE ||
+	    !codec_group_available())
+		w->group = 1;
 	w->stop = stop;
 	w->done = 0;
 	w->since_compact = 0;
+	pthread_mutex_lock(&st->rc.walk_lock);
+	/* Its page buffers (~150 KiB with groups' room) count while it runs. */
+	atomic_store(&st->rc.walk_bytes, sizeof(*w));
 	while ((f = file_next(st, &cursor))) {
 		walk_file(w, f);
 		file_put(f);
 	}
 	if (w->since_compact)
 		compact_run(st, 100 - atomic_load(&st->defrag_ratio));
+	atomic_store(&st->rc.walk_bytes, 0);
+	pthread_mutex_unlock(&st->rc.walk_lock);
 	if (pages)
 		*pages = w->done;
 	free(w);
@@ -492,6 +771,21 @@ bool store_get_intake(struct store *st, struct store_recomp_algorithm *a)
 	return true;
 }
 
+int store_set_group_size(struct store *st, unsigned int pages)
+{
+	if (pages < 1 || pages > STORE_GROUP_MAX)
+		return -EINVAL;
+	if (pages > 1 && !codec_group_available())
+		return -EOPNOTSUPP;
+	atomic_store(&st->rc.group, pages);
+	return 0;
+}
+
+unsigned int store_get_group_size(struct store *st)
+{
+	return atomic_load(&st->rc.group);
+}
+
 void store_set_read_idle(struct store *st, bool on)
 {
 	atomic_store(&st->rc.read_idle, on);
@@ -606,6 +900,13 @@ int recomp_init(struct store *st, const struct store_config *cfg)
 	atomic_init(&rc->algo, 0);
 	atomic_init(&rc->intake, 0);
 	atomic_init(&rc->read_idle, cfg->read_idle);
+	atomic_init(&rc->group, 1);
+	pthread_mutex_init(&rc->walk_lock, NULL);
+	/* Without zstd there are no groups: the default is then 1. */
+	if (store_set_group_size(st, cfg->group_size ? cfg->group_size :
+				  codec_group_available() ?
+				  STORE_GROUP_DEFAULT : 1))
+		return -EINVAL;
 	rc->t.running = false;
 	rc->changed = false;
 	if (a.algo == STORE_RECOMP_ZSTD && !a.level &&
@@ -626,4 +927,5 @@ int recomp_start(struct store *st)
 void recomp_stop(struct store *st)
 {
 	bg_thread_stop(&st->rc.t);
+	pthread_mutex_destroy(&st->rc.walk_lock);
 }

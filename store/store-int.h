@@ -42,6 +42,9 @@ enum store_ctr {
 	SC_RECOMP_SAVED,	/* bytes those moves saved */
 	SC_RECOMP_KEPT,		/* idle pages the cold codec did not shrink */
 	SC_INTAKE_COLD,		/* pages written straight to the cold codec */
+	SC_GROUP_PAGES,		/* GROUP slots (gauge) */
+	SC_GROUPS,		/* live groups (gauge) */
+	SC_GROUP_SAVED,		/* bytes grouping saved, ever */
 	SC_NR
 };
 
@@ -74,6 +77,10 @@ struct recompressor {
 	_Atomic unsigned int intake;	/* 0: LZ4; else INTAKE_COLD |
 					   enum codec_cold << 8 | level */
 	_Atomic bool read_idle;		/* a read marks the page idle */
+	_Atomic unsigned int group;	/* pages per group; 1 = no groups */
+	pthread_mutex_t walk_lock;	/* one walk at a time: two would only
+					   race for the same pages */
+	_Atomic uint64_t walk_bytes;	/* the running walk's buffers */
 };
 
 #define INTAKE_COLD (1u << 16)
@@ -210,6 +217,53 @@ void file_rdunlock(struct store_file *f);
 void file_put(struct store_file *f);
 /* The next live file after *cursor, with a reference (file_put() it). */
 struct store_file *file_next(struct store *st, uint64_t *cursor);
+
+/*
+ * group.c: a group's head object opens with this header, then nchunks
+ * pool handles, then the frame's first bytes; the chunks hold the rest.
+ * Invariants (cluster lock held): 1 <= live <= n <= CODEC_GROUP_MAX;
+ * live == slots naming the head; they are slots of one cluster with
+ * distinct indices < n.
+ */
+struct group_hdr {
+	uint64_t serial;	/* unique in the process: readers' caches */
+	uint32_t frame;		/* bytes of the zstd frame */
+	uint8_t n;		/* pages in the frame */
+	uint8_t live;		/* slots naming the group */
+	uint8_t nchunks;	/* objects holding the frame's tail */
+	uint8_t spare;
+};
+
+/* A read of a grouped page whose frame was copied out under the lock and
+ * is decoded after (group_finish()). */
+struct group_read {
+	bool pending;
+	uint64_t serial;
+	unsigned int frame, n, idx;
+};
+
+/* A new group of n pages holding frame (live 0: the caller sets it under
+ * the cluster lock once its slots name it); its bytes in all objects to
+ * *bytes. 0, -ENOSPC, -ENOMEM. */
+int group_create(struct store *st, const void *frame, unsigned int len,
+		 unsigned int n, pool_handle_t *head, unsigned int *bytes);
+/* Free a group no slot names any more. */
+void group_free(struct store *st, pool_handle_t head);
+/* The header (and chunk handles, if chunk is not NULL). */
+int group_header(struct store *st, pool_handle_t head, struct group_hdr *h,
+		 pool_handle_t *chunk);
+/* Bytes of all the group's objects. */
+unsigned int group_bytes(struct store *st, pool_handle_t head);
+/* Cluster lock held: set the live count / one slot of s's group less
+ * (true when it was the last: the caller frees the group, unlocked). */
+void group_set_live(struct store *st, pool_handle_t head, unsigned int live);
+bool group_drop(struct store *st, slot_t s);
+/* Cluster lock held: the page of group slot s into page when this
+ * thread's scratch holds its group, else the frame copied to the scratch
+ * and gr->pending set; group_finish() decodes it after the lock is
+ * dropped. */
+int group_fetch(struct store *st, slot_t s, void *page, struct group_read *gr);
+int group_finish(const struct group_read *gr, void *page);
 
 /* recomp.c */
 int recomp_init(struct store *st, const struct store_config *cfg);

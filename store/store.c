@@ -56,9 +56,14 @@ static uint64_t mem_own(struct store *st)
 	       pf_mem_bytes(&st->mem_pat) + pf_mem_bytes(&st->mem_ns);
 }
 
+/* With the group scratch of the threads that read grouped pages (all of
+ * the process's: threads are not a store's) and the buffers of a running
+ * recompression walk. */
 static uint64_t mem_total(struct store *st)
 {
-	return pool_mem_bytes(st->pool) + mem_own(st);
+	return pool_mem_bytes(st->pool) + mem_own(st) +
+	       codec_group_scratch_bytes() +
+	       atomic_load_explicit(&st->rc.walk_bytes, memory_order_relaxed);
 }
 
 static bool mem_over(void *ctx, uint64_t extra)
@@ -173,7 +178,10 @@ static void slot_release(struct store *st, slot_t s)
 			pattern_put(st->pat, slot_payload(s));
 		break;
 	case SLOT_OBJ:
-		object_free(st, slot_payload(s), slot_size(s));
+		if (slot_is_group(s))
+			group_free(st, slot_payload(s));
+		else
+			object_free(st, slot_payload(s), slot_size(s));
 		break;
 	case SLOT_FOLD:
 		handle = fold_put(st->fold, slot_payload(s));
@@ -225,6 +233,8 @@ void slot_account(struct store *st, struct store_file *f, slot_t s,
 		}
 		if (s & SLOT_COLD)
 			ctr_add(st, SC_RECOMP, d);
+		if (slot_is_group(s))
+			ctr_add(st, SC_GROUP_PAGES, d);
 		fctr_add(f, FC_COMPR, d * (int64_t)slot_size(s));
 		break;
 	}
@@ -491,6 +501,8 @@ static void cluster_release_all(void *arg, uint64_t ci, struct cluster *c)
 		if (slot_type(s) == SLOT_EMPTY)
 			continue;
 		slot_account(st, f, s, -1);
+		if (slot_is_group(s) && !group_drop(st, s))
+			continue;	/* the group's last slot frees it */
 		slot_release(st, s);
 	}
 	cluster_free(&st->mem_meta, c);
@@ -641,6 +653,9 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 		c->live++;
 	slot_account(st, f, new, 1);
 	slot_account(st, f, *old, -1);
+	/* A page leaving its group: the group goes when its last one does. */
+	if (slot_is_group(*old) && !group_drop(st, *old))
+		*old = 0;
 	/* Under the cluster lock, so that a discard that clears this slot
 	 * afterwards also sees the end it raised. */
 	end_page_raise(f, page + 1);
@@ -701,12 +716,13 @@ fail:
  * a decode (copying costs ~5% of an LZ4 decode, ~1% of a zstd one).
  */
 static int slot_read(struct store *st, slot_t s, void *buf,
-		     unsigned int *csize)
+		     unsigned int *csize, struct group_read *gr)
 {
 	pool_handle_t handle;
 	const void *obj;
 
 	*csize = 0;
+	gr->pending = false;
 	switch (slot_type(s)) {
 	case SLOT_EMPTY:
 		memset(buf, 0, PAGE);
@@ -721,6 +737,8 @@ static int slot_read(struct store *st, slot_t s, void *buf,
 		}
 		return 0;
 	case SLOT_OBJ:
+		if (slot_is_group(s))
+			return group_fetch(st, s, buf, gr);
 		handle = slot_payload(s);
 		break;
 	case SLOT_FOLD:
@@ -756,6 +774,7 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 {
 	struct store *st = f->st;
 	unsigned int csize = 0, off;
+	struct group_read gr = { .pending = false };
 	struct cluster *c;
 	bool read_idle = atomic_load_explicit(&st->rc.read_idle,
 					      memory_order_relaxed);
@@ -774,7 +793,7 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 		slot_t *sp = &c->slot[off];
 
 		pf_lock(&c->lock);
-		err = slot_read(st, *sp, buf, &csize);
+		err = slot_read(st, *sp, buf, &csize, &gr);
 		/* A read makes the page young again (idle tracking), or with
 		 * read_idle idle at once (store.h). */
 		if (slot_type(*sp) >= SLOT_OBJ) {
@@ -788,6 +807,8 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 	file_rdunlock(f);
 	if (!err && csize)
 		err = codec_decode(codec_scratch(1), csize, buf);
+	if (!err && gr.pending)
+		err = group_finish(&gr, buf);
 out:
 	ctr_add(st, err ? SC_FAILED_READS : SC_READS, 1);
 	return err;
@@ -809,7 +830,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 	for (;;) {
 		struct cluster *c;
 		uint64_t lo, hi, i;
-		unsigned int n = 0;
+		unsigned int n = 0, freed = 0;
 		bool empty;
 
 		file_rdlock(f);
@@ -830,10 +851,13 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 
 			if (slot_type(s) == SLOT_EMPTY)
 				continue;
-			batch[n++] = s;
 			c->slot[i] = 0;
 			c->live--;
 			slot_account(st, f, s, -1);
+			freed++;
+			if (slot_is_group(s) && !group_drop(st, s))
+				continue;	/* the group stays */
+			batch[n++] = s;
 		}
 		empty = c->live == 0;
 #ifdef PF_DEBUG
@@ -844,7 +868,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 		}
 #endif
 		pf_unlock(&c->lock);
-		if (n) {
+		if (freed) {
 			uint64_t end = atomic_load_explicit(&f->end_page,
 							    memory_order_relaxed);
 
@@ -855,7 +879,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 
 		for (i = 0; i < n; i++)
 			slot_release(st, batch[i]);
-		ctr_add(st, SC_NOTIFY_FREE, n);
+		ctr_add(st, SC_NOTIFY_FREE, freed);
 
 		if (empty) {
 			/* Free the cluster if no write refilled it meanwhile;
@@ -1038,6 +1062,7 @@ struct store *store_create(const struct store_config *cfg)
 	atomic_store(&st->mem_meta.bytes, pf_mem_bytes(&boot));
 	atomic_init(&st->mem_limit, cfg->mem_limit);
 	atomic_init(&st->mem_used_max, 0);
+	atomic_init(&st->rc.walk_bytes, 0);	/* mem_total() reads it */
 	atomic_init(&st->fold_mode, cfg->fold);
 	atomic_init(&st->defrag_ratio,
 		    cfg->defrag_ratio ? cfg->defrag_ratio : 20);
@@ -1138,6 +1163,10 @@ void store_get_stats(struct store *st, struct store_stats *ss)
 	ss->recomp_saved = ctr_read(st, SC_RECOMP_SAVED);
 	ss->recomp_kept = ctr_read(st, SC_RECOMP_KEPT);
 	ss->intake_cold = ctr_read(st, SC_INTAKE_COLD);
+	ss->group_pages = ctr_read(st, SC_GROUP_PAGES);
+	ss->groups = ctr_read(st, SC_GROUPS);
+	ss->group_saved = ctr_read(st, SC_GROUP_SAVED);
+	ss->group_scratch_bytes = codec_group_scratch_bytes();
 	ss->frag_pct = pool_frag_pct(st->pool);
 	{
 		struct pool_stats *ps = malloc(sizeof(*ps));
@@ -1283,7 +1312,10 @@ static uint64_t fold_file(struct store *st, struct store_file *f)
 				break;
 			}
 			pf_lock(&c->lock);
-			if (slot_type(c->slot[i]) == SLOT_OBJ)
+			/* Grouped pages stay out of the index (groups
+			 * are never shared). */
+			if (slot_type(c->slot[i]) == SLOT_OBJ &&
+			    !slot_is_group(c->slot[i]))
 				handle = fold_slot(st, f, c, i, &size);
 			pf_unlock(&c->lock);
 			file_rdunlock(f);
@@ -1425,6 +1457,8 @@ struct check_state {
 	struct refs obj;	/* OBJ slots: handles, sizes */
 	struct refs pat;	/* SAME slots with a pattern id */
 	struct refs ent;	/* fold entries: id, handle, refs */
+	struct refs grp;	/* GROUP slots: head, index, cluster */
+	uint32_t cluster_no;	/* clusters visited */
 	uint64_t pages, same, huge, cold;
 	const char *bad;
 };
@@ -1449,6 +1483,11 @@ static void check_slot(struct check_state *cs, slot_t s)
 	case SLOT_OBJ:
 	case SLOT_FOLD:
 		cs->huge += slot_flag(s);
+		if (slot_is_group(s)) {
+			refs_push(&cs->grp, slot_payload(s), slot_gidx(s),
+				  cs->cluster_no);
+			break;
+		}
 		if (slot_type(s) == SLOT_OBJ) {
 			handle = slot_payload(s);
 			refs_push(&cs->obj, handle, slot_size(s), 0);
@@ -1476,6 +1515,7 @@ static void check_file(struct check_state *cs, struct store_file *f)
 		unsigned int i;
 
 		pf_lock(&c->lock);
+		cs->cluster_no++;
 		if (!cluster_is_valid(c, &why))
 			cs->bad = why;
 		else if (!c->live)
@@ -1505,6 +1545,58 @@ static void check_file(struct check_state *cs, struct store_file *f)
 			 compr != fctr_read(f, FC_COMPR)))
 		cs->bad = "store: per-file counters != the file's slots";
 	file_rdunlock(f);
+}
+
+static int cmp_grp(const void *a, const void *b)
+{
+	const struct ref *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->val < y->val ? -1 : x->val > y->val;
+}
+
+/*
+ * Groups against the slots naming them: live == slots, one cluster,
+ * distinct indices < n. Their objects go to cs->obj (owned once), their
+ * bytes to *compr.
+ */
+static void check_groups(struct check_state *cs, uint64_t *compr,
+			 uint64_t *groups)
+{
+	struct store *st = cs->st;
+	size_t i, j;
+
+	if (cs->grp.n)
+		qsort(cs->grp.v, cs->grp.n, sizeof(*cs->grp.v), cmp_grp);
+	for (i = 0; i < cs->grp.n && !cs->bad; i = j) {
+		pool_handle_t head = cs->grp.v[i].key, chunk[CODEC_GROUP_MAX];
+		struct group_hdr h;
+		unsigned int k;
+
+		for (j = i + 1; j < cs->grp.n && cs->grp.v[j].key == head; j++) {
+			if (cs->grp.v[j].val == cs->grp.v[j - 1].val)
+				cs->bad = "store: two slots with one group index";
+			if (cs->grp.v[j].refs != cs->grp.v[i].refs)
+				cs->bad = "store: a group spans clusters";
+		}
+		if (group_header(st, head, &h, chunk)) {
+			cs->bad = "store: group header unreadable";
+			break;
+		}
+		if (h.live != j - i)
+			cs->bad = "store: group live count != slots naming it";
+		else if (!h.n || h.n > CODEC_GROUP_MAX ||
+			 cs->grp.v[j - 1].val >= h.n)
+			cs->bad = "store: group index past its pages";
+		else if (h.frame >= (size_t)h.n * STORE_PAGE_SIZE)
+			cs->bad = "store: group frame too big";
+		*compr += group_bytes(st, head);
+		refs_push(&cs->obj, head, 0, 0);
+		for (k = 0; k < h.nchunks; k++)
+			refs_push(&cs->obj, chunk[k], 0, 0);
+		(*groups)++;
+	}
 }
 
 static void check_entry(void *arg, uint32_t id, uint32_t handle, uint32_t refs)
@@ -1549,6 +1641,7 @@ bool store_is_valid(struct store *st, const char **why)
 {
 	struct check_state cs = { .st = st };
 	uint64_t cursor = 0, compr = 0, folded = 0, shared = 0, distinct = 0;
+	uint64_t groups = 0;
 	struct store_file *f;
 	struct store_stats ss;
 	size_t i, j;
@@ -1564,7 +1657,8 @@ bool store_is_valid(struct store *st, const char **why)
 	    !pool_is_valid(st->pool, &cs.bad))
 		goto out_free;
 	fold_for_each(st->fold, check_entry, &cs);
-	if (cs.fold.oom || cs.obj.oom || cs.pat.oom || cs.ent.oom) {
+	if (cs.fold.oom || cs.obj.oom || cs.pat.oom || cs.ent.oom ||
+	    cs.grp.oom) {
 		cs.bad = "store: out of memory for the check";
 		goto out_free;
 	}
@@ -1580,6 +1674,9 @@ bool store_is_valid(struct store *st, const char **why)
 		compr += cs.obj.v[i].val;
 	for (i = 0; i < cs.ent.n; i++)
 		refs_push(&cs.obj, cs.ent.v[i].val, 0, 0);
+	check_groups(&cs, &compr, &groups);
+	if (cs.bad)
+		goto out_free;
 	if (cs.obj.oom) {
 		cs.bad = "store: out of memory for the check";
 		goto out_free;
@@ -1624,12 +1721,15 @@ bool store_is_valid(struct store *st, const char **why)
 		cs.bad = "store: pool objects != objects owned by slots";
 	else if (ss.recomp_pages != cs.cold)
 		cs.bad = "store: recomp_pages != COLD slots";
+	else if (ss.group_pages != cs.grp.n || ss.groups != groups)
+		cs.bad = "store: group_pages/groups != GROUP slots/groups";
 
 out_free:
 	free(cs.fold.v);
 	free(cs.obj.v);
 	free(cs.pat.v);
 	free(cs.ent.v);
+	free(cs.grp.v);
 	if (cs.bad && why)
 		*why = cs.bad;
 	return !cs.bad;

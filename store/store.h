@@ -35,7 +35,10 @@
  * compaction returns them the pool's kept empty spans and handle tables
  * (measured: 443 KB fresh, 1.14 MB after 175 MB was stored and deleted:
  * 384 KB of page map, 256 KB of kept slabs, 40 KB of frame table), and
- * the daemon's resident memory with it. Not counted: the codec state of
+ * the daemon's resident memory with it. Counted too: the buffers of
+ * threads that read grouped pages (two pages per page of the largest
+ * group a thread read, at its first group; group_scratch_bytes) and the
+ * buffers of a recompression walk while it runs (~150 KiB). Not counted: the codec state of
  * each thread that reads or writes pages (24 KiB of LZ4 state and two page
  * buffers, ~94 KiB more for the zstd decoding context of a thread that
  * read a cold page or called store_thread_prepare()) and the background
@@ -98,6 +101,9 @@ struct store_config {
 	struct store_recomp_algorithm intake; /* with intake_cold */
 	bool read_idle;              /* a read leaves the page idle
 					(store_set_read_idle()) */
+	unsigned int group_size;     /* pages per cold group; 0 = default
+					(STORE_GROUP_DEFAULT), 1 = none
+					(store_set_group_size()) */
 	/* Hash used by the fold index; NULL = XXH3 64-bit. Tests replace it to
 	 * force false matches. */
 	uint64_t (*hash)(const void *page, size_t len);
@@ -213,6 +219,16 @@ struct store_stats {
 				      codec did not make them smaller */
 	uint64_t intake_cold;      /* pages written straight to the cold
 				      codec (intake), ever */
+	/* groups */
+	uint64_t group_pages;      /* pages held in groups now (of
+				      recomp_pages) */
+	uint64_t groups;           /* groups now */
+	uint64_t group_saved;      /* compressed bytes grouping saved, ever:
+				      the grouped pages' objects (or their
+				      shares of older groups) minus the
+				      group's objects */
+	uint64_t group_scratch_bytes; /* threads' group scratch (counted in
+				      mem_used_total) */
 	/* pool */
 	uint64_t pool_pages;       /* pages held by the pool */
 	uint64_t pool_objs;        /* live pool objects */
@@ -317,6 +333,31 @@ bool store_get_intake(struct store *st, struct store_recomp_algorithm *a);
  * Off by default (for files read as files, a read is real use).
  */
 void store_set_read_idle(struct store *st, bool on);
+
+/*
+ * Groups: with zstd as the cold codec, the recompression walk packs the
+ * idle pages of a cluster, in file order, up to this many at a time into
+ * one zstd frame (a group), so that they are compressed together: real
+ * programs' pages take less memory that way than one frame each. A read
+ * of a grouped page decodes the whole frame into the thread's scratch,
+ * where the next read of a page of the same group finds it. A write or
+ * discard of a grouped page takes it out of its group, leaving its bytes
+ * in the frame until the group's last page leaves (the group is freed) or
+ * until a walk finds at most half of the group's pages live and groups
+ * them again; a grouped page read again (no longer idle) is given back an
+ * LZ4 object of its own by the next walk. Shared (folded) objects,
+ * same-filled pages and pages stored raw are never grouped; a lone idle
+ * page left over goes to the cold codec alone as before. The walk decodes
+ * a group's pages under their cluster lock together (up to group_size
+ * decompressions, ~50 us), and compresses them with no lock held. 1 = no groups
+ * (each idle page alone, as before groups existed); existing groups stay
+ * until their pages leave. -EINVAL outside 1..STORE_GROUP_MAX,
+ * -EOPNOTSUPP above 1 without zstd in the build.
+ */
+#define STORE_GROUP_MAX     16u
+#define STORE_GROUP_DEFAULT 8u
+int store_set_group_size(struct store *st, unsigned int pages);
+unsigned int store_get_group_size(struct store *st);
 bool store_get_read_idle(struct store *st);
 
 /* Mark every stored page idle now (as zram's idle trigger); *pages (may be

@@ -23,10 +23,10 @@ write_ctl() { # FILE VALUE: like echo, with the error message kept
 
 # --- every file
 pf_is "$(ls "$C" | sort | tr '\n' ' ')" \
-	"classes compact defrag_ratio files fold idle intake io_stat mem_limit mem_used_max mm_stat read_idle recomp_algorithm recompress recompress_after shrink stat zswap_stat " \
+	"classes compact defrag_ratio files fold group_size idle intake io_stat mem_limit mem_used_max mm_stat read_idle recomp_algorithm recompress recompress_after shrink stat zswap_stat " \
 	"/.ctl holds exactly the documented files"
 pf_is "$(wc -l <"$C/mm_stat")" 1 "mm_stat is one line"
-pf_is "$(awk '{ print NF }' "$C/mm_stat")" 16 "mm_stat: zram's 9 columns and 7 of pagefold's"
+pf_is "$(awk '{ print NF }' "$C/mm_stat")" 19 "mm_stat: zram's 9 columns and 10 of pagefold's"
 pf_is "$(awk '{ print NF }' "$C/io_stat")" 4 "io_stat: 4 columns"
 missing=
 for k in orig_data_size compr_data_size mem_used_total mem_limit mem_used_max \
@@ -34,7 +34,8 @@ for k in orig_data_size compr_data_size mem_used_total mem_limit mem_used_max \
 	fold_hits fold_false failed_reads failed_writes invalid_io notify_free \
 	pool_pages frag_pct files threads mlocked fold defrag_ratio recomp_pages \
 	recomp_total recomp_saved recomp_kept recompress_after recomp_algorithm \
-	intake_cold read_idle intake; do
+	intake_cold read_idle intake group_pages groups group_saved \
+	group_scratch_bytes group_size; do
 	[ -n "$(st $k)" ] || missing="$missing $k"
 done
 pf_is "$missing" "" "stat has every name"

@@ -193,7 +193,7 @@ static void test_ctl_formatters(void)
 	struct store_file_stats fst = { .pages = 10, .same_pages = 2,
 		.folded_pages = 3, .compr_bytes = 5000, .clusters = 1,
 		.own_bytes = 3000, .shared_bytes = 700 };
-	unsigned long long col[17];
+	unsigned long long col[20];
 	struct strbuf sb;
 
 	memset(&ss, 0, sizeof(ss));
@@ -213,6 +213,9 @@ static void test_ctl_formatters(void)
 	ss.meta_bytes = 14;
 	ss.recomp_pages = 15;
 	ss.recomp_saved = 16;
+	ss.group_pages = 17;
+	ss.groups = 18;
+	ss.group_saved = 19;
 	ss.failed_reads = 21;
 	ss.failed_writes = 22;
 	ss.notify_free = 24;
@@ -221,17 +224,18 @@ static void test_ctl_formatters(void)
 	ctl_fmt_mm_stat(&sb, &ss);
 	ok(sb.len > 0 && sb.buf[sb.len - 1] == '\n' && !strchr(sb.buf, '\n')[1],
 	   "mm_stat is one line");
-	ok(sscanf(sb.buf, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+	ok(sscanf(sb.buf, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
 		  &col[0], &col[1], &col[2], &col[3], &col[4], &col[5], &col[6],
 		  &col[7], &col[8], &col[9], &col[10], &col[11], &col[12],
-		  &col[13], &col[14], &col[15], &col[16]) == 16,
-	   "mm_stat has 16 columns");
+		  &col[13], &col[14], &col[15], &col[16], &col[17], &col[18],
+		  &col[19]) == 19,
+	   "mm_stat has 19 columns");
 	{
 		int i = 0;
 
-		while (i < 16 && col[i] == (unsigned long long)i + 1)
+		while (i < 19 && col[i] == (unsigned long long)i + 1)
 			i++;
-		ok(i == 16, "mm_stat: zram's nine in order, then pages_folded, fold_hits, fold_false, fold_index_bytes, meta_bytes, recomp_pages, recomp_saved");
+		ok(i == 19, "mm_stat: zram's nine in order, then pages_folded, fold_hits, fold_false, fold_index_bytes, meta_bytes, recomp_pages, recomp_saved, group_pages, groups, group_saved");
 	}
 
 	sb.len = 0;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,7 @@ static struct store *new_store(bool bg, uint64_t after)
 	struct store_config cfg = {
 		.no_background = !bg,
 		.recompress_after = after,
+		.group_size = 1,	/* one page per frame: exact counts */
 	};
 
 	return store_create(&cfg);
@@ -596,7 +598,8 @@ static void test_prepared_writer(void)
 	struct store_recomp_algorithm z = { STORE_RECOMP_ZSTD, 1 };
 	/* No folding: only the codec may allocate (the fold index would
 	 * grow back after the discards). */
-	struct store_config cfg = { .no_background = true, .intake_cold = true,
+	struct store_config cfg = { .no_background = true, .group_size = 1,
+				    .intake_cold = true,
 				    .intake = z, .fold = STORE_FOLD_OFF };
 	struct store *st = store_create(&cfg);
 	struct cold_writer cold = { .st = st }, warm = { .st = st, .prepare = true };
@@ -642,7 +645,7 @@ static void test_prepared_writer(void)
  * type=huge|idle|huge_idle threshold=N algo=CODEC. */
 static void test_zram_forms(void)
 {
-	struct store_config cfg = { .no_background = true,
+	struct store_config cfg = { .no_background = true, .group_size = 1,
 				    .recompress_after = 80,
 				    .huge_threshold = 1024 };
 	struct store *st = store_create(&cfg), *off = new_store(false, 0);
@@ -725,6 +728,209 @@ static void test_zram_forms(void)
 	store_destroy(st);
 }
 
+/* ---- groups ---- */
+
+struct greader {
+	struct store_file *f;
+	_Atomic bool stop;
+	unsigned int bad, reads;
+};
+
+/* Reads pages 0..NUNIQ-1, which hold data[i] or, once overwritten by the
+ * main thread, data[i] with byte 200 flipped (gdata_alt), or zeros once
+ * discarded. */
+static unsigned char gdata_alt[NUNIQ][PG], gdata_orig[NUNIQ][PG];
+static const unsigned char zero_page[PG];
+
+static void *greader_main(void *arg)
+{
+	struct greader *r = arg;
+	static _Thread_local unsigned char buf[PG];
+	unsigned int i = 0;
+
+	while (!atomic_load(&r->stop)) {
+		i = (i + 37) % NUNIQ;
+		if (store_read(r->f, i, buf) ||
+		    (memcmp(buf, gdata_orig[i], PG) &&
+		     memcmp(buf, gdata_alt[i], PG) && memcmp(buf, zero_page, PG)))
+			r->bad++;
+		r->reads++;
+	}
+	return NULL;
+}
+
+static void test_groups(void)
+{
+	struct store_config cfg = { .no_background = true, .group_size = 8 };
+	struct store *st = store_create(&cfg), *one = new_store(false, 0);
+	struct store_file *a = store_file_create(st), *b = store_file_create(st);
+	struct store_file *a1 = store_file_create(one);
+	struct store_stats s0, s1, s2, o1;
+	struct greader r = { .f = a };
+	pthread_t th;
+	uint64_t n;
+	unsigned int i;
+
+	is_u64(store_get_group_size(st), 8, "group_pages from the config");
+	ok(store_set_group_size(st, 0) == -EINVAL, "group_pages 0: EINVAL");
+	ok(store_set_group_size(st, STORE_GROUP_MAX + 1) == -EINVAL,
+	   "group_pages %u: EINVAL", STORE_GROUP_MAX + 1);
+	is_u64(store_get_group_size(one), 1, "... 1 where asked");
+
+	/* Reads (the checks' too) leave pages idle, but where a test wants
+	 * pages used again. */
+	store_set_read_idle(st, true);
+	fill(a, b);
+	for (i = 0; i < NUNIQ; i++)
+		store_write(a1, i, data[i]);
+	store_mark_idle(st, NULL);
+	store_mark_idle(one, NULL);
+	store_recompress(one, NULL);
+	stats(one, &o1);
+	stats(st, &s0);
+	store_recompress(st, &n);
+	stats(st, &s1);
+	/* Cluster 0 (pages 0..511) has 512 - 20 unshared pages with objects:
+	 * 61 groups of 8 and one of 4; cluster 1 (512..599) 11 groups. */
+	is_u64(s1.group_pages, NUNIQ - NDUP, "every unshared page is grouped");
+	is_u64(s1.groups, 61 + 1 + 11, "in groups of 8 per cluster, the rest of "
+	       "a cluster in one");
+	is_u64(n, NUNIQ - NDUP, "recompress reports them");
+	is_u64(s1.recomp_pages, NUNIQ - NDUP, "and they count as cold");
+	ok(s1.group_saved > 0 && s1.compr_data_size + s1.group_saved ==
+	   s0.compr_data_size, "compr_data_size fell by group_saved");
+	ok(s1.compr_data_size < o1.compr_data_size,
+	   "groups hold less than one frame a page: %llu < %llu bytes",
+	   (unsigned long long)s1.compr_data_size,
+	   (unsigned long long)o1.compr_data_size);
+	ok(s1.group_scratch_bytes == 0 || s1.mem_used_total >=
+	   s1.group_scratch_bytes, "mem_used_total counts the scratch");
+	is_u64(bad_pages(a, b), 0, "every grouped page reads back");
+	stats(st, &s2);
+	ok(s2.group_scratch_bytes > 0, "the reading thread has group scratch "
+	   "(%llu bytes), counted", (unsigned long long)s2.group_scratch_bytes);
+	check_valid(st, "groups made");
+
+	/* Readers of grouped pages while pages leave their groups. */
+	memcpy(gdata_orig, data, sizeof(gdata_orig));
+	memcpy(gdata_alt, data, sizeof(gdata_alt));
+	for (i = 0; i < NUNIQ; i++)
+		gdata_alt[i][200] ^= 0xff;
+	ok(pthread_create(&th, NULL, greader_main, &r) == 0, "reader started");
+
+	/* overwrite one page of a group, discard a run across groups */
+	memcpy(data[3], gdata_alt[3], PG);
+	store_write(a, 3, data[3]);
+	stats(st, &s2);
+	is_u64(s2.group_pages, s1.group_pages - 1, "an overwritten page left its group");
+	is_u64(s2.groups, s1.groups, "... which stays");
+	ok(s2.compr_data_size > s1.compr_data_size, "... with its bytes");
+	store_discard(a, 200, 64);
+	for (i = 200; i < 264; i++)
+		memset(data[i], 0, PG);
+	stats(st, &s2);
+	ok(s2.groups < s1.groups, "groups whose pages were all discarded are "
+	   "freed (%llu -> %llu)", (unsigned long long)s1.groups,
+	   (unsigned long long)s2.groups);
+	is_u64(bad_pages(a, b), 0, "every page reads back after the overwrite "
+	       "and the discard");
+	check_valid(st, "pages left groups");
+
+	/* Sparse groups: overwrite 7 of every 8 pages of 400..479; the
+	 * walk regroups what is left of those groups. */
+	for (i = 400; i < 480; i++) {
+		if (i % 8 == 0 || (i % 7 == 0 && i / 7 < NDUP))
+			continue;
+		memcpy(data[i], gdata_alt[i], PG);
+		store_write(a, i, data[i]);
+	}
+	stats(st, &s1);
+	store_recompress(st, &n);	/* the new pages are young */
+	stats(st, &s2);
+	ok(n > 0 && s2.groups < s1.groups, "sparse groups regrouped: %llu pages, "
+	   "groups %llu -> %llu", (unsigned long long)n,
+	   (unsigned long long)s1.groups, (unsigned long long)s2.groups);
+	ok(s2.compr_data_size < s1.compr_data_size,
+	   "... giving back their dead bytes (%llu -> %llu)",
+	   (unsigned long long)s1.compr_data_size,
+	   (unsigned long long)s2.compr_data_size);
+	is_u64(bad_pages(a, b), 0, "every page reads back after regrouping");
+	check_valid(st, "sparse groups regrouped");
+
+	while (r.reads < 500)
+		usleep(1000);
+	atomic_store(&r.stop, true);
+	pthread_join(th, NULL);
+	ok(r.bad == 0, "a reader saw only whole pages, old or new (%u reads, "
+	   "%u bad)", r.reads, r.bad);
+
+	/* A grouped page read again is hot: the next walk takes it out. */
+	store_mark_idle(st, NULL);
+	store_recompress(st, NULL);
+	stats(st, &s1);
+	store_set_read_idle(st, false);
+	read_is(a, 300, data[300]);
+	read_is(a, 301, data[301]);
+	store_set_read_idle(st, true);
+	store_recompress(st, &n);
+	stats(st, &s2);
+	is_u64(s2.group_pages, s1.group_pages - 2, "two pages read again left "
+	       "their groups");
+	is_u64(s2.recomp_pages, s1.recomp_pages - 2, "... and the cold codec");
+	is_u64(bad_pages(a, b), 0, "every page reads back");
+	check_valid(st, "hot pages left");
+
+	/* A group with one page left (pages 512..519 made one): that page
+	 * is rewritten alone, the dead pages' bytes given back. */
+	for (i = 513; i < 520; i++) {
+		memcpy(data[i], gdata_alt[i], PG);
+		store_write(a, i, data[i]);
+	}
+	stats(st, &s1);
+	store_recompress(st, &n);	/* the new pages are young */
+	stats(st, &s2);
+	ok(n >= 1, "the last page of a mostly dead group was rewritten (with "
+	   "%llu more)", (unsigned long long)n - 1);
+	/* (the pages that left their groups were read idle since, by the
+	 * checks: they may have joined new groups, hence no exact counts) */
+	ok(s2.compr_data_size < s1.compr_data_size,
+	   "... alone in a group of its own, the dead bytes given back "
+	   "(%llu -> %llu)", (unsigned long long)s1.compr_data_size,
+	   (unsigned long long)s2.compr_data_size);
+	ok(read_is(a, 512, data[512]), "... and it reads back");
+	check_valid(st, "a group of one");
+
+	/* group_pages 1: no new groups, existing ones stay */
+	ok(store_set_group_size(st, 1) == 0, "group_pages 1");
+	store_mark_idle(st, NULL);
+	store_recompress(st, &n);
+	stats(st, &s1);
+	is_u64(s1.group_pages, s2.group_pages, "groups stay with group_pages 1");
+	is_u64(n, 7, "the 7 rewritten pages went to the cold codec alone");
+	ok(store_set_group_size(st, 16) == 0, "group_pages 16");
+	for (i = 0; i < NUNIQ; i += 3) {
+		memcpy(data[i], gdata_alt[i], PG);
+		store_write(a, i, data[i]);
+	}
+	store_mark_idle(st, NULL);
+	store_recompress(st, &n);
+	stats(st, &s2);
+	ok(s2.group_pages > 0 && n > 0, "groups of 16: %llu pages moved, "
+	   "%llu in %llu groups", (unsigned long long)n,
+	   (unsigned long long)s2.group_pages, (unsigned long long)s2.groups);
+	is_u64(bad_pages(a, b), 0, "every page reads back");
+	check_valid(st, "groups of 16");
+
+	store_file_destroy(a);
+	store_file_destroy(b);
+	stats(st, &s2);
+	is_u64(s2.groups + s2.group_pages + s2.pool_objs, 0,
+	       "files gone: no group, no object left");
+	store_file_destroy(a1);
+	store_destroy(one);
+	store_destroy(st);
+}
+
 int main(void)
 {
 	test_settings();
@@ -736,5 +942,6 @@ int main(void)
 	test_read_idle();
 	test_prepared_writer();
 	test_zram_forms();
+	test_groups();
 	return tap_done();
 }
