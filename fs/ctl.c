@@ -136,6 +136,7 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "recomp_total", ss->recomp_total },
 		{ "recomp_saved", ss->recomp_saved },
 		{ "recomp_kept", ss->recomp_kept },
+		{ "idle_pages", fss->idle_pages },
 		{ "recompress_after", fss->recompress_after },
 		{ "intake_cold", ss->intake_cold },
 		{ "read_idle", fss->read_idle },
@@ -646,6 +647,7 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 	case CTL_STAT:
 		store_get_stats(fs->st, &ss);
 		ctl_fs_stats(fs, &fss);
+		fss.idle_pages = store_idle_pages(fs->st);
 		ctl_fmt_stat(sb, &ss, &fss);
 		break;
 	case CTL_CLASSES:

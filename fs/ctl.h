@@ -81,6 +81,7 @@ struct ctl_fs_stats {
 	struct store_recomp_algorithm intake; /* ... this one */
 	bool read_idle;             /* a read leaves the page idle */
 	unsigned int group_size;    /* pages per cold group, 1 = none */
+	uint64_t idle_pages;        /* store_idle_pages(), counted at the read */
 };
 
 /* Formatters: pure, append to sb. */

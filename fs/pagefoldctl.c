@@ -55,6 +55,7 @@ enum col_id {
 	COL_FOLDED,
 	COL_SAME,
 	COL_COLD,
+	COL_IDLE,
 	COL_INTAKE,
 	COL_COLD_CODEC,
 	COL_FILES,
@@ -89,6 +90,7 @@ static const struct column columns[COL_NR] = {
 	[COL_FOLDED]       = { "FOLDED", true, "pages sharing their object (pages_folded)" },
 	[COL_SAME]         = { "SAME", true, "same-filled pages (same_pages)" },
 	[COL_COLD]         = { "COLD", true, "pages in the cold codec (recomp_pages)" },
+	[COL_IDLE]         = { "IDLE", true, "pages idle now, cold or not (idle_pages)" },
 	[COL_INTAKE]       = { "INTAKE", false, "codec of written pages (intake)" },
 	[COL_COLD_CODEC]   = { "COLD-CODEC", false, "the cold codec (recomp_algorithm)" },
 	[COL_FILES]        = { "FILES", true, "files holding a store (files)" },
@@ -105,7 +107,7 @@ static const struct column columns[COL_NR] = {
 
 static const enum col_id default_cols[] = {
 	COL_MOUNTPOINT, COL_SIZE, COL_DATA, COL_COMPR, COL_TOTAL, COL_RATIO,
-	COL_LIMIT, COL_SAVED_FOLD, COL_COLD, COL_FILES, COL_SWAP,
+	COL_LIMIT, COL_SAVED_FOLD, COL_COLD, COL_IDLE, COL_FILES, COL_SWAP,
 };
 #define NR_DEFAULT_COLS (sizeof(default_cols) / sizeof(default_cols[0]))
 
@@ -207,6 +209,7 @@ enum stat_id {
 	ST_SAME_PAGES,
 	ST_PAGES_FOLDED,
 	ST_RECOMP_PAGES,
+	ST_IDLE_PAGES,
 	ST_FILES,
 	ST_MLOCKED,
 	ST_IO_FLUSHER,
@@ -222,6 +225,7 @@ static const char *const stat_names[ST_NR] = {
 	[ST_SAME_PAGES] = "same_pages",
 	[ST_PAGES_FOLDED] = "pages_folded",
 	[ST_RECOMP_PAGES] = "recomp_pages",
+	[ST_IDLE_PAGES] = "idle_pages",
 	[ST_FILES] = "files",
 	[ST_MLOCKED] = "mlocked",
 	[ST_IO_FLUSHER] = "io_flusher",
@@ -1011,6 +1015,8 @@ static char *mount_cell(const struct options *o, const struct state *s,
 		return fmt_stat_count(st, ST_SAME_PAGES);
 	case COL_COLD:
 		return fmt_stat_count(st, ST_RECOMP_PAGES);
+	case COL_IDLE:
+		return fmt_stat_count(st, ST_IDLE_PAGES);
 	case COL_INTAKE:
 		return xstrdup(st->intake ? st->intake : "-");
 	case COL_COLD_CODEC:
@@ -1286,7 +1292,7 @@ static void usage(FILE *out)
 		"    -h, --help           print this help\n"
 		"    -V, --version        print the version\n\n"
 		"columns (default: MOUNTPOINT,SIZE,DATA,COMPR,TOTAL,RATIO,LIMIT,\n"
-		"SAVED-FOLD,COLD,FILES,SWAP; FILE after MOUNTPOINT with -f):\n",
+		"SAVED-FOLD,COLD,IDLE,FILES,SWAP; FILE after MOUNTPOINT with -f):\n",
 		prog);
 	for (int c = 0; c < COL_NR; c++)
 		fprintf(out, "    %-13s %s\n", columns[c].name, columns[c].help);

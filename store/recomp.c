@@ -681,6 +681,46 @@ int store_age_tick(struct store *st, uint64_t *pages)
 	return walk_store(st, WALK_TICK, NULL, NULL, pages);
 }
 
+/*
+ * Pages idle now: stored pages (own object or folded) not read or written
+ * for recompress_after seconds, or marked idle, cold or not yet. A walk of
+ * every slot under its cluster lock, taking nothing else: for a stat read,
+ * not for a data path.
+ */
+uint64_t store_idle_pages(struct store *st)
+{
+	unsigned int threshold = atomic_load(&st->rc.after) ? AGE_TICKS
+							    : AGE_IDLE;
+	struct store_file *f;
+	uint64_t cursor = 0, n = 0;
+
+	while ((f = file_next(st, &cursor))) {
+		uint64_t from = 0, ci;
+		struct cluster *c;
+
+		for (;;) {
+			file_rdlock(f);
+			c = cdir_next(&f->dir, from, &ci);
+			if (!c) {
+				file_rdunlock(f);
+				break;
+			}
+			pf_lock(&c->lock);
+			for (unsigned int i = 0; i < c->cap; i++)
+				if (slot_type(c->slot[i]) >= SLOT_OBJ &&
+				    slot_age(c->slot[i]) >= threshold)
+					n++;
+			pf_unlock(&c->lock);
+			file_rdunlock(f);
+			if (ci >= MAX_CLUSTER)
+				break;
+			from = ci + 1;
+		}
+		file_put(f);
+	}
+	return n;
+}
+
 /* ---- settings ---- */
 
 int store_set_recompress_after(struct store *st, uint64_t seconds)

@@ -398,6 +398,9 @@ int store_recompress(struct store *st, uint64_t *pages);
  * recompress_after / 8 seconds (ages every page, moves the idle ones).
  * For tests, with no_background; *pages as above. */
 int store_age_tick(struct store *st, uint64_t *pages);
+/* Pages idle now (not read or written for recompress_after seconds, or
+ * marked idle; cold ones included): a walk of every slot, for stats. */
+uint64_t store_idle_pages(struct store *st);
 
 /* Pool size classes, for /.ctl/classes: fills up to max entries, returns the
  * number of classes. */

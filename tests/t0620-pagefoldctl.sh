@@ -75,6 +75,16 @@ raw() { "$CTL" --raw --bytes --noheadings "$@"; }
 pf_is "$(st "$A" pages_folded)" 128 "setup: the copy's pages fold (pages_folded 128)"
 pf_is "$(st "$A" same_pages)" 20 "setup: 20 same-filled pages on the first mount"
 
+# --- idle_pages (IDLE): none at first (no aging with recompress_after=0);
+# after "echo all > idle", every page with an object, folded ones too
+# (157 pages - 20 same-filled); a direct read of one page makes it young.
+pf_is "$(st "$A" idle_pages)" 0 "idle_pages 0 before anything is marked idle"
+echo all >"$A/.ctl/idle"
+pf_is "$(st "$A" idle_pages)" 137 "echo all > idle: idle_pages 137, every page that is not same-filled"
+dd if="$A/mixed" of=/dev/null bs=4096 count=1 iflag=direct status=none
+pf_is "$(st "$A" idle_pages)" 136 "a page read back is idle no more: 136"
+pf_is "$(raw -o IDLE "$A")" 136 "IDLE shows idle_pages"
+
 # --- one row per mount
 "$CTL" --raw --noheadings -o MOUNTPOINT >"$PF_TMP/rows"
 pf_is $? 0 "pagefoldctl exits 0"
@@ -83,12 +93,12 @@ pf_is "$(grep -cxF "$B_RAW" "$PF_TMP/rows")" 1 "one row for 'mnt b', its blank w
 "$CTL" >"$PF_TMP/table"
 pf_is "$(grep -cF "$B " "$PF_TMP/table")" 1 "... and as a blank in the aligned table"
 pf_is "$(head -n1 "$PF_TMP/table" | tr -s ' ')" \
-	"MOUNTPOINT SIZE DATA COMPR TOTAL RATIO LIMIT SAVED-FOLD COLD FILES SWAP" \
+	"MOUNTPOINT SIZE DATA COMPR TOTAL RATIO LIMIT SAVED-FOLD COLD IDLE FILES SWAP" \
 	"the default columns"
 
 # --- every figure against .ctl/stat, read right before and after
-names="orig_data_size compr_data_size mem_used_total mem_limit same_pages pages_folded recomp_pages files intake recomp_algorithm"
-cols=DATA,COMPR,TOTAL,LIMIT,SAME,FOLDED,COLD,FILES,INTAKE,COLD-CODEC
+names="orig_data_size compr_data_size mem_used_total mem_limit same_pages pages_folded recomp_pages idle_pages files intake recomp_algorithm"
+cols=DATA,COMPR,TOTAL,LIMIT,SAME,FOLDED,COLD,IDLE,FILES,INTAKE,COLD-CODEC
 snapshot() { # MNT
 	local n
 	for n in $names; do
@@ -146,7 +156,7 @@ pf_is "$out" "COMPR MOUNTPOINT DATA
 $(st "$A" compr_data_size) $A $(st "$A" orig_data_size)" \
 	"--output picks and orders the columns (names in any case)"
 pf_is "$("$CTL" --raw -o +PID,FOLDED "$A" | head -n1)" \
-	"MOUNTPOINT SIZE DATA COMPR TOTAL RATIO LIMIT SAVED-FOLD COLD FILES SWAP PID FOLDED" \
+	"MOUNTPOINT SIZE DATA COMPR TOTAL RATIO LIMIT SAVED-FOLD COLD IDLE FILES SWAP PID FOLDED" \
 	"--output +COLS adds to the default columns"
 "$CTL" -o DATA,NOPE "$A" >"$PF_TMP/out" 2>"$PF_TMP/err"
 pf_is $? 2 "an unknown column: exit 2"
@@ -156,7 +166,10 @@ pf_is "$(cat "$PF_TMP/out")" "" "... and no table"
 "$CTL" --no-such-option >/dev/null 2>&1
 pf_is $? 2 "an unknown option: exit 2"
 all=$("$CTL" --raw --output-all "$A" | head -n1)
-pf_is "$(echo "$all" | wc -w)" 24 "--output-all: 24 columns"
+# Every column -h lists (one line each, indented four spaces).
+ncols=$("$CTL" -h | grep -cE '^    [A-Z][A-Z-]+ ')
+pf_ge "$ncols" 24 "-h lists the columns ($ncols)"
+pf_is "$(echo "$all" | wc -w)" "$ncols" "--output-all: all $ncols columns"
 "$CTL" -h >"$PF_TMP/help"
 pf_is $? 0 "-h exits 0"
 missing=
@@ -173,7 +186,7 @@ pf_is "$("$CTL" --noheadings -o MOUNTPOINT "$A")" "$A" "--noheadings: no header 
 cmp -s "$PF_TMP/raw1" "$PF_TMP/raw2"
 pf_ok $? "--raw: the same output twice with nothing changed" ||
 	diff "$PF_TMP/raw1" "$PF_TMP/raw2" | head -n 10 | sed 's/^/# /'
-pf_is "$(awk 'NF != 24' "$PF_TMP/raw1")" "" "--raw: every row has a word for each of the 24 columns"
+pf_is "$(awk -v n="$ncols" 'NF != n' "$PF_TMP/raw1")" "" "--raw: every row has a word for each of the $ncols columns"
 pf_is "$(awk 'NR > 1 { print $1 }' "$PF_TMP/raw1" | sort -u | wc -l)" 2 "... rows of the two mounts named"
 
 # --- -f: the files, with their sizes
@@ -187,7 +200,7 @@ want=$( {
 pf_is "$(sort "$PF_TMP/files")" "$want" "-f: a row for each file with its size, after its mount's"
 pf_is "$(head -n1 "$PF_TMP/files")" "$A - $sum" "-f: the mount's row first"
 pf_is "$("$CTL" -f --raw "$A" | head -n1)" \
-	"MOUNTPOINT FILE SIZE DATA COMPR TOTAL RATIO LIMIT SAVED-FOLD COLD FILES SWAP" \
+	"MOUNTPOINT FILE SIZE DATA COMPR TOTAL RATIO LIMIT SAVED-FOLD COLD IDLE FILES SWAP" \
 	"-f: FILE is a default column then, after MOUNTPOINT"
 pf_is "$(raw -f -o FILE,DATA,COMPR,SAME,FOLDED "$A" | grep '^/dup2 ')" \
 	"/dup2 $(($(fcol "$A" /dup2 pages) * 4096)) $(fcol "$A" /dup2 compr_bytes) $(fcol "$A" /dup2 same) $(fcol "$A" /dup2 folded)" \
@@ -295,7 +308,7 @@ if pf_ns_start; then
 	pf_ok $? "(in the namespace: the tmpfs and both mounts unmounted)"
 	out=$(pf_ns "$CTL")
 	pf_is "$?:$(echo "$out" | tr -s ' ')" \
-		"0:MOUNTPOINT SIZE DATA COMPR TOTAL RATIO LIMIT SAVED-FOLD COLD FILES SWAP" \
+		"0:MOUNTPOINT SIZE DATA COMPR TOTAL RATIO LIMIT SAVED-FOLD COLD IDLE FILES SWAP" \
 		"no pagefold mounted: the header alone, exit 0"
 	out=$(pf_ns "$CTL" -n -f)
 	pf_is "$?:$out" "0:" "... and nothing at all with --noheadings"
