@@ -115,7 +115,18 @@ struct pool_config {
 	/* Virtual address space to reserve for spans; 0 = the default (and
 	 * maximum), POOL_ARENA_MAX. Smaller values suit tests. */
 	uint64_t arena_bytes;
+	/* Fault pool pages in ahead of the writers in a background thread
+	 * (see "Memory" above); off: the writer faults them in. */
+	bool refill;
+	/* Bound on the reserve of resident pages kept outside spans for new
+	 * spans (ready runs: the first pages of freed spans, and those the
+	 * refill faults in ahead); 0 = none. Counted in pool_mem_bytes(). */
+	uint64_t reserve_bytes;
 };
+
+/* The reserve's default (what the store asks for) and upper bound. */
+#define POOL_RESERVE_DEFAULT (64u * 4096u)    /* 256 KiB */
+#define POOL_RESERVE_MAX     (UINT64_C(256) << 20)
 
 #define POOL_ARENA_MAX (UINT64_C(0xff000000) * 16) /* 64 GiB - 256 MiB */
 
@@ -196,6 +207,11 @@ unsigned int pool_frag_pct(struct pool *pool);
  * until use falls under it. */
 void pool_set_limit(struct pool *pool, uint64_t limit_bytes);
 
+/* Bound the reserve (pool_config.reserve_bytes; rounded down to pages, at
+ * most POOL_RESERVE_MAX); a lower bound releases it at once. */
+void pool_set_reserve(struct pool *pool, uint64_t bytes);
+uint64_t pool_get_reserve(struct pool *pool);
+
 /* Statistics. Counters are read without stopping the pool, so a snapshot
  * taken while others work is consistent per field, not across fields. */
 enum pool_counter {
@@ -235,6 +251,16 @@ struct pool_stats {
 				    meta_bytes, and its callers' */
 	uint64_t objs;           /* live objects */
 	uint64_t limit_bytes;    /* current limit, 0 = none */
+	uint64_t reserve_bytes;  /* resident pages kept for new spans, in
+				    pool_mem_bytes() (not in pages) */
+	uint64_t ready_hits;     /* new spans that found their first pages
+				    resident in the reserve */
+	uint64_t ready_misses;   /* ... that did not (reserve on) */
+	uint64_t refill_pages;   /* pages the refill thread faulted in */
+	uint64_t writer_pages;   /* span pages the allocating thread faulted
+				    in itself (on the write path) */
+	bool refill;             /* the refill thread runs */
+	uint64_t refill_cpu_ns;  /* CPU time the refill thread used */
 	uint64_t counters[POOL_C_NR];
 	uint32_t nr_classes;     /* entries used in classes[] */
 	struct pool_class_stats classes[256];
