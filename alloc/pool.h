@@ -21,7 +21,19 @@
  * units can address) and spans are carved from it. Only pages an object has
  * been placed in, and one page ahead of them (faulted in together with
  * MADV_POPULATE_WRITE: one system call instead of two faults), are touched
- * and counted, so a span's untouched tail costs nothing; an
+ * and counted, so a span's untouched tail costs nothing. With
+ * pool_config.refill a background thread faults them in instead, ahead of
+ * the writers: the page a growing span keeps ahead of its objects (one
+ * whole page, asked for when an object first reaches the page before it)
+ * and the first 2 pages of a ready run for each span length in use (the
+ * reserve), so a write finds the memory it lands in resident and a new
+ * page costs the writer nothing as long as a CPU is free for the thread
+ * (bench-store on real.pages, 1 writer: 0.41 -> 0.04 faults per page
+ * written, +0.5% memory). The reserve (pool_config.reserve_bytes, at most
+ * 2 pages per span length): resident first pages of runs for new spans,
+ * from freed spans (memory reused before new memory) or made ahead by the
+ * refill; counted in pool_mem_bytes(), given back by a full compaction.
+ * The range is MADV_NOHUGEPAGE whatever the THP mode. An
  * emptied span goes back to the OS at once (except one kept per shard of a
  * class so alloc/free pairs do not make a system call each; compaction
  * returns those too), and a full compaction also returns the unused tail of

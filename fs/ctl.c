@@ -41,6 +41,7 @@ const struct ctl_entry ctl_table[CTL_NR] = {
 	[CTL_INTAKE]       = { "intake",       0644 },
 	[CTL_READ_IDLE]    = { "read_idle",    0644 },
 	[CTL_ZSWAP_STAT]   = { "zswap_stat",   0444 },
+	[CTL_POOL_RESERVE] = { "pool_reserve", 0644 },
 };
 
 int ctl_lookup(const char *name)
@@ -201,6 +202,10 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "recompress_after", fss->recompress_after },
 		{ "intake_cold", ss->intake_cold },
 		{ "read_idle", fss->read_idle },
+		{ "pool_reserve", fss->pool_reserve },
+		{ "pool_reserve_bytes", ss->pool_reserve_bytes },
+		{ "pool_refill_pages", ss->pool_refill_pages },
+		{ "pool_writer_pages", ss->pool_writer_pages },
 	};
 	char alg[32];
 
@@ -661,6 +666,7 @@ static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 	store_get_recomp_algorithm(fs->st, &fss->recomp);
 	fss->intake_cold = store_get_intake(fs->st, &fss->intake);
 	fss->read_idle = store_get_read_idle(fs->st);
+	fss->pool_reserve = store_get_pool_reserve(fs->st);
 }
 
 int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
@@ -733,6 +739,9 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 	}
 	case CTL_READ_IDLE:
 		strbuf_printf(sb, "%d\n", store_get_read_idle(fs->st) ? 1 : 0);
+		break;
+	case CTL_POOL_RESERVE:
+		strbuf_printf(sb, "%" PRIu64 "\n", store_get_pool_reserve(fs->st));
 		break;
 	case CTL_ZSWAP_STAT: {
 		struct zswap_stats zs;
@@ -825,6 +834,11 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 		ret = ctl_parse_bool(buf, len, &on);
 		if (!ret)
 			store_set_read_idle(fs->st, on);
+		break;
+	case CTL_POOL_RESERVE:
+		ret = ctl_parse_size(buf, len, &v);
+		if (!ret)
+			ret = store_set_pool_reserve(fs->st, v);
 		break;
 	default:
 		ret = -EACCES; /* read-only */

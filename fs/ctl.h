@@ -40,6 +40,7 @@ enum ctl_id {
 	CTL_INTAKE,
 	CTL_READ_IDLE,
 	CTL_ZSWAP_STAT,
+	CTL_POOL_RESERVE,
 	CTL_NR
 };
 
@@ -95,6 +96,7 @@ struct ctl_fs_stats {
 	bool intake_cold;           /* the intake is a cold codec ... */
 	struct store_recomp_algorithm intake; /* ... this one */
 	bool read_idle;             /* a read leaves the page idle */
+	uint64_t pool_reserve;      /* bound on the pool's reserve, bytes */
 };
 
 /* Formatters: pure, append to sb. */

@@ -112,6 +112,8 @@ enum {
 	KEY_SPIN,
 	KEY_INTAKE,
 	KEY_READ_IDLE,
+	KEY_POOL_RESERVE,
+	KEY_POOL_REFILL,
 };
 
 /* Pages idle this long go to the cold codec unless the options say
@@ -133,6 +135,8 @@ static const struct fuse_opt pf_opt_spec[] = {
 	FUSE_OPT_KEY("spin_us=", KEY_SPIN),
 	FUSE_OPT_KEY("intake=", KEY_INTAKE),
 	FUSE_OPT_KEY("read_idle=", KEY_READ_IDLE),
+	FUSE_OPT_KEY("pool_reserve=", KEY_POOL_RESERVE),
+	FUSE_OPT_KEY("pool_refill=", KEY_POOL_REFILL),
 	FUSE_OPT_END
 };
 
@@ -251,6 +255,21 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 			return conf_error(conf, "bad read_idle '%s': expected 0 or 1",
 					  val);
 		return 0;
+	case KEY_POOL_RESERVE:
+		if (opt_parse_size(val, &v) || v > STORE_POOL_RESERVE_MAX)
+			return conf_error(conf, "bad pool_reserve '%s': expected bytes with an optional K or M suffix, at most 256M",
+					  val);
+		conf->store.pool_reserve = v ? v : STORE_POOL_RESERVE_NONE;
+		return 0;
+	case KEY_POOL_REFILL: {
+		bool on;
+
+		if (opt_parse_bool(val, &on))
+			return conf_error(conf, "bad pool_refill '%s': expected 0 or 1",
+					  val);
+		conf->store.no_refill = !on;
+		return 0;
+	}
 	case FUSE_OPT_KEY_NONOPT:
 		if (conf->n_nonopt == 2)
 			return conf_error(conf, "too many arguments: '%s' (usage: pagefold [options] [source] mountpoint)",
@@ -291,6 +310,12 @@ static void usage(const char *prog)
 	       "    -o read_idle=0|1       1: a page read is left idle, so the next\n"
 	       "                           aging tick recompresses it (swap: a page\n"
 	       "                           read is back in RAM); default 0\n"
+	       "    -o pool_reserve=SIZE   resident memory the pool keeps ready for\n"
+	       "                           new spans (counted in mem_used_total), at\n"
+	       "                           most 256M; 0 = none (default 256K)\n"
+	       "    -o pool_refill=0|1     1: a background thread faults the pool's\n"
+	       "                           new pages in ahead of the writers\n"
+	       "                           (default 1)\n"
 	       "    -o spin_us=US          after serving a request, one worker polls\n"
 	       "                           for the next one this long before it\n"
 	       "                           sleeps; 0 = never poll (default 50)\n"
