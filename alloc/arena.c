@@ -402,13 +402,19 @@ released:
 	return 0;
 }
 
+int arena_release_locked(struct arena *a, void *addr, size_t len,
+			 bool allow_remap)
+{
+	return pages_release(&a->release_mode, &a->releases, addr, len,
+			     allow_remap);
+}
+
 int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap)
 {
 	int ret;
 
 	pthread_mutex_lock(&a->fill_lock);
-	ret = pages_release(&a->release_mode, &a->releases, addr, len,
-			    allow_remap);
+	ret = arena_release_locked(a, addr, len, allow_remap);
 	pthread_mutex_unlock(&a->fill_lock);
 	return ret;
 }
@@ -418,6 +424,10 @@ void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched)
 	uint32_t keep = 0;
 	int ret = 0;
 
+	/* Held throughout, even with nothing to release: the caller frees
+	 * the span's descriptor after this, and the refill thread reads
+	 * descriptors of spans it finds in the page map under it. */
+	pthread_mutex_lock(&a->fill_lock);
 	/* A ready run for its length, if the reserve has room (a hint read
 	 * without the lock; claimed under it below). */
 	if (touched && !__atomic_load_n(&a->ready[n].page, __ATOMIC_RELAXED) &&
@@ -427,18 +437,20 @@ void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched)
 	/* What it does not keep goes first: once claimed, the run is
 	 * another span's at any moment. */
 	if (touched > keep)
-		ret = arena_release(a, arena_addr(a, page + keep),
-				    (size_t)(touched - keep) << ARENA_PAGE_SHIFT,
-				    true);
+		ret = arena_release_locked(a, arena_addr(a, page + keep),
+					   (size_t)(touched - keep) <<
+					   ARENA_PAGE_SHIFT, true);
 	pthread_mutex_lock(&a->lock);
 	if (!ret && keep && ready_claim(a, page, n, keep)) {
 		pthread_mutex_unlock(&a->lock);
+		pthread_mutex_unlock(&a->fill_lock);
 		return;
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (!ret && keep)
-		ret = arena_release(a, arena_addr(a, page),
-				    (size_t)keep << ARENA_PAGE_SHIFT, true);
+		ret = arena_release_locked(a, arena_addr(a, page),
+					   (size_t)keep << ARENA_PAGE_SHIFT,
+					   true);
 
 	pthread_mutex_lock(&a->lock);
 	if (ret)
@@ -448,6 +460,7 @@ void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched)
 		runs_push(a, page, n);
 	arena_meta_update(a);
 	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->fill_lock);
 }
 
 static int populate_on = 1;  /* atomic: MADV_POPULATE_WRITE works here */

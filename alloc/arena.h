@@ -161,6 +161,9 @@ void pages_populate(void *addr, uint32_t n);
  * 0 or -errno.
  */
 int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap);
+/* The same with the fill lock already held. */
+int arena_release_locked(struct arena *a, void *addr, size_t len,
+			 bool allow_remap);
 
 /*
  * The same for any range of anonymous memory (alloc/mheap.c): *mode is the
