@@ -837,6 +837,8 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 		break;
 	case CTL_POOL_RESERVE:
 		ret = ctl_parse_size(buf, len, &v);
+		if (!ret && v > STORE_POOL_RESERVE_MAX)
+			ret = -ERANGE;
 		if (!ret)
 			ret = store_set_pool_reserve(fs->st, v);
 		break;
