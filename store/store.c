@@ -16,11 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef HAVE_XXH3_DISPATCH
-#include <xxh_x86dispatch.h>
-#else
 #include <xxhash.h>
-#endif
 
 #include "codec.h"
 #include "store-int.h"
@@ -88,16 +84,9 @@ static void mem_note_max(struct store *st)
 
 /* ---- objects and slots ---- */
 
-/* XXH3; with libxxhash's dispatch, its AVX2/AVX-512 code where the CPU
- * has it (the same values; XXH3_64bits() itself is built for the baseline
- * CPU). bench-store's breakdown line measures it (hash_us). */
 static uint64_t default_hash(const void *page, size_t len)
 {
-#ifdef HAVE_XXH3_DISPATCH
-	return XXH3_64bits_dispatch(page, len);
-#else
 	return XXH3_64bits(page, len);
-#endif
 }
 
 /* Fold-index content check: does the object behind handle hold page? */

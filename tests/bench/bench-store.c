@@ -66,13 +66,7 @@
 
 #include <lz4.h>
 
-#ifdef HAVE_XXH3_DISPATCH
-#include <xxh_x86dispatch.h>
-#define STORE_HASH XXH3_64bits_dispatch  /* as the store hashes */
-#else
 #include <xxhash.h>
-#define STORE_HASH XXH3_64bits
-#endif
 
 #include "codec.h"
 #include "pool.h"
@@ -292,7 +286,7 @@ static int stages_measure(const unsigned char *pages, uint64_t npages,
 		t0 = now();
 		for (i = 0; i < npages; i++)
 			if (!size[i])
-				sink += STORE_HASH(pages + i * PG, PG);
+				sink += XXH3_64bits(pages + i * PG, PG);
 		t[1][r] = now() - t0;
 		t0 = now();
 		for (i = 0; i < npages; i++) {
