@@ -267,7 +267,7 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 		if (opt_parse_bool(val, &on))
 			return conf_error(conf, "bad pool_refill '%s': expected 0 or 1",
 					  val);
-		conf->store.no_refill = !on;
+		conf->store.refill = on;
 		return 0;
 	}
 	case FUSE_OPT_KEY_NONOPT:
@@ -315,7 +315,7 @@ static void usage(const char *prog)
 	       "                           most 256M; 0 = none (default 256K)\n"
 	       "    -o pool_refill=0|1     1: a background thread faults the pool's\n"
 	       "                           new pages in ahead of the writers\n"
-	       "                           (default 1)\n"
+	       "                           (default 0)\n"
 	       "    -o spin_us=US          after serving a request, one worker polls\n"
 	       "                           for the next one this long before it\n"
 	       "                           sleeps; 0 = never poll (default 50)\n"

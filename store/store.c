@@ -1055,7 +1055,7 @@ struct store *store_create(const struct store_config *cfg)
 
 	{
 		struct pool_config pc = {
-			.refill = !cfg->no_background && !cfg->no_refill,
+			.refill = !cfg->no_background && cfg->refill,
 			.reserve_bytes = cfg->pool_reserve == STORE_POOL_RESERVE_NONE ? 0 :
 					 cfg->pool_reserve ? cfg->pool_reserve :
 					 STORE_POOL_RESERVE_DEFAULT,

@@ -3,7 +3,7 @@
  * bench-store - page store throughput and memory on a file of pages.
  *
  *   bench-store [-t THREADS] [-r REPS] [-f inline|scan|off] [-H HUGE]
- *               [-N] [-R BYTES|none] FILE
+ *               [-F] [-R BYTES|none] FILE
  *
  * FILE holds whole 4 KiB pages (tests/bench/datasets.sh makes them). For
  * each thread count (default "1 2"), REPS times (default 3): a fresh store
@@ -47,9 +47,9 @@
  *        it again, one thread, median of REPS; uncompressed bytes per second
  *
  * -H sets the huge threshold (default: the store's default), -f the fold
- * mode (default inline), -N turns the pool's background refill off, -R
- * sets the pool's reserve (bytes, or none). With -N -R none the store
- * gets its new pages as before issue 21: the writer faults them in.
+ * mode (default inline), -F turns the pool's background refill on (off
+ * by default, as in the store), -R sets the pool's reserve (bytes, or
+ * none). With -R none the store gets its new pages as before issue 21.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -312,7 +312,7 @@ static int stages_measure(const unsigned char *pages, uint64_t npages,
 		{
 			/* As the store would make it (store_create()). */
 			struct pool_config pc = {
-				.refill = !cfg->no_refill,
+				.refill = cfg->refill,
 				.reserve_bytes =
 					cfg->pool_reserve == STORE_POOL_RESERVE_NONE ? 0 :
 					cfg->pool_reserve ? cfg->pool_reserve :
@@ -471,7 +471,7 @@ static const char *thp_mode(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench-store [-t \"1 2\"] [-r REPS] "
-		"[-f inline|scan|off] [-H HUGE] [-N] [-R BYTES|none] FILE\n");
+		"[-f inline|scan|off] [-H HUGE] [-F] [-R BYTES|none] FILE\n");
 	exit(1);
 }
 
@@ -486,7 +486,7 @@ int main(int argc, char **argv)
 	int opt, fd;
 	double one_write_us = 0, one_sys_us = 0, one_faults = 0;
 
-	while ((opt = getopt(argc, argv, "t:r:f:H:NR:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:r:f:H:FR:")) != -1) {
 		switch (opt) {
 		case 't':
 			threads = optarg;
@@ -509,8 +509,8 @@ int main(int argc, char **argv)
 		case 'H':
 			cfg.huge_threshold = (unsigned int)atoi(optarg);
 			break;
-		case 'N':
-			cfg.no_refill = true;
+		case 'F':
+			cfg.refill = true;
 			break;
 		case 'R':
 			cfg.pool_reserve = strcmp(optarg, "none") ?
@@ -684,7 +684,7 @@ int main(int argc, char **argv)
 		       (double)mem_pool_pages / npages,
 		       /* CPU of the refill thread (another core), per page */
 		       mem_refill_us / npages,
-		       cfg.no_refill ? "off" : "on",
+		       cfg.refill ? "on" : "off",
 		       (unsigned long long)(cfg.pool_reserve ==
 			STORE_POOL_RESERVE_NONE ? 0 : cfg.pool_reserve ?
 			cfg.pool_reserve : STORE_POOL_RESERVE_DEFAULT));
