@@ -46,7 +46,10 @@
  * lock ordering: shard locks of a class in ascending order (only compaction
  * and pool_is_valid() hold more than one; pool_is_valid() takes the classes
  * in ascending order too, and class_pack_up() a class's locks before those
- * of a larger class) -> class ht_lock -> arena lock. A free of a guest
+ * of a larger class) -> class ht_lock -> arena fill lock -> arena lock.
+ * The refill ring's lock is taken under a shard lock with a trylock only;
+ * the refill thread takes the fill lock (then the arena lock) and never
+ * a shard lock. A free of a guest
  * (an object moved into a larger class) holds only the lock of the shard
  * it lives in and gives its index back through the home class's lock-free
  * remote list. Spans emptied
