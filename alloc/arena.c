@@ -2,9 +2,10 @@
 /*
  * arena.c - the pool's virtual address range: page runs and their release.
  *
- * lock ordering: shard locks (pool.c) may be held when the arena lock is
- * taken; the arena lock is never held while taking another lock or making a
- * system call.
+ * lock ordering: shard locks (pool.c) -> fill lock -> arena lock. The arena
+ * lock is never held while taking another lock or making a system call;
+ * the fill lock is held around the system calls that release or populate
+ * pages of the reservation (arena.h).
  */
 #include "arena.h"
 
@@ -46,11 +47,21 @@ int arena_init(struct arena *a, uint64_t bytes)
 			return -ENOMEM;
 		pages /= 2;
 	}
+	/* 4 KiB pages whatever the THP mode: under "always" a span's first
+	 * touched page would make a whole 2 MiB resident around the other
+	 * classes' untouched span tails (+9% of RSS measured, and memory
+	 * mem_used_total would not see). New pages are made cheap by the
+	 * refill instead (pool.c). Ignored where THP is not built in. */
+	(void)madvise(a->base, pages << ARENA_PAGE_SHIFT, MADV_NOHUGEPAGE);
 	a->page_map = map_anon(pages * sizeof(*a->page_map));
 	if (!a->page_map)
 		goto unmap_base;
 	if (pthread_mutex_init(&a->lock, NULL))
 		goto unmap_page_map;
+	if (pthread_mutex_init(&a->fill_lock, NULL)) {
+		pthread_mutex_destroy(&a->lock);
+		goto unmap_page_map;
+	}
 	a->nr_pages = (uint32_t)pages;
 	a->bump = 1;  /* page 0 is never handed out: location 0 means none */
 	arena_meta_update(a);
@@ -72,6 +83,7 @@ void arena_fini(struct arena *a)
 		free(a->runs[n].page);
 	free(a->large.run);
 	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_destroy(&a->fill_lock);
 	munmap(a->page_map, (size_t)a->nr_pages * sizeof(*a->page_map));
 	munmap(a->base, (size_t)a->nr_pages << ARENA_PAGE_SHIFT);
 	memset(a, 0, sizeof(*a));
@@ -252,14 +264,11 @@ static int arena_get_split(struct arena *a, uint32_t n, uint32_t *page)
 	return -ENOMEM;
 }
 
-int arena_get(struct arena *a, uint32_t n, uint32_t *page)
+/* A run of n pages from the free runs or the bump pointer. Under lock. */
+static int arena_get_locked(struct arena *a, uint32_t n, uint32_t *page)
 {
-	int ret;
+	int ret = arena_get_fast(a, n, page);
 
-	if (n < 1 || n > ARENA_MAX_RUN)
-		return -EINVAL;
-	pthread_mutex_lock(&a->lock);
-	ret = arena_get_fast(a, n, page);
 	if (ret)
 		ret = arena_get_large(a, n, page);
 	if (ret && a->runs_added) {
@@ -270,9 +279,83 @@ int arena_get(struct arena *a, uint32_t n, uint32_t *page)
 	}
 	if (ret)
 		ret = arena_get_split(a, n, page);
+	return ret;
+}
+
+int arena_get(struct arena *a, uint32_t n, uint32_t *page)
+{
+	int ret;
+
+	if (n < 1 || n > ARENA_MAX_RUN)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	ret = arena_get_locked(a, n, page);
 	arena_meta_update(a);
 	pthread_mutex_unlock(&a->lock);
 	return ret;
+}
+
+int arena_get_ready(struct arena *a, uint32_t n, uint32_t *page,
+		    uint32_t *res)
+{
+	int ret = 0;
+
+	*res = 0;
+	if (n < 1 || n > ARENA_MAX_RUN)
+		return -EINVAL;
+	pthread_mutex_lock(&a->lock);
+	if (a->ready[n].page) {
+		*page = a->ready[n].page;
+		*res = a->ready[n].res;
+		a->ready[n].page = 0;
+		a->ready[n].res = 0;
+		__atomic_store_n(&a->reserve, a->reserve - *res,
+				 __ATOMIC_RELAXED);
+		__atomic_fetch_add(&a->ready_hits, 1, __ATOMIC_RELAXED);
+		a->want |= UINT64_C(1) << n;
+	} else {
+		if (__atomic_load_n(&a->reserve_max, __ATOMIC_RELAXED)) {
+			__atomic_fetch_add(&a->ready_misses, 1,
+					   __ATOMIC_RELAXED);
+			a->want |= UINT64_C(1) << n;
+		}
+		ret = arena_get_locked(a, n, page);
+	}
+	arena_meta_update(a);
+	pthread_mutex_unlock(&a->lock);
+	return ret;
+}
+
+/* Make page..page+n (res first pages resident) the ready run of its
+ * length if that is free and the reserve has room. Under lock. */
+static bool ready_claim(struct arena *a, uint32_t page, uint32_t n,
+			uint32_t res)
+{
+	if (a->ready[n].page || !res ||
+	    a->reserve + res > __atomic_load_n(&a->reserve_max,
+					       __ATOMIC_RELAXED))
+		return false;
+	a->ready[n].page = page;
+	a->ready[n].res = res;
+	__atomic_store_n(&a->reserve, a->reserve + res, __ATOMIC_RELAXED);
+	return true;
+}
+
+void arena_unget_ready(struct arena *a, uint32_t page, uint32_t n,
+		       uint32_t res)
+{
+	bool kept;
+
+	if (res) {
+		pthread_mutex_lock(&a->lock);
+		kept = ready_claim(a, page, n, res);
+		pthread_mutex_unlock(&a->lock);
+		if (kept)
+			return;
+		arena_put(a, page, n, res);
+		return;
+	}
+	arena_unget(a, page, n);
 }
 
 void arena_unget(struct arena *a, uint32_t page, uint32_t n)
@@ -319,19 +402,55 @@ released:
 	return 0;
 }
 
-int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap)
+int arena_release_locked(struct arena *a, void *addr, size_t len,
+			 bool allow_remap)
 {
 	return pages_release(&a->release_mode, &a->releases, addr, len,
 			     allow_remap);
 }
 
+int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap)
+{
+	int ret;
+
+	pthread_mutex_lock(&a->fill_lock);
+	ret = arena_release_locked(a, addr, len, allow_remap);
+	pthread_mutex_unlock(&a->fill_lock);
+	return ret;
+}
+
 void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched)
 {
+	uint32_t keep = 0;
 	int ret = 0;
 
-	if (touched)
-		ret = arena_release(a, arena_addr(a, page),
-				    (size_t)touched << ARENA_PAGE_SHIFT, true);
+	/* Held throughout, even with nothing to release: the caller frees
+	 * the span's descriptor after this, and the refill thread reads
+	 * descriptors of spans it finds in the page map under it. */
+	pthread_mutex_lock(&a->fill_lock);
+	/* A ready run for its length, if the reserve has room (a hint read
+	 * without the lock; claimed under it below). */
+	if (touched && !__atomic_load_n(&a->ready[n].page, __ATOMIC_RELAXED) &&
+	    arena_reserve_pages(a) + ARENA_READY_RES <=
+	    __atomic_load_n(&a->reserve_max, __ATOMIC_RELAXED))
+		keep = touched < ARENA_READY_RES ? touched : ARENA_READY_RES;
+	/* What it does not keep goes first: once claimed, the run is
+	 * another span's at any moment. */
+	if (touched > keep)
+		ret = arena_release_locked(a, arena_addr(a, page + keep),
+					   (size_t)(touched - keep) <<
+					   ARENA_PAGE_SHIFT, true);
+	pthread_mutex_lock(&a->lock);
+	if (!ret && keep && ready_claim(a, page, n, keep)) {
+		pthread_mutex_unlock(&a->lock);
+		pthread_mutex_unlock(&a->fill_lock);
+		return;
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (!ret && keep)
+		ret = arena_release_locked(a, arena_addr(a, page),
+					   (size_t)keep << ARENA_PAGE_SHIFT,
+					   true);
 
 	pthread_mutex_lock(&a->lock);
 	if (ret)
@@ -341,6 +460,118 @@ void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched)
 		runs_push(a, page, n);
 	arena_meta_update(a);
 	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->fill_lock);
+}
+
+static int populate_on = 1;  /* atomic: MADV_POPULATE_WRITE works here */
+
+void pages_populate(void *addr, uint32_t n)
+{
+	if (__atomic_load_n(&populate_on, __ATOMIC_RELAXED) &&
+	    madvise(addr, (size_t)n << ARENA_PAGE_SHIFT, MADV_POPULATE_WRITE)) {
+		if (errno != EINVAL)
+			return;
+		__atomic_store_n(&populate_on, 0, __ATOMIC_RELAXED);
+	}
+	/* A write from user space to each page, changing no byte (the page
+	 * may already hold a writer's object): where MADV_POPULATE_WRITE is
+	 * missing (Linux < 5.14) it is the fault; and a virtual machine with
+	 * shadow page tables traps the first write from user space to a page
+	 * even after the kernel populated it (5 us of the 6.5 us a new page
+	 * cost on such a host, tests/bench/README.md), so this thread takes
+	 * that trap too, not the writer. */
+	for (uint32_t i = 0; i < n; i++)
+		__atomic_fetch_add((char *)addr + ((size_t)i << ARENA_PAGE_SHIFT),
+				   0, __ATOMIC_RELAXED);
+}
+
+uint32_t arena_refill(struct arena *a, uint64_t room)
+{
+	struct { uint32_t page, res; } fill[ARENA_MAX_RUN];
+	uint32_t nr = 0, done = 0, max;
+	uint64_t want;
+
+	pthread_mutex_lock(&a->fill_lock);
+	pthread_mutex_lock(&a->lock);
+	want = a->want;
+	a->want = 0;
+	max = __atomic_load_n(&a->reserve_max, __ATOMIC_RELAXED);
+	for (uint32_t n = 1; n <= ARENA_MAX_RUN && want; n++) {
+		uint32_t res = n < ARENA_READY_RES ? n : ARENA_READY_RES;
+		uint32_t page;
+
+		if (!(want & UINT64_C(1) << n) || a->ready[n].page)
+			continue;
+		if (a->reserve + res > max || (room && done + res > room))
+			break;
+		if (arena_get_locked(a, n, &page))
+			continue;
+		a->ready[n].page = page;
+		a->ready[n].res = res;
+		__atomic_store_n(&a->reserve, a->reserve + res,
+				 __ATOMIC_RELAXED);
+		fill[nr].page = page;
+		fill[nr++].res = res;
+		done += res;
+	}
+	arena_meta_update(a);
+	pthread_mutex_unlock(&a->lock);
+	/* Taken, used, freed meanwhile? Its release waits for the fill lock. */
+	for (uint32_t i = 0; i < nr; i++)
+		pages_populate(arena_addr(a, fill[i].page), fill[i].res);
+	pthread_mutex_unlock(&a->fill_lock);
+	__atomic_fetch_add(&a->filled, done, __ATOMIC_RELAXED);
+	return done;
+}
+
+uint32_t arena_drop_reserve(struct arena *a)
+{
+	struct { uint32_t page, n; int ret; } drop[ARENA_MAX_RUN];
+	uint32_t nr = 0, pages = 0;
+
+	if (!arena_reserve_pages(a))
+		return 0;
+	pthread_mutex_lock(&a->fill_lock);
+	pthread_mutex_lock(&a->lock);
+	for (uint32_t n = 1; n <= ARENA_MAX_RUN; n++) {
+		if (!a->ready[n].page)
+			continue;
+		drop[nr].page = a->ready[n].page;
+		drop[nr].n = n;
+		drop[nr++].ret = (int)a->ready[n].res;
+		a->ready[n].page = 0;
+		a->ready[n].res = 0;
+	}
+	__atomic_store_n(&a->reserve, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&a->lock);
+	for (uint32_t i = 0; i < nr; i++) {
+		uint32_t res = (uint32_t)drop[i].ret;
+
+		drop[i].ret = pages_release(&a->release_mode, &a->releases,
+					    arena_addr(a, drop[i].page),
+					    (size_t)res << ARENA_PAGE_SHIFT,
+					    true);
+		if (!drop[i].ret)
+			pages += res;
+	}
+	pthread_mutex_unlock(&a->fill_lock);
+	pthread_mutex_lock(&a->lock);
+	for (uint32_t i = 0; i < nr; i++) {
+		if (drop[i].ret)
+			a->lost_pages += drop[i].n;
+		else
+			runs_push(a, drop[i].page, drop[i].n);
+	}
+	arena_meta_update(a);
+	pthread_mutex_unlock(&a->lock);
+	return pages;
+}
+
+void arena_set_reserve(struct arena *a, uint32_t pages)
+{
+	__atomic_store_n(&a->reserve_max, pages, __ATOMIC_RELAXED);
+	if (arena_reserve_pages(a) > pages)
+		arena_drop_reserve(a);
 }
 
 /* Recompute meta_bytes after a change of the bump pointer or of a vector's
@@ -395,6 +626,28 @@ bool arena_is_valid(struct arena *a, const char **why)
 			if (a->page_map[p + k])
 				bad = "arena: free run overlaps a span";
 		free_pages += n;
+	}
+	{
+		uint32_t reserve = 0;
+
+		for (uint32_t n = 1; n <= ARENA_MAX_RUN && !bad; n++) {
+			uint32_t p = a->ready[n].page;
+
+			if (!p) {
+				if (a->ready[n].res)
+					bad = "arena: resident pages without a ready run";
+				continue;
+			}
+			reserve += a->ready[n].res;
+			if (p + n > a->bump || a->ready[n].res > n ||
+			    a->ready[n].res > ARENA_READY_RES)
+				bad = "arena: bad ready run";
+			for (uint32_t k = 0; k < n && !bad; k++)
+				if (a->page_map[p + k])
+					bad = "arena: ready run overlaps a span";
+		}
+		if (!bad && reserve != a->reserve)
+			bad = "arena: reserve != sum of ready runs' resident pages";
 	}
 	if (a->runs[0].nr)
 		bad = "arena: free run of length 0";

@@ -20,8 +20,23 @@
  * under mlockall(MCL_FUTURE|MCL_ONFAULT) is itself locked on fault. The
  * method that worked is remembered.
  *
- * Locking: the arena lock protects the bump pointer and the free runs. It is
- * taken inside a shard lock (shard -> arena) and never around a system call.
+ * The reserve (off unless arena_set_reserve() gives it pages): ready runs,
+ * at most one per run length, whose first pages (at most ARENA_READY_RES)
+ * are resident, so the span that takes one finds its first pages already
+ * faulted in. A ready run comes from a span freed with touched pages
+ * (arena_put() keeps its first pages resident instead of releasing them:
+ * memory reused before new memory is touched) or from arena_refill(),
+ * which a background thread calls to make one, faulting its pages in
+ * ahead of the writers, for each length taken since. The reserve's pages
+ * (reserve) never pass reserve_max; the pool counts them as held memory.
+ *
+ * Locking: the arena lock protects the bump pointer, the free runs and the
+ * ready runs. It is taken inside a shard lock (shard -> arena) and never
+ * around a system call. The fill lock is held around every release of
+ * pages of the reservation (arena_release()) and around arena_refill()'s
+ * populate, so that a ready run taken, used, freed and released while it
+ * is being faulted in is released after the populate, not before
+ * (shard -> fill -> arena).
  * The page map is written by the owner of a run (under its shard's lock, or
  * all of its class's shard locks) and read under that lock, under a pin on
  * the span, or optimistically and re-checked under the lock (pool.c).
@@ -37,6 +52,7 @@
 #define ARENA_PAGE_SHIFT 12
 #define ARENA_PAGE_SIZE  (1u << ARENA_PAGE_SHIFT)
 #define ARENA_MAX_RUN    32u   /* longest span, in pages */
+#define ARENA_READY_RES  2u    /* resident first pages of a ready run */
 
 struct span;
 
@@ -59,6 +75,9 @@ struct arena_large {
  *   free_pages == sum over n of runs[n].nr * n + sum of large run lengths
  *   every free run lies below bump and overlaps no other run and no span
  *   page_map[p] != NULL  iff  page p belongs to a live span
+ *   ready[n].page != 0: a run of n pages below bump, in no free run and no
+ *     span, its first ready[n].res <= min(n, ARENA_READY_RES) pages resident
+ *   reserve == sum of ready[n].res <= reserve_max (unless lowered since)
  */
 struct arena {
 	char *base;                 /* start of the reservation */
@@ -75,6 +94,16 @@ struct arena {
 	uint64_t releases;          /* atomic: successful releases (any method) */
 	uint64_t meta_bytes;        /* atomic: what arena_meta_bytes() returns,
 				     * recomputed under lock on every change */
+	struct { uint32_t page, res; } ready[ARENA_MAX_RUN + 1];
+	uint64_t want;              /* bit n: a ready run of n pages was taken
+				     * (or missed) since: arena_refill() makes
+				     * one */
+	uint32_t reserve;           /* atomic: resident pages of ready runs */
+	uint32_t reserve_max;       /* atomic: bound on reserve, pages */
+	uint64_t ready_hits;        /* atomic: spans that got a ready run */
+	uint64_t ready_misses;      /* atomic: spans that found none */
+	uint64_t filled;            /* atomic: pages arena_refill() faulted in */
+	pthread_mutex_t fill_lock;
 };
 
 enum arena_release_mode {
@@ -90,11 +119,40 @@ void arena_fini(struct arena *a);
 
 /* A run of n pages (1..ARENA_MAX_RUN) holding no memory. 0 or -ENOMEM. */
 int arena_get(struct arena *a, uint32_t n, uint32_t *page);
+/* The same, taking the ready run of n pages if there is one: *res gets
+ * the number of its first pages that are resident (0 otherwise), which
+ * leave the reserve and are the caller's to count from now on. */
+int arena_get_ready(struct arena *a, uint32_t n, uint32_t *page,
+		    uint32_t *res);
 /* Undo an arena_get() whose pages were never touched. */
 void arena_unget(struct arena *a, uint32_t page, uint32_t n);
+/* Undo an arena_get_ready() (its res first pages resident, untouched
+ * since): back to the reserve if there is room, else released. */
+void arena_unget_ready(struct arena *a, uint32_t page, uint32_t n,
+		       uint32_t res);
 /* Release the first touched pages of a run to the OS (the rest were never
- * touched) and make the run free. */
+ * touched) and make the run free; with a reserve, a run whose length has
+ * no ready run keeps its first pages resident as that ready run. */
 void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched);
+
+/* Bound the reserve to pages (0: none); above it, ready runs are released
+ * at once. */
+void arena_set_reserve(struct arena *a, uint32_t pages);
+/* Make a ready run for every length taken since the last call, faulting
+ * its first pages in (the background refill's work); with room_pages, at
+ * most that many pages. Returns the pages faulted in. */
+uint32_t arena_refill(struct arena *a, uint64_t room_pages);
+/* Release every ready run's pages (a full compaction, a lower bound).
+ * Returns the pages released. */
+uint32_t arena_drop_reserve(struct arena *a);
+/* Resident pages in the reserve (one atomic read). */
+static inline uint32_t arena_reserve_pages(struct arena *a)
+{
+	return __atomic_load_n(&a->reserve, __ATOMIC_RELAXED);
+}
+/* Fault n pages in with one system call (MADV_POPULATE_WRITE; where the
+ * kernel lacks it, an atomic add of 0 to a byte of each page). */
+void pages_populate(void *addr, uint32_t n);
 
 /*
  * Give pages back to the OS while keeping them reserved and usable: their
@@ -103,6 +161,9 @@ void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched);
  * 0 or -errno.
  */
 int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap);
+/* The same with the fill lock already held. */
+int arena_release_locked(struct arena *a, void *addr, size_t len,
+			 bool allow_remap);
 
 /*
  * The same for any range of anonymous memory (alloc/mheap.c): *mode is the

@@ -42,6 +42,7 @@ const struct ctl_entry ctl_table[CTL_NR] = {
 	[CTL_READ_IDLE]    = { "read_idle",    0644 },
 	[CTL_GROUP_SIZE]   = { "group_size",   0644 },
 	[CTL_ZSWAP_STAT]   = { "zswap_stat",   0444 },
+	[CTL_POOL_RESERVE] = { "pool_reserve", 0644 },
 };
 
 int ctl_lookup(const char *name)
@@ -145,6 +146,10 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "group_saved", ss->group_saved },
 		{ "group_scratch_bytes", ss->group_scratch_bytes },
 		{ "group_size", fss->group_size },
+		{ "pool_reserve", fss->pool_reserve },
+		{ "pool_reserve_bytes", ss->pool_reserve_bytes },
+		{ "pool_refill_pages", ss->pool_refill_pages },
+		{ "pool_writer_pages", ss->pool_writer_pages },
 	};
 	char alg[32];
 
@@ -615,6 +620,7 @@ static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 	fss->intake_cold = store_get_intake(fs->st, &fss->intake);
 	fss->read_idle = store_get_read_idle(fs->st);
 	fss->group_size = store_get_group_size(fs->st);
+	fss->pool_reserve = store_get_pool_reserve(fs->st);
 }
 
 /* A row of /.ctl/files (pf_fs_for_each_file()). */
@@ -701,6 +707,9 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 		break;
 	case CTL_GROUP_SIZE:
 		strbuf_printf(sb, "%u\n", store_get_group_size(fs->st));
+		break;
+	case CTL_POOL_RESERVE:
+		strbuf_printf(sb, "%" PRIu64 "\n", store_get_pool_reserve(fs->st));
 		break;
 	case CTL_ZSWAP_STAT: {
 		struct zswap_stats zs;
@@ -798,6 +807,13 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 		ret = ctl_parse_group_size(buf, len, &pct);
 		if (!ret)
 			ret = store_set_group_size(fs->st, pct);
+		break;
+	case CTL_POOL_RESERVE:
+		ret = ctl_parse_size(buf, len, &v);
+		if (!ret && v > STORE_POOL_RESERVE_MAX)
+			ret = -ERANGE;
+		if (!ret)
+			ret = store_set_pool_reserve(fs->st, v);
 		break;
 	default:
 		ret = -EACCES; /* read-only */

@@ -42,6 +42,7 @@ enum ctl_id {
 	CTL_READ_IDLE,
 	CTL_GROUP_SIZE,
 	CTL_ZSWAP_STAT,
+	CTL_POOL_RESERVE,
 	CTL_NR
 };
 
@@ -82,6 +83,7 @@ struct ctl_fs_stats {
 	bool read_idle;             /* a read leaves the page idle */
 	unsigned int group_size;    /* pages per cold group, 1 = none */
 	uint64_t idle_pages;        /* store_idle_pages(), counted at the read */
+	uint64_t pool_reserve;      /* bound on the pool's reserve, bytes */
 };
 
 /* Formatters: pure, append to sb. */

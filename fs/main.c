@@ -55,6 +55,8 @@ enum {
 	KEY_INTAKE,
 	KEY_READ_IDLE,
 	KEY_GROUP_SIZE,
+	KEY_POOL_RESERVE,
+	KEY_POOL_REFILL,
 };
 
 /* Pages idle this long go to the cold codec unless the options say
@@ -77,6 +79,8 @@ static const struct fuse_opt pf_opt_spec[] = {
 	FUSE_OPT_KEY("intake=", KEY_INTAKE),
 	FUSE_OPT_KEY("read_idle=", KEY_READ_IDLE),
 	FUSE_OPT_KEY("group_size=", KEY_GROUP_SIZE),
+	FUSE_OPT_KEY("pool_reserve=", KEY_POOL_RESERVE),
+	FUSE_OPT_KEY("pool_refill=", KEY_POOL_REFILL),
 	FUSE_OPT_END
 };
 
@@ -201,6 +205,21 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 					  val, STORE_GROUP_MAX);
 		conf->store.group_size = (unsigned int)v;
 		return 0;
+	case KEY_POOL_RESERVE:
+		if (opt_parse_size(val, &v) || v > STORE_POOL_RESERVE_MAX)
+			return conf_error(conf, "bad pool_reserve '%s': expected bytes with an optional K or M suffix, at most 256M",
+					  val);
+		conf->store.pool_reserve = v ? v : STORE_POOL_RESERVE_NONE;
+		return 0;
+	case KEY_POOL_REFILL: {
+		bool on;
+
+		if (opt_parse_bool(val, &on))
+			return conf_error(conf, "bad pool_refill '%s': expected 0 or 1",
+					  val);
+		conf->store.refill = on;
+		return 0;
+	}
 	case FUSE_OPT_KEY_NONOPT:
 		if (conf->n_nonopt == 2)
 			return conf_error(conf, "too many arguments: '%s' (usage: pagefold [options] [source] mountpoint)",
@@ -244,6 +263,12 @@ static void usage(const char *prog)
 	       "    -o group_size=N        1..16: idle pages of a file recompressed\n"
 	       "                           together, N to a zstd frame; 1 = each\n"
 	       "                           alone (default 8)\n"
+	       "    -o pool_reserve=SIZE   resident memory the pool keeps ready for\n"
+	       "                           new spans (counted in mem_used_total), at\n"
+	       "                           most 256M; 0 = none (default 256K)\n"
+	       "    -o pool_refill=0|1     1: a background thread faults the pool's\n"
+	       "                           new pages in ahead of the writers\n"
+	       "                           (default 0)\n"
 	       "    -o spin_us=US          after serving a request, one worker polls\n"
 	       "                           for the next one this long before it\n"
 	       "                           sleeps; 0 = never poll (default 50)\n"

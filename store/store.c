@@ -1078,7 +1078,18 @@ struct store *store_create(const struct store_config *cfg)
 			atomic_init(&st->ctr[i].v[c], 0);
 	pthread_mutex_init(&st->files_lock, NULL);
 
-	st->pool = pool_create(NULL);
+	{
+		struct pool_config pc = {
+			.refill = !cfg->no_background && cfg->refill,
+			.reserve_bytes = cfg->pool_reserve == STORE_POOL_RESERVE_NONE ? 0 :
+					 cfg->pool_reserve ? cfg->pool_reserve :
+					 STORE_POOL_RESERVE_DEFAULT,
+		};
+
+		if (pc.reserve_bytes > STORE_POOL_RESERVE_MAX)
+			pc.reserve_bytes = STORE_POOL_RESERVE_MAX;
+		st->pool = pool_create(&pc);
+	}
 	if (!st->pool)
 		goto fail_free_store;
 	/* The store's metadata from the pool's heap, not malloc: it goes
@@ -1175,6 +1186,11 @@ void store_get_stats(struct store *st, struct store_stats *ss)
 			pool_get_stats(st->pool, ps);
 			ss->pool_pages = ps->pages;
 			ss->pool_objs = ps->objs;
+			ss->pool_reserve_bytes = ps->reserve_bytes;
+			ss->pool_refill_pages = ps->refill_pages;
+			ss->pool_writer_pages = ps->writer_pages;
+			ss->pool_ready_hits = ps->ready_hits;
+			ss->pool_refill_cpu_ns = ps->refill_cpu_ns;
 			free(ps);
 		}
 	}
@@ -1369,6 +1385,19 @@ int store_set_defrag_ratio(struct store *st, unsigned int pct)
 		return -EINVAL;
 	atomic_store(&st->defrag_ratio, pct);
 	return 0;
+}
+
+int store_set_pool_reserve(struct store *st, uint64_t bytes)
+{
+	if (bytes > STORE_POOL_RESERVE_MAX)
+		return -EINVAL;
+	pool_set_reserve(st->pool, bytes);
+	return 0;
+}
+
+uint64_t store_get_pool_reserve(struct store *st)
+{
+	return pool_get_reserve(st->pool);
 }
 
 void store_reset_mem_used_max(struct store *st)

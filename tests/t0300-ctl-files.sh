@@ -23,7 +23,7 @@ write_ctl() { # FILE VALUE: like echo, with the error message kept
 
 # --- every file
 pf_is "$(ls "$C" | sort | tr '\n' ' ')" \
-	"classes compact defrag_ratio files fold group_size idle intake io_stat mem_limit mem_used_max mm_stat read_idle recomp_algorithm recompress recompress_after shrink stat zswap_stat " \
+	"classes compact defrag_ratio files fold group_size idle intake io_stat mem_limit mem_used_max mm_stat pool_reserve read_idle recomp_algorithm recompress recompress_after shrink stat zswap_stat " \
 	"/.ctl holds exactly the documented files"
 pf_is "$(wc -l <"$C/mm_stat")" 1 "mm_stat is one line"
 pf_is "$(awk '{ print NF }' "$C/mm_stat")" 19 "mm_stat: zram's 9 columns and 10 of pagefold's"
@@ -35,7 +35,8 @@ for k in orig_data_size compr_data_size mem_used_total mem_limit mem_used_max \
 	pool_pages frag_pct files threads mlocked fold defrag_ratio recomp_pages \
 	recomp_total recomp_saved recomp_kept recompress_after recomp_algorithm \
 	intake_cold read_idle intake group_pages groups group_saved \
-	group_scratch_bytes group_size; do
+	group_scratch_bytes group_size pool_reserve pool_reserve_bytes \
+	pool_refill_pages pool_writer_pages idle_pages; do
 	[ -n "$(st $k)" ] || missing="$missing $k"
 done
 pf_is "$missing" "" "stat has every name"
@@ -78,6 +79,12 @@ write_ctl read_idle 1
 pf_is "$(cat "$C/read_idle")" 1 "read_idle 1 reads back"
 pf_is "$(st read_idle)" 1 "... and in stat"
 write_ctl read_idle 0
+pf_is "$(cat "$C/pool_reserve")" 262144 "pool_reserve is 256K by default"
+write_ctl pool_reserve 64K
+pf_is "$(cat "$C/pool_reserve")" 65536 "pool_reserve 64K reads back in bytes"
+pf_is "$(st pool_reserve)" 65536 "... and in stat"
+pf_ok "$([ "$(st pool_reserve_bytes)" -le 65536 ]; echo $?)" "... which bounds pool_reserve_bytes"
+write_ctl pool_reserve 256K
 # zswap_stat: one line of 5 numbers, the kernel's own figures
 pf_is "$(awk '{ print NF }' "$C/zswap_stat")" 5 "zswap_stat: 5 columns"
 want=$(awk '/^Zswap:/ { z = $2 * 1024 } END { print z + 0 }' /proc/meminfo)
@@ -137,6 +144,12 @@ for v in "" LZ4 gzip "zstd 1" lz4:1; do
 done
 for v in zstd:0 zstd:20 lz4hc:13; do
 	bad intake "$v" "Numerical result out of range"
+done
+for v in 257M 1G; do
+	bad pool_reserve "$v" "Numerical result out of range"
+done
+for v in "" abc -1; do
+	bad pool_reserve "$v" "Invalid argument"
 done
 for v in "" yes -1 01; do
 	bad read_idle "$v" "Invalid argument"

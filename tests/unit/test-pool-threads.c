@@ -205,8 +205,18 @@ int main(void)
 	const char *why = NULL;
 	struct timespec t0, t1;
 
-	pool = pool_create(NULL);
-	ok(pool, "pool_create");
+	/* With the background refill and the reserve, as the store runs it:
+	 * their faulting in and releasing race with everything below. */
+	{
+		struct pool_config cfg = {
+			.refill = true,
+			.reserve_bytes = POOL_RESERVE_DEFAULT,
+		};
+
+		pool = pool_create(&cfg);
+	}
+	ok(pool, "pool_create (refill on, reserve %u bytes)",
+	   POOL_RESERVE_DEFAULT);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	workers_left = NR_WORKERS;
 	for (int i = 0; i < NR_WORKERS; i++) {
@@ -256,6 +266,12 @@ int main(void)
 	ok(st.counters[POOL_C_MIGRATED] > 1000 && comp.calls > 100,
 	   "compaction really ran alongside (%llu moves)",
 	   (unsigned long long)st.counters[POOL_C_MIGRATED]);
+	ok(st.refill && st.refill_pages > 0,
+	   "the refill ran alongside (%llu pages faulted in ahead, %llu by "
+	   "the writers; reserve %llu bytes)",
+	   (unsigned long long)st.refill_pages,
+	   (unsigned long long)st.writer_pages,
+	   (unsigned long long)st.reserve_bytes);
 	is_u64(st.counters[POOL_C_ALLOCS], allocs, "allocs counted");
 	is_u64(st.counters[POOL_C_FREES], frees, "frees counted");
 	is_u64(st.counters[POOL_C_ALLOCS] - st.counters[POOL_C_FREES], st.objs,

@@ -1182,6 +1182,251 @@ static void test_model(void)
 	pool_destroy(p);
 }
 
+
+/* AnonHugePages (kB) of the mapping holding addr, from /proc/self/smaps;
+ * -1 if not found. */
+static long smaps_thp_kb(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		/* Mapping lines start with a lowercase hex address, field
+		 * lines with a capital. */
+		if (!(line[0] >= 'A' && line[0] <= 'Z') &&
+		    sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/*
+ * The arena's reserve: ready runs made of freed spans' first pages (reused
+ * before new memory), bounded, made ahead by arena_refill(), counted; 4 KiB
+ * pages whatever the THP mode. Returns a failure code, 0 if all is well.
+ */
+static int arena_reserve_check(char *why, size_t len)
+{
+	struct arena a;
+	uint32_t page, res, pages[ARENA_MAX_RUN + 1];
+	uint8_t *m;
+
+	if (arena_init(&a, 64u << 20))
+		return 1;
+	/* Off by default: a freed run keeps nothing. */
+	if (arena_get(&a, 4, &page))
+		return 2;
+	m = arena_addr(&a, page);
+	memset(m, 1, 4 * POOL_PAGE_SIZE);
+	arena_put(&a, page, 4, 4);
+	if (resident_pages(m, 4) != 0 || arena_reserve_pages(&a) != 0)
+		return 3;
+	/* Reuse before new memory: with a reserve, a freed run keeps its
+	 * first 2 pages and the next span of its length gets them. */
+	arena_set_reserve(&a, 8);
+	if (arena_get_ready(&a, 4, &page, &res) || res != 0)
+		return 4;
+	m = arena_addr(&a, page);
+	memset(m, 2, 4 * POOL_PAGE_SIZE);
+	arena_put(&a, page, 4, 4);
+	snprintf(why, len, "after a put of 4 touched pages: %u resident, "
+		 "reserve %u", resident_pages(m, 4), arena_reserve_pages(&a));
+	if (resident_pages(m, 4) != ARENA_READY_RES ||
+	    arena_reserve_pages(&a) != ARENA_READY_RES)
+		return 5;
+	{
+		uint32_t again;
+
+		if (arena_get_ready(&a, 4, &again, &res) || again != page ||
+		    res != ARENA_READY_RES || arena_reserve_pages(&a) != 0)
+			return 6;
+		if (m[0] != 2 || m[POOL_PAGE_SIZE] != 2)
+			return 7;  /* not the same memory: it was released */
+		arena_put(&a, page, 4, 4);
+	}
+	/* A bound below what it holds releases it; then a bound of 3
+	 * pages, runs of 1..8 pages freed fully touched. */
+	arena_set_reserve(&a, 1);
+	if (arena_reserve_pages(&a) != 0 || resident_pages(m, 4) != 0)
+		return 8;
+	arena_set_reserve(&a, 3);
+	for (uint32_t n = 1; n <= 8; n++) {
+		if (arena_get(&a, n, &pages[n]))
+			return 9;
+		memset(arena_addr(&a, pages[n]), 3, (size_t)n * POOL_PAGE_SIZE);
+	}
+	for (uint32_t n = 1; n <= 8; n++)
+		arena_put(&a, pages[n], n, n);
+	{
+		uint32_t resident = 0;
+
+		for (uint32_t n = 1; n <= 8; n++)
+			resident += resident_pages(arena_addr(&a, pages[n]), n);
+		snprintf(why, len, "bound 3 pages: reserve %u, resident in "
+			 "the freed runs %u", arena_reserve_pages(&a), resident);
+		if (arena_reserve_pages(&a) > 3 || resident !=
+		    arena_reserve_pages(&a) || arena_reserve_pages(&a) < 2)
+			return 10;
+	}
+	if (!arena_is_valid(&a, NULL))
+		return 11;
+	/* Made ahead: lengths asked for (hit or miss) get a ready run with
+	 * its first pages faulted in, within the bound. */
+	arena_set_reserve(&a, 0);
+	arena_set_reserve(&a, 64);
+	arena_refill(&a, 0);      /* the lengths taken above */
+	arena_drop_reserve(&a);
+	for (uint32_t n = 5; n <= 7; n += 2) {
+		if (arena_get_ready(&a, n, &pages[n], &res) || res)
+			return 12;
+		arena_unget(&a, pages[n], n);
+	}
+	res = arena_refill(&a, 0);
+	snprintf(why, len, "refill made %u pages, reserve %u", res,
+		 arena_reserve_pages(&a));
+	if (res != 2 * ARENA_READY_RES ||
+	    arena_reserve_pages(&a) != 2 * ARENA_READY_RES)
+		return 13;
+	if (arena_get_ready(&a, 7, &page, &res) || res != ARENA_READY_RES ||
+	    resident_pages(arena_addr(&a, page), 7) != ARENA_READY_RES)
+		return 14;
+	arena_put(&a, page, 7, res);
+	/* Room: a refill under a limit of 1 page makes nothing. */
+	arena_drop_reserve(&a);
+	if (arena_get_ready(&a, 9, &page, &res))
+		return 15;
+	arena_unget(&a, page, 9);
+	if (arena_refill(&a, 1) != 0 || arena_reserve_pages(&a) != 0)
+		return 16;
+	/* THP: off for the arena whatever the mode (4 MiB touched, no huge
+	 * page), so the figures above hold under "always", "madvise" and
+	 * "never" alike. */
+	{
+		uint32_t first = 0, p2;
+		long kb;
+
+		for (uint32_t i = 0; i < 32; i++) {
+			if (arena_get(&a, 32, &p2))
+				return 17;
+			if (!i)
+				first = p2;
+			memset(arena_addr(&a, p2), 4, 32 * POOL_PAGE_SIZE);
+		}
+		kb = smaps_thp_kb(arena_addr(&a, first));
+		snprintf(why, len, "AnonHugePages of the arena %ld kB", kb);
+		if (kb != 0)
+			return 18;
+	}
+	if (!arena_is_valid(&a, NULL))
+		return 19;
+	arena_fini(&a);
+	return 0;
+}
+
+static void test_reserve(void)
+{
+	char why[160] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char thp[128] = "(none)";
+
+	if (f) {
+		if (!fgets(thp, sizeof(thp), f))
+			strcpy(thp, "(unreadable)");
+		thp[strcspn(thp, "\n")] = 0;
+		fclose(f);
+	}
+	printf("# transparent_hugepage/enabled: %s\n", thp);
+	{
+		int r = arena_reserve_check(why, sizeof(why));
+
+		ok(r == 0, "arena reserve: freed runs' first pages reused, "
+		   "bound kept, refill ahead, no huge pages (code %d; %s)",
+		   r, why);
+	}
+
+	/* The pool counts the reserve: pool_mem_bytes() = (span pages +
+	 * reserve pages) * 4 KiB + bookkeeping; a span made of a ready run
+	 * takes its pages without new memory. */
+	{
+		struct pool_config cfg = { .reserve_bytes = 64 * POOL_PAGE_SIZE };
+		struct pool *p = pool_create(&cfg);
+		struct pool_stats *ps = malloc(sizeof(*ps));
+		pool_handle_t *h = malloc(4000 * sizeof(*h));
+		uint64_t mem, want, hits0, pages0;
+		size_t freed;
+		int bad = 0;
+
+		for (int i = 0; i < 4000 && !bad; i++)
+			bad = pool_alloc(p, 3000, &h[i]);
+		for (int i = 0; i < 4000; i++)
+			if (i % 4000 >= 8)
+				pool_free(p, h[i]);
+		pool_get_stats(p, ps);
+		mem = pool_mem_bytes(p);
+		want = (ps->pages * POOL_PAGE_SIZE + ps->reserve_bytes) +
+		       ps->handle_bytes + ps->meta_bytes;
+		ok(!bad && ps->reserve_bytes > 0 &&
+		   ps->reserve_bytes <= 64 * POOL_PAGE_SIZE && mem == want,
+		   "pool: freed spans feed the reserve (%" PRIu64 " bytes), "
+		   "counted: mem %" PRIu64 " == pages %" PRIu64
+		   " * 4K + reserve + bookkeeping %" PRIu64,
+		   ps->reserve_bytes, mem, ps->pages, want);
+		hits0 = ps->ready_hits;
+		pages0 = ps->pages;
+		for (int i = 8; i < 4000 && !bad; i++)
+			bad = pool_alloc(p, 3000, &h[i]);
+		pool_get_stats(p, ps);
+		ok(!bad && ps->ready_hits > hits0 && ps->pages >= pages0,
+		   "pool: new spans take ready runs before new memory "
+		   "(%" PRIu64 " hits)", ps->ready_hits - hits0);
+		for (int i = 0; i < 4000; i++)
+			pool_free(p, h[i]);
+		compact_all(p, 100, &freed);
+		pool_get_stats(p, ps);
+		ok(ps->reserve_bytes == 0 && ps->pages == 0,
+		   "pool: a full compaction gives the reserve back "
+		   "(reserve %" PRIu64 ", pages %" PRIu64 ")",
+		   ps->reserve_bytes, ps->pages);
+		ok(pool_is_valid(p, NULL), "pool valid after the reserve's use");
+		pool_destroy(p);
+
+		/* The background refill: pages faulted in ahead, counted as
+		 * the pool's (no page the pool does not count). */
+		cfg.refill = true;
+		p = pool_create(&cfg);
+		for (int i = 0; i < 4000 && !bad; i++) {
+			bad = pool_alloc(p, 700 + (i * 37) % 3000, &h[i]);
+			if (i % 256 == 0)
+				usleep(200);  /* let it run, even on one CPU */
+		}
+		usleep(20000);
+		pool_get_stats(p, ps);
+		mem = pool_mem_bytes(p);
+		want = (ps->pages * POOL_PAGE_SIZE + ps->reserve_bytes) +
+		       ps->handle_bytes + ps->meta_bytes;
+		ok(!bad && ps->refill && ps->refill_pages > 0 && mem == want &&
+		   ps->writer_pages + ps->refill_pages >= ps->pages / 2,
+		   "pool refill: %" PRIu64 " pages faulted in ahead, %" PRIu64
+		   " by the writer, of %" PRIu64 "; counted",
+		   ps->refill_pages, ps->writer_pages, ps->pages);
+		ok(pool_is_valid(p, NULL), "pool valid with the refill");
+		pool_destroy(p);
+		free(h);
+		free(ps);
+	}
+}
+
 int main(void)
 {
 	test_classes();
@@ -1192,6 +1437,7 @@ int main(void)
 	test_arena_exhaustion();
 	test_release();
 	test_arena_methods();
+	test_reserve();
 	test_mlocked();
 	test_misuse();
 	test_pins();
