@@ -86,8 +86,14 @@ bool cluster_is_valid(const struct cluster *c, const char **why)
 			*why = "cluster: same-filled slot with a size";
 			return false;
 		}
-		if ((s >> 26) & 0x3f) {
+		if ((s >> 26) & 0x1f) {
 			*why = "cluster: spare bits set";
+			return false;
+		}
+		/* disk tier */
+		if ((s & SLOT_DISK) && (slot_type(s) != SLOT_OBJ ||
+					(s & (SLOT_COLD | SLOT_KEEP)))) {
+			*why = "cluster: DISK bit on a slot that is no plain OBJ";
 			return false;
 		}
 		if (slot_type(s) == SLOT_SAME &&

@@ -17,7 +17,11 @@
  *                to the cold codec; counted in recomp_pages
  *   bit  25      KEEP (OBJ/FOLD): the cold codec was tried on this page and
  *                did not make it smaller; not tried again until rewritten
- *   bits 26..31  spare, 0
+ *   bits 26..30  spare, 0
+ *   bit  31      DISK (OBJ only; disk tier, backing.h): the object is in
+ *                the backing file, the payload its place there (16-byte
+ *                granules + 1) and nothing but this slot is in memory;
+ *                counted in bd_count
  *   bits 32..63  payload: pool handle (OBJ), fold entry id (FOLD), the
  *                32-bit half of a pattern whose two halves are equal
  *                (SAME; zero pages included), or a pattern id (SAME + bit 2)
@@ -80,6 +84,8 @@ enum slot_type {
 #define SLOT_AGE_MASK   (UINT64_C(0xff) << SLOT_AGE_SHIFT)
 #define SLOT_COLD       (UINT64_C(1) << 24)
 #define SLOT_KEEP       (UINT64_C(1) << 25)
+/* disk tier (backing.h) */
+#define SLOT_DISK       (UINT64_C(1) << 31)
 #define AGE_IDLE        255u	/* marked idle */
 #define AGE_MAX         254u	/* where aging saturates */
 

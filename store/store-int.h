@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "backing.h"
 #include "cluster.h"
 #include "fold.h"
 #include "mem.h"
@@ -178,6 +179,7 @@ struct store {
 
 	struct bg_thread bg;		/* compaction */
 	struct recompressor rc;
+	struct backing *bd;		/* disk tier (backing.c) */
 	struct ctr_stripe ctr[CTR_STRIPES];
 };
 
@@ -210,6 +212,9 @@ void file_rdunlock(struct store_file *f);
 void file_put(struct store_file *f);
 /* The next live file after *cursor, with a reference (file_put() it). */
 struct store_file *file_next(struct store *st, uint64_t *cursor);
+
+/* mem_used_total, for backing.c's policy */
+uint64_t store_mem_used(struct store *st);
 
 /* recomp.c */
 int recomp_init(struct store *st, const struct store_config *cfg);
