@@ -346,6 +346,17 @@ static void blocks_reclaim(struct backing *bd)
 		if (ftruncate(bd->fd, (off_t)e * BLK) == 0)
 			bd->end = e;
 	}
+	if (!bd->end && !bd->refs_n) {
+		/* Nothing on disk: the map goes back too. */
+		pf_free(&bd->mem, bd->blk);
+		pf_free(&bd->mem, bd->pend);
+		pf_free(&bd->mem, bd->refs);
+		bd->blk = NULL;
+		bd->pend = NULL;
+		bd->refs = NULL;
+		bd->cap = bd->lowfree = 0;
+		bd->pend_cap = bd->refs_cap = 0;
+	}
 }
 
 /* ---- the public side of one slot ---- */
