@@ -16,6 +16,8 @@
  * fallback without O_DIRECT).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -346,6 +348,92 @@ static void test_exact(const char *dir)
 	unlink(path);
 }
 
+
+/* ---- threads: writes, reads and discards racing writebacks ---- */
+
+#define TPAGES 600
+#define TTHREADS 3
+
+struct tctx {
+	struct store *st;
+	struct store_file *f;
+	unsigned int id;
+	unsigned int bad;
+	_Atomic bool *stop;
+};
+
+static void *worker(void *arg)
+{
+	struct tctx *t = arg;
+	static _Thread_local unsigned char want[PG], got[PG];
+	uint64_t seeds[TPAGES / TTHREADS] = { 0 };
+	uint64_t x = t->id + 1;
+	unsigned int n = TPAGES / TTHREADS, k;
+
+	for (k = 0; k < 20000 && !atomic_load(t->stop); k++) {
+		unsigned int i = (unsigned int)((x = td_mix(x)) % n);
+		uint64_t page = (uint64_t)i * TTHREADS + t->id;	/* own pages */
+
+		switch ((x >> 32) % 4) {
+		case 0:		/* write: text, raw or a shared page */
+			seeds[i] = (x >> 40) % 4 ? (x >> 8) | 2 : 1000 + x % 16;
+			gen(want, seeds[i]);
+			if (store_write(t->f, page, want))
+				seeds[i] = 0, store_discard(t->f, page, 1);
+			break;
+		case 1:
+			store_discard(t->f, page, 1);
+			seeds[i] = 0;
+			break;
+		default:	/* read and compare */
+			if (seeds[i])
+				gen(want, seeds[i]);
+			else
+				memset(want, 0, PG);
+			if (store_read(t->f, page, got) || memcmp(want, got, PG))
+				t->bad++;
+		}
+	}
+	return NULL;
+}
+
+static void test_threads(const char *dir)
+{
+	struct store_config cfg = { .no_background = true };
+	struct store *st = store_create(&cfg);
+	struct store_file *f = store_file_create(st);
+	struct tctx t[TTHREADS];
+	pthread_t th[TTHREADS];
+	_Atomic bool stop = false;
+	char *path = backing_path(dir, "test-backing-threads");
+	unsigned int i, bad = 0, rounds = 0;
+	uint64_t n, moved = 0;
+
+	is_u64(store_set_backing(st, path), 0, "threads: attached");
+	for (i = 0; i < TTHREADS; i++) {
+		t[i] = (struct tctx){ st, f, i, 0, &stop };
+		pthread_create(&th[i], NULL, worker, &t[i]);
+	}
+	for (rounds = 0; rounds < 200; rounds++) {
+		store_mark_idle(st, NULL);
+		store_writeback(st, rounds % 3 ? STORE_WB_IDLE : STORE_WB_HUGE, &n);
+		moved += n;
+	}
+	atomic_store(&stop, true);
+	for (i = 0; i < TTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		bad += t[i].bad;
+	}
+	diag("threads: %llu pages written back in %u rounds while 3 threads wrote, read and discarded",
+	     (unsigned long long)moved, rounds);
+	is_u64(bad, 0, "threads: every read matched what its thread wrote");
+	ok(moved > 0, "threads: pages went out meanwhile");
+	check_valid(st, "after the threads");
+	store_file_destroy(f);
+	store_destroy(st);
+	unlink(path);
+}
+
 int main(void)
 {
 	const char *dir = getenv("PF_TEST_DIR");
@@ -355,6 +443,7 @@ int main(void)
 		dir = getcwd(cwd, sizeof(cwd)) ? cwd : "/tmp";
 	test_exact(dir);
 	test_model(dir);
+	test_threads(dir);
 	if (access("/dev/shm", W_OK) == 0)
 		test_model("/dev/shm");
 	return tap_done();
