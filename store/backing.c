@@ -90,6 +90,10 @@ struct backing {
 	_Atomic uint64_t mem_high;
 	struct bg_thread t;
 	bool changed;			/* t.lock */
+	/* The walk's state and batch buffer (~370 KiB), made while a file
+	 * is attached; like the codec's per-thread state, not counted in
+	 * mem_used_total. Used under wb. */
+	struct wb_walk *walk;
 };
 
 /* ---- space map (bd->lock held) ---- */
@@ -798,27 +802,30 @@ static int wb_run(struct backing *bd, unsigned int type, unsigned int threshold,
 	struct store *st = bd->st;
 	struct store_file *f;
 	struct wb_walk *w;
-	uint64_t cursor = 0;
+	uint64_t cursor = 0, done;
 	int err = 0;
 
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	if (posix_memalign((void **)&w->buf, BLK, BATCH_BYTES + BLK)) {
-		free(w);
-		return -ENOMEM;
+	pthread_mutex_lock(&bd->wb);
+	if (bd->fd < 0) {
+		pthread_mutex_unlock(&bd->wb);
+		if (pages)
+			*pages = 0;
+		return -ENODEV;
 	}
+	/* Made when the file was attached: a writeback under memory
+	 * pressure allocates nothing. */
+	w = bd->walk;
 	w->bd = bd;
 	w->st = st;
 	w->type = type;
 	w->threshold = threshold;
 	w->mem_high = mem_high;
 	w->stop = stop;
-	pthread_mutex_lock(&bd->wb);
-	if (bd->fd < 0) {
-		err = -ENODEV;
-		goto out;
-	}
+	w->full = false;
+	w->err = 0;
+	w->done = w->since_compact = 0;
+	w->shared = NULL;
+	w->used = w->nobj = w->nent = 0;
 	while (!wb_stopped(w) && (f = file_next(st, &cursor))) {
 		wb_file(w, f);
 		file_put(f);
@@ -834,13 +841,32 @@ static int wb_run(struct backing *bd, unsigned int type, unsigned int threshold,
 					 : 100);
 	if (w->full && !w->done)
 		err = w->err;
-out:
+	done = w->done;
 	pthread_mutex_unlock(&bd->wb);
 	if (pages)
-		*pages = w->done;
+		*pages = done;
+	return err;
+}
+
+static struct wb_walk *walk_new(void)
+{
+	struct wb_walk *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	if (posix_memalign((void **)&w->buf, BLK, BATCH_BYTES + BLK)) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void walk_free(struct wb_walk *w)
+{
+	if (!w)
+		return;
 	free(w->buf);
 	free(w);
-	return err;
 }
 
 /* ---- the policy thread ---- */
@@ -939,6 +965,8 @@ static void backing_clear(struct backing *bd)
 	bd->fd = -1;
 	free(bd->path);
 	bd->path = NULL;
+	walk_free(bd->walk);
+	bd->walk = NULL;
 }
 
 void backing_destroy(struct backing *bd)
@@ -1114,16 +1142,24 @@ int store_set_backing_fd(struct store *st, int fd, const char *path)
 {
 	struct backing *bd = st->bd;
 	bool direct = false, punch = false;
+	struct wb_walk *walk = NULL;
 	char *p = NULL;
 	int err = 0;
 
 	if (fd >= 0) {
 		err = probe(fd, &direct, &punch);
-		if (err)
+		if (!err) {
+			p = strdup(path ? path : "?");
+			walk = walk_new();
+			if (!p || !walk)
+				err = -ENOMEM;
+		}
+		if (err) {
+			free(p);
+			walk_free(walk);
+			close(fd);
 			return err;
-		p = strdup(path ? path : "?");
-		if (!p)
-			return -ENOMEM;
+		}
 	}
 	pthread_mutex_lock(&bd->wb);
 	pthread_rwlock_wrlock(&bd->io);
@@ -1131,10 +1167,12 @@ int store_set_backing_fd(struct store *st, int fd, const char *path)
 	if (atomic_load(&bd->bd_count) || bd->objs) {
 		err = -EBUSY;
 		free(p);
+		walk_free(walk);
 	} else {
 		backing_clear(bd);
 		bd->fd = fd;
 		bd->path = p;
+		bd->walk = walk;
 		bd->direct = direct;
 		bd->punch = punch;
 	}
