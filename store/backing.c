@@ -83,6 +83,8 @@ struct backing {
 	/* stats */
 	_Atomic uint64_t bd_count, bd_reads, bd_writes;
 	_Atomic uint64_t failed_writes, failed_reads, punched;
+	_Atomic uint64_t gen;		/* raised when the file's bytes change
+					   (io held for writing) */
 	/* settings */
 	_Atomic uint64_t limit;		/* pages still allowed */
 	_Atomic bool limit_enable;
@@ -317,6 +319,9 @@ static void blocks_reclaim(struct backing *bd)
 {
 	uint32_t i, run_start = 0, run = 0;
 
+	/* Punched or cut, the bytes readers keep are stale (io is held for
+	 * writing here). */
+	atomic_fetch_add_explicit(&bd->gen, 1, memory_order_release);
 	if (bd->npend)
 		qsort(bd->pend, bd->npend, sizeof(*bd->pend), cmp_u32);
 	for (i = 0; i <= bd->npend; i++) {
@@ -383,24 +388,115 @@ void backing_read_end(struct backing *bd)
 	pthread_rwlock_unlock(&bd->io);
 }
 
-static _Thread_local unsigned char rbuf[2 * BLK] __attribute__((aligned(4096)));
+/*
+ * Each reading thread keeps the last stretch of the file it read: a page
+ * that follows the one read before it (a large read is split in chunks of
+ * 16 pages, each read in order by one thread; objects written back
+ * together lie one after the other) is read with the next RA_BYTES at
+ * once, and the pages after it come from the buffer. The buffer is good
+ * while bd->gen is unchanged: every batch written and every punch (the
+ * only things that change the file's bytes) raise it, under io held for
+ * writing, and a reader holds io for reading.
+ */
+#define RA_BYTES (64u * 1024)
+
+struct rcache {
+	const struct backing *bd;
+	uint64_t gen;
+	uint64_t start, end;		/* the file's bytes in buf */
+	uint64_t last_end;		/* end of the last object read */
+	unsigned char *buf;		/* RA_BYTES + BLK, block aligned */
+};
+
+static pthread_key_t rc_key;
+static pthread_once_t rc_once = PTHREAD_ONCE_INIT;
+static bool rc_key_ok;
+
+static void rc_free(void *p)
+{
+	struct rcache *rc = p;
+
+	free(rc->buf);
+	free(rc);
+}
+
+static void rc_key_init(void)
+{
+	rc_key_ok = pthread_key_create(&rc_key, rc_free) == 0;
+}
+
+static struct rcache *rc_get(void)
+{
+	struct rcache *rc;
+
+	pthread_once(&rc_once, rc_key_init);
+	if (!rc_key_ok)
+		return NULL;
+	rc = pthread_getspecific(rc_key);
+	if (rc)
+		return rc;
+	rc = calloc(1, sizeof(*rc));
+	if (!rc)
+		return NULL;
+	if (posix_memalign((void **)&rc->buf, BLK, RA_BYTES + BLK)) {
+		free(rc);
+		return NULL;
+	}
+	memset(rc->buf, 0, RA_BYTES + BLK);	/* faulted in now */
+	if (pthread_setspecific(rc_key, rc)) {
+		rc_free(rc);
+		return NULL;
+	}
+	return rc;
+}
+
+int backing_thread_prepare(struct backing *bd)
+{
+	if (!bd || bd->fd < 0)
+		return 0;
+	return rc_get() ? 0 : -ENOMEM;
+}
 
 int backing_read(struct backing *bd, slot_t s, void *page)
 {
 	uint64_t off = (uint64_t)(slot_payload(s) - 1) * GRAN;
 	unsigned int size = slot_size(s);
 	uint64_t start = off & ~(uint64_t)(BLK - 1);
-	size_t len = ((off - start + size + BLK - 1) / BLK) * BLK;
+	uint64_t gen = atomic_load_explicit(&bd->gen, memory_order_acquire);
+	struct rcache *rc = rc_get();
+	const unsigned char *src;
 	ssize_t n;
 	int err = 0;
 
-	n = pread(bd->fd, rbuf, len, (off_t)start);
-	if (n < (ssize_t)(off - start + size))
-		err = -EIO;
-	else if (size == STORE_PAGE_SIZE)
-		memcpy(page, rbuf + (off - start), STORE_PAGE_SIZE);
+	if (!rc) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (rc->bd != bd || rc->gen != gen || off < rc->start ||
+	    off + size > rc->end) {
+		size_t len = ((off - start + size + BLK - 1) / BLK) * BLK;
+
+		if (rc->bd == bd && off >= rc->last_end &&
+		    off < rc->last_end + BLK && len < RA_BYTES)
+			len = RA_BYTES;		/* reading on: read ahead */
+		rc->bd = NULL;
+		n = pread(bd->fd, rc->buf, len, (off_t)start);
+		if (n < (ssize_t)(off - start + size)) {
+			err = -EIO;
+			goto out;
+		}
+		rc->bd = bd;
+		rc->gen = gen;
+		rc->start = start;
+		rc->end = start + (uint64_t)n;
+	}
+	rc->last_end = off + size;
+	src = rc->buf + (off - rc->start);
+	if (size == STORE_PAGE_SIZE)
+		memcpy(page, src, STORE_PAGE_SIZE);
 	else
-		err = codec_decode(rbuf + (off - start), size, page) ? -EIO : 0;
+		err = codec_decode(src, size, page) ? -EIO : 0;
+out:
 	if (err)
 		atomic_fetch_add(&bd->failed_reads, 1);
 	else
@@ -565,6 +661,8 @@ static void wb_flush(struct wb_walk *w, struct store_file *f)
 		ok = n == (ssize_t)nblk * BLK;
 		base = (uint64_t)start * BLK / GRAN;
 	}
+	if (ok && w->nobj)
+		atomic_fetch_add_explicit(&bd->gen, 1, memory_order_release);
 	pthread_mutex_lock(&bd->lock);
 	if (ok) {
 		for (k = 0; k < w->nobj; k++) {
@@ -1170,6 +1268,7 @@ int store_set_backing_fd(struct store *st, int fd, const char *path)
 		walk_free(walk);
 	} else {
 		backing_clear(bd);
+		atomic_fetch_add(&bd->gen, 1);
 		bd->fd = fd;
 		bd->path = p;
 		bd->walk = walk;

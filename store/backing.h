@@ -59,6 +59,9 @@ void backing_put(struct backing *bd, slot_t s);
 void backing_read_begin(struct backing *bd);
 int backing_read(struct backing *bd, slot_t s, void *page);
 void backing_read_end(struct backing *bd);
+/* The calling thread's read buffer (64 KiB), made now if a backing file
+ * is attached (store_thread_prepare()); else at its first read. */
+int backing_thread_prepare(struct backing *bd);
 
 /* Checker: the space map against the disk slots found by the store's
  * check (their objects, as granule/size pairs; shared ones repeated). */

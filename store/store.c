@@ -758,6 +758,8 @@ int store_thread_prepare(struct store *st)
 	if (!err && intake)
 		err = codec_cold_prepare((enum codec_cold)(intake >> 8 & 0xff),
 					 (int)(intake & 0xff));
+	if (!err && st)		/* disk tier: the read-ahead buffer */
+		err = backing_thread_prepare(st->bd);
 	return err;
 }
 

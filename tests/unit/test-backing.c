@@ -354,12 +354,13 @@ static void test_exact(const char *dir)
 #define TPAGES 600
 #define TTHREADS 3
 
+static _Atomic unsigned int running;
+
 struct tctx {
 	struct store *st;
 	struct store_file *f;
 	unsigned int id;
 	unsigned int bad;
-	_Atomic bool *stop;
 };
 
 static void *worker(void *arg)
@@ -370,7 +371,7 @@ static void *worker(void *arg)
 	uint64_t x = t->id + 1;
 	unsigned int n = TPAGES / TTHREADS, k;
 
-	for (k = 0; k < 20000 && !atomic_load(t->stop); k++) {
+	for (k = 0; k < 20000; k++) {
 		unsigned int i = (unsigned int)((x = td_mix(x)) % n);
 		uint64_t page = (uint64_t)i * TTHREADS + t->id;	/* own pages */
 
@@ -394,6 +395,7 @@ static void *worker(void *arg)
 				t->bad++;
 		}
 	}
+	atomic_fetch_sub(&running, 1);
 	return NULL;
 }
 
@@ -404,22 +406,24 @@ static void test_threads(const char *dir)
 	struct store_file *f = store_file_create(st);
 	struct tctx t[TTHREADS];
 	pthread_t th[TTHREADS];
-	_Atomic bool stop = false;
 	char *path = backing_path(dir, "test-backing-threads");
+
+	atomic_store(&running, TTHREADS);
 	unsigned int i, bad = 0, rounds = 0;
 	uint64_t n, moved = 0;
 
 	is_u64(store_set_backing(st, path), 0, "threads: attached");
 	for (i = 0; i < TTHREADS; i++) {
-		t[i] = (struct tctx){ st, f, i, 0, &stop };
+		t[i] = (struct tctx){ st, f, i, 0 };
 		pthread_create(&th[i], NULL, worker, &t[i]);
 	}
-	for (rounds = 0; rounds < 200; rounds++) {
+	/* until every worker is done (they start late, the first rounds
+	 * may find an empty file) */
+	for (rounds = 0; atomic_load(&running) || rounds < 50; rounds++) {
 		store_mark_idle(st, NULL);
 		store_writeback(st, rounds % 3 ? STORE_WB_IDLE : STORE_WB_HUGE, &n);
 		moved += n;
 	}
-	atomic_store(&stop, true);
 	for (i = 0; i < TTHREADS; i++) {
 		pthread_join(th[i], NULL);
 		bad += t[i].bad;
