@@ -882,6 +882,16 @@ int main(int argc, char **argv)
 				strerror(-ret));
 			goto free_args;
 		}
+		/* Shown in .ctl/backing_dev: absolute, as the daemon's working
+		 * directory will be /. */
+		{
+			char *abs = realpath(conf.backing_file, NULL);
+
+			if (abs) {
+				free(conf.backing_file);
+				conf.backing_file = abs;
+			}
+		}
 	}
 
 	fs = pf_fs_create(getuid(), getgid());
