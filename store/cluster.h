@@ -43,6 +43,11 @@
  *   the slots its highest page needs), directory nodes (520 bytes per
  *   64 clusters = 0.016 B/page), the pool's per-span descriptors, and for
  *   unique pages with folding on the fold index (fold.h).
+ * A page written back to the backing file (DISK) keeps only its 8-byte
+ * slot; its pool object and handle are freed, and the backing file's space
+ * map adds 2 bytes per 4 KiB block of the file (about 1 byte a page for
+ * LZ4 pages of real programs) and 16 per object several slots share
+ * (backing.h).
  *
  * An untouched region costs nothing: a cluster exists only while it holds a
  * live slot, and directory nodes only above existing clusters. The tree is
