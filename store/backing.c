@@ -408,6 +408,15 @@ struct rcache {
 	unsigned char *buf;		/* RA_BYTES + BLK, block aligned */
 };
 
+/* store_read_hint(): pages this thread reads in a row from here, this
+ * one included (0 or 1: no hint). */
+static _Thread_local unsigned int read_hint;
+
+void store_read_hint(unsigned int pages)
+{
+	read_hint = pages;
+}
+
 static pthread_key_t rc_key;
 static pthread_once_t rc_once = PTHREAD_ONCE_INIT;
 static bool rc_key_ok;
@@ -477,8 +486,19 @@ int backing_read(struct backing *bd, slot_t s, void *page)
 		size_t len = ((off - start + size + BLK - 1) / BLK) * BLK;
 
 		if (rc->bd == bd && off >= rc->last_end &&
-		    off < rc->last_end + BLK && len < RA_BYTES)
+		    off < rc->last_end + BLK && len < RA_BYTES) {
 			len = RA_BYTES;		/* reading on: read ahead */
+		} else if (read_hint > 1) {
+			/* The caller reads on: at most a page each. */
+			uint64_t want = off - start +
+					(uint64_t)read_hint * STORE_PAGE_SIZE;
+
+			want = (want + BLK - 1) / BLK * BLK;
+			if (want > RA_BYTES)
+				want = RA_BYTES;
+			if (want > len)
+				len = (size_t)want;
+		}
 		rc->bd = NULL;
 		n = pread(bd->fd, rc->buf, len, (off_t)start);
 		if (n < (ssize_t)(off - start + size)) {

@@ -131,6 +131,11 @@ int store_write(struct store_file *f, uint64_t page, const void *buf);
  */
 int store_thread_prepare(struct store *st);
 
+/* The calling thread's next store_read() calls read pages pages in a row
+ * (this count includes the next one): a page in the backing file is then
+ * read with the ones after it in one pread. 0 or 1: no hint. */
+void store_read_hint(unsigned int pages);
+
 /* Read one full page into buf; holes read as zeros. -EIO if a stored page
  * does not decompress to exactly one page, -EFBIG past STORE_MAX_PAGES. */
 int store_read(struct store_file *f, uint64_t page, void *buf);
