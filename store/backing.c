@@ -368,6 +368,16 @@ static void blocks_reclaim(struct backing *bd)
 	}
 }
 
+void backing_reclaim(struct backing *bd)
+{
+	pthread_rwlock_wrlock(&bd->io);
+	pthread_mutex_lock(&bd->lock);
+	if (bd->fd >= 0 && bd->npend)
+		blocks_reclaim(bd);
+	pthread_mutex_unlock(&bd->lock);
+	pthread_rwlock_unlock(&bd->io);
+}
+
 /* ---- the public side of one slot ---- */
 
 void backing_put(struct backing *bd, slot_t s)

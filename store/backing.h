@@ -51,6 +51,9 @@ void backing_stop(struct backing *bd);
 /* Memory the backing space map holds (counted in mem_used_total). */
 uint64_t backing_mem_bytes(struct backing *bd);
 
+/* Punch out the blocks freed since the last batch (compact, shrink). */
+void backing_reclaim(struct backing *bd);
+
 /* Drop one reference to the object of a disk slot (slot_release()). */
 void backing_put(struct backing *bd, slot_t s);
 

@@ -1232,6 +1232,8 @@ int store_compact(struct store *st, uint64_t *pages_freed)
 	unsigned int ratio = atomic_load(&st->defrag_ratio);
 	uint64_t n = compact_run(st, 100 - ratio);
 
+	backing_reclaim(st->bd);	/* disk tier: freed blocks out */
+
 	if (pages_freed)
 		*pages_freed = n;
 	return 0;
@@ -1241,6 +1243,7 @@ int store_shrink(struct store *st, uint64_t *pages_freed)
 {
 	uint64_t n = compact_run(st, 100);
 
+	backing_reclaim(st->bd);	/* disk tier: freed blocks out */
 	/* And the empty slabs the metadata heap keeps for reuse. */
 	(void)pool_meta_trim(st->pool);
 
