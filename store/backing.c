@@ -98,6 +98,17 @@ struct backing {
 	struct wb_walk *walk;
 };
 
+/* A new value for bd->gen, unique over every backing of the process: a
+ * reader's buffer names its backing by address, which a later store may
+ * reuse. io held for writing. */
+static _Atomic uint64_t gen_next;
+
+static void gen_bump(struct backing *bd)
+{
+	atomic_store_explicit(&bd->gen, atomic_fetch_add(&gen_next, 1) + 1,
+			      memory_order_release);
+}
+
 /* ---- space map (bd->lock held) ---- */
 
 static int blk_reserve(struct backing *bd, uint32_t n)
@@ -321,7 +332,7 @@ static void blocks_reclaim(struct backing *bd)
 
 	/* Punched or cut, the bytes readers keep are stale (io is held for
 	 * writing here). */
-	atomic_fetch_add_explicit(&bd->gen, 1, memory_order_release);
+	gen_bump(bd);
 	if (bd->npend)
 		qsort(bd->pend, bd->npend, sizeof(*bd->pend), cmp_u32);
 	for (i = 0; i <= bd->npend; i++) {
@@ -692,7 +703,7 @@ static void wb_flush(struct wb_walk *w, struct store_file *f)
 		base = (uint64_t)start * BLK / GRAN;
 	}
 	if (ok && w->nobj)
-		atomic_fetch_add_explicit(&bd->gen, 1, memory_order_release);
+		gen_bump(bd);
 	pthread_mutex_lock(&bd->lock);
 	if (ok) {
 		for (k = 0; k < w->nobj; k++) {
@@ -1074,6 +1085,7 @@ struct backing *backing_create(struct store *st)
 	pthread_rwlock_init(&bd->io, NULL);
 	pthread_mutex_init(&bd->lock, NULL);
 	bd->fd = -1;
+	gen_bump(bd);
 	return bd;
 }
 
@@ -1298,7 +1310,7 @@ int store_set_backing_fd(struct store *st, int fd, const char *path)
 		walk_free(walk);
 	} else {
 		backing_clear(bd);
-		atomic_fetch_add(&bd->gen, 1);
+		gen_bump(bd);
 		bd->fd = fd;
 		bd->path = p;
 		bd->walk = walk;
