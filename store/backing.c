@@ -598,6 +598,13 @@ static bool wb_wants(const struct wb_walk *w, slot_t s)
 
 	if (slot_type(s) < SLOT_OBJ || slot_on_disk(s))
 		return false;
+	/* A grouped page's payload is its group's head object, shared with
+	 * the group's other pages, its size only a share of the group's
+	 * bytes: not an object of its own to copy out. Grouped pages stay
+	 * in memory (store.h, "The disk tier"); one that leaves its group
+	 * (rewritten, or read and so hot again) can be written back. */
+	if (slot_is_group(s))
+		return false;
 	switch (w->type) {
 	case STORE_WB_HUGE:
 		return huge;

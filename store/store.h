@@ -417,6 +417,8 @@ int store_age_tick(struct store *st, uint64_t *pages);
  * once per writeback pass, and shared by its slots on disk too. Freed
  * space is punched out of the file (when the filesystem can) at the next
  * writeback, so the file holds about what is written back.
+ * Pages in cold groups (group_size) are not written back: their bytes are
+ * one zstd frame shared by the group's pages, and stay in memory with it.
  */
 enum store_wb_type {
 	STORE_WB_IDLE = 1,		/* idle pages (as recompression) */
