@@ -6,7 +6,8 @@
 # image) leaves the pages in memory, and a backing device that fails reads
 # (the loop device shrunk under the file: reads past its end fail) gives
 # EIO for the pages on it and for nothing else; the automatic policy
-# (writeback_after + mem_high) moves idle pages by itself.
+# (writeback_after + mem_high) moves idle pages by itself; grouped pages
+# stay in memory, pages on disk stay out of groups.
 . "$(dirname "$0")/lib.sh"
 pf_require root fuse loop
 
@@ -165,6 +166,29 @@ write_ctl writeback idle
 pf_is "$(errno_of)" "Input/output error" "writeback at a used-up limit: EIO (as zram)"
 write_ctl writeback_limit_enable 0
 rm "$M/t"
+
+# cold groups: a grouped page's bytes are its group's, shared; writeback
+# leaves grouped pages in memory and takes the others
+write_ctl group_size 8
+cp "$PF_TMP/text" "$PF_TMP/gtext"
+cp "$PF_TMP/text" "$M/g"
+write_ctl idle all
+write_ctl recompress 1
+gp=$(st group_pages)
+pf_ge "$gp" 1 "pages grouped ($gp)"
+dd if="$PF_TMP/over" of="$M/g" bs=4096 count=64 conv=notrunc status=none
+dd if="$PF_TMP/over" of="$PF_TMP/gtext" bs=4096 count=64 conv=notrunc status=none
+gp=$(st group_pages)
+write_ctl idle all
+write_ctl writeback idle
+pf_ge "$(bd 1)" 64 "writeback takes the pages outside groups ($(bd 1))"
+pf_is "$(st group_pages)" "$gp" "writeback leaves grouped pages in memory"
+write_ctl recompress 1
+pf_ge "$(bd 1)" 64 "recompress leaves the pages on disk"
+cmp -s "$PF_TMP/gtext" "$M/g"
+pf_ok $? "grouped and written-back pages read back exact"
+rm "$M/g"
+pf_is "$(bd 1)/$(st group_pages)" "0/0" "deleted: nothing on disk, no group"
 write_ctl writeback idle
 write_ctl backing_dev none
 pf_is "$(cat "$C/backing_dev")" none "backing_dev none once nothing is out"

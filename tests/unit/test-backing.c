@@ -438,6 +438,136 @@ static void test_threads(const char *dir)
 	unlink(path);
 }
 
+/*
+ * Groups and the disk tier together: grouped pages are never written back
+ * (their payload is a group's head object, shared), pages on disk are never
+ * grouped or regrouped (their payload is a place in the backing file), and
+ * reads, overwrites and discards of each kind go to the right place.
+ */
+static void test_groups(const char *dir)
+{
+	struct store_config cfg = { .no_background = true, .group_size = 8 };
+	struct store *st = store_create(&cfg);
+	struct store_bd_stats bs;
+	struct store_stats ss;
+	char *path = backing_path(dir, "test-backing-groups");
+	uint64_t n, grouped, disk;
+	unsigned int f, i;
+	int err;
+
+	err = store_set_backing(st, path);
+	is_u64(-err, 0, "groups: backing file attached");
+	if (err) {
+		store_destroy(st);
+		return;
+	}
+	for (f = 0; f < NFILES; f++)
+		files[f] = store_file_create(st);
+	memset(model, 0, sizeof(model));
+	for (f = 0; f < NFILES; f++)
+		for (i = 0; i < NPAGES; i++)
+			put(f, i, i % 5 == 0 ? 1000 + i % 40 :
+				  i % 7 == 3 ? (td_mix(f * 31 + i) & ~7ull) | 1 :
+					       td_mix(f * 7919 + i) | 2);
+
+	/* 1: idle pages into groups */
+	store_mark_idle(st, NULL);
+	store_recompress(st, NULL);
+	store_get_stats(st, &ss);
+	diag("groups: %llu groups, %llu grouped pages",
+	     (unsigned long long)ss.groups, (unsigned long long)ss.group_pages);
+	ok(ss.groups > 0 && ss.group_pages > ss.groups, "pages grouped");
+	check_valid(st, "grouped");
+
+	/* 2: some pages rewritten (out of their groups), then every idle
+	 * page written back: the grouped ones stay as they are */
+	for (f = 0; f < NFILES; f++)
+		for (i = 1; i < NPAGES; i += 4)
+			put(f, i, td_mix(f * 104729 + i) | 2);
+	store_get_stats(st, &ss);
+	grouped = ss.group_pages;
+	store_mark_idle(st, NULL);
+	store_writeback(st, STORE_WB_IDLE, &n);
+	store_writeback(st, STORE_WB_HUGE, NULL);
+	store_writeback(st, STORE_WB_INCOMPRESSIBLE, NULL);
+	store_get_stats(st, &ss);
+	store_get_bd_stats(st, &bs);
+	ok(n > 0 && bs.bd_count > 0, "ungrouped idle pages written back (%llu)",
+	   (unsigned long long)n);
+	is_u64(ss.group_pages, grouped, "grouped pages not written back");
+	ok(ss.group_pages + bs.bd_count <= ss.orig_data_size / PG,
+	   "grouped and disk pages are distinct");
+	check_valid(st, "groups and disk");
+	is_u64(bad_pages(), 0, "every page exact, groups and disk");
+
+	/* 3: the reads made every page young: grouped ones leave their
+	 * groups at the next walk, disk ones stay where they are; then all
+	 * idle again and regrouped - the pages on disk are not taken */
+	store_get_bd_stats(st, &bs);
+	disk = bs.bd_count;
+	store_recompress(st, NULL);
+	store_mark_idle(st, NULL);
+	store_recompress(st, NULL);
+	store_get_stats(st, &ss);
+	store_get_bd_stats(st, &bs);
+	is_u64(bs.bd_count, disk, "recompression leaves disk pages alone");
+	ok(ss.group_pages > 0, "pages regrouped around the disk ones");
+	check_valid(st, "regrouped");
+	is_u64(bad_pages(), 0, "every page exact after regrouping");
+
+	/* 4: sparse groups (most pages rewritten) regrouped while pages on
+	 * disk lie between their pages */
+	store_mark_idle(st, NULL);
+	store_writeback(st, STORE_WB_IDLE, NULL);
+	for (f = 0; f < NFILES; f++)
+		for (i = 0; i < NPAGES; i++)
+			if (i % 8 < 5)
+				put(f, i, td_mix(f * 15485863 + i) | 2);
+	store_mark_idle(st, NULL);
+	store_recompress(st, NULL);
+	check_valid(st, "sparse groups regrouped");
+	store_mark_idle(st, NULL);
+	store_writeback(st, STORE_WB_IDLE, NULL);
+	store_get_stats(st, &ss);
+	store_get_bd_stats(st, &bs);
+	diag("groups: %llu grouped, %llu on disk, %llu pages",
+	     (unsigned long long)ss.group_pages,
+	     (unsigned long long)bs.bd_count,
+	     (unsigned long long)(ss.orig_data_size / PG));
+	ok(ss.group_pages > 0 && bs.bd_count > 0, "both kinds present");
+	check_valid(st, "both kinds");
+	is_u64(bad_pages(), 0, "every page exact, both kinds");
+
+	/* 5: overwrite and discard pages of every kind */
+	for (f = 0; f < NFILES; f++)
+		for (i = 0; i < NPAGES; i += 3)
+			put(f, i, i % 2 ? td_mix(f * 7 + i * 13) | 2 :
+					  1000 + i % 40);
+	for (f = 0; f < NFILES; f++)
+		for (i = 5; i + 2 < NPAGES; i += 11) {
+			store_discard(files[f], i, 2);
+			model[f][i] = model[f][i + 1] = 0;
+		}
+	check_valid(st, "overwritten and discarded");
+	is_u64(bad_pages(), 0, "every page exact after overwrites, discards");
+	store_fold(st, NULL);
+	check_valid(st, "fold pass over both kinds");
+
+	/* 6: all gone: no group, nothing on disk */
+	for (f = 0; f < NFILES; f++)
+		store_discard(files[f], 0, NPAGES);
+	memset(model, 0, sizeof(model));
+	store_get_stats(st, &ss);
+	store_get_bd_stats(st, &bs);
+	ok(ss.groups == 0 && ss.group_pages == 0 && bs.bd_count == 0 &&
+	   bs.obj_bytes == 0, "discarded: no group, nothing on disk");
+	check_valid(st, "all discarded");
+	for (f = 0; f < NFILES; f++)
+		store_file_destroy(files[f]);
+	store_destroy(st);
+	unlink(path);
+}
+
 int main(void)
 {
 	const char *dir = getenv("PF_TEST_DIR");
@@ -447,6 +577,7 @@ int main(void)
 		dir = getcwd(cwd, sizeof(cwd)) ? cwd : "/tmp";
 	test_exact(dir);
 	test_model(dir);
+	test_groups(dir);
 	test_threads(dir);
 	if (access("/dev/shm", W_OK) == 0)
 		test_model("/dev/shm");
