@@ -93,9 +93,10 @@ struct backing {
 	struct bg_thread t;
 	bool changed;			/* t.lock */
 	/* The walk's state and batch buffer (~370 KiB), made while a file
-	 * is attached; like the codec's per-thread state, not counted in
-	 * mem_used_total. Used under wb. */
+	 * is attached, counted in mem_used_total as the recompression
+	 * walk's buffers are (walk_bytes). Used under wb. */
 	struct wb_walk *walk;
+	_Atomic uint64_t walk_bytes;
 };
 
 /* A new value for bd->gen, unique over every backing of the process: a
@@ -994,6 +995,9 @@ static int wb_run(struct backing *bd, unsigned int type, unsigned int threshold,
 	return err;
 }
 
+/* What walk_new() allocates. */
+#define WALK_BYTES ((uint64_t)sizeof(struct wb_walk) + BATCH_BYTES + BLK)
+
 static struct wb_walk *walk_new(void)
 {
 	struct wb_walk *w = calloc(1, sizeof(*w));
@@ -1114,6 +1118,7 @@ static void backing_clear(struct backing *bd)
 	bd->path = NULL;
 	walk_free(bd->walk);
 	bd->walk = NULL;
+	atomic_store(&bd->walk_bytes, 0);
 }
 
 void backing_destroy(struct backing *bd)
@@ -1140,7 +1145,7 @@ void backing_stop(struct backing *bd)
 
 uint64_t backing_mem_bytes(struct backing *bd)
 {
-	return bd ? pf_mem_bytes(&bd->mem) : 0;
+	return bd ? pf_mem_bytes(&bd->mem) + atomic_load(&bd->walk_bytes) : 0;
 }
 
 /* ---- opening the file ---- */
@@ -1321,6 +1326,7 @@ int store_set_backing_fd(struct store *st, int fd, const char *path)
 		bd->fd = fd;
 		bd->path = p;
 		bd->walk = walk;
+		atomic_store(&bd->walk_bytes, walk ? WALK_BYTES : 0);
 		bd->direct = direct;
 		bd->punch = punch;
 	}

@@ -48,7 +48,8 @@ struct backing *backing_create(struct store *st);
 void backing_destroy(struct backing *bd);
 int backing_start(struct backing *bd);	/* the writeback policy thread */
 void backing_stop(struct backing *bd);
-/* Memory the backing space map holds (counted in mem_used_total). */
+/* Memory the backing space map and the writeback walk's buffers hold
+ * (counted in mem_used_total). */
 uint64_t backing_mem_bytes(struct backing *bd);
 
 /* Punch out the blocks freed since the last batch (compact, shrink). */

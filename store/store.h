@@ -38,12 +38,14 @@
  * the daemon's resident memory with it. Counted too: the buffers of
  * threads that read grouped pages (two pages per page of the largest
  * group a thread read, at its first group; group_scratch_bytes) and the
- * buffers of a recompression walk while it runs (~150 KiB). Not counted: the codec state of
- * each thread that reads or writes pages (24 KiB of LZ4 state and two page
- * buffers, ~94 KiB more for the zstd decoding context of a thread that
- * read a cold page or called store_thread_prepare()) and the background
- * thread's stack, as zram does not count its per-CPU streams. Metadata
- * per stored page:
+ * buffers of a recompression walk while it runs (~150 KiB), and with a
+ * backing file attached its space map and the writeback walk's buffers
+ * (~370 KiB). Not counted: the codec state of each thread that reads or
+ * writes pages (24 KiB of LZ4 state and two page buffers, ~94 KiB more
+ * for the zstd decoding context of a thread that read a cold page or
+ * called store_thread_prepare(); 68 KiB of read buffer for a thread that
+ * read a page from the backing file) and the background threads' stacks,
+ * as zram does not count its per-CPU streams. Metadata per stored page:
  * 8 bytes of slot + the pool's 8 per object, plus ~21 bytes per unique page
  * for the fold index when folding (byte counts in cluster.h and fold.h).
  */
