@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,13 @@ const struct ctl_entry ctl_table[CTL_NR] = {
 	[CTL_GROUP_SIZE]   = { "group_size",   0644 },
 	[CTL_ZSWAP_STAT]   = { "zswap_stat",   0444 },
 	[CTL_POOL_RESERVE] = { "pool_reserve", 0644 },
+	[CTL_BACKING_DEV]  = { "backing_dev",  0644 },
+	[CTL_WRITEBACK]    = { "writeback",    0200 },
+	[CTL_WRITEBACK_LIMIT] = { "writeback_limit", 0644 },
+	[CTL_WRITEBACK_LIMIT_ENABLE] = { "writeback_limit_enable", 0644 },
+	[CTL_BD_STAT]      = { "bd_stat",      0444 },
+	[CTL_WRITEBACK_AFTER] = { "writeback_after", 0644 },
+	[CTL_MEM_HIGH]     = { "mem_high",     0644 },
 };
 
 int ctl_lookup(const char *name)
@@ -160,6 +168,45 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 	strbuf_printf(sb, "recomp_algorithm %s\n", alg);
 	opt_format_intake(fss->intake_cold, &fss->intake, alg, sizeof(alg));
 	strbuf_printf(sb, "intake %s\n", alg);
+}
+
+void ctl_fmt_bd_stat(struct strbuf *sb, const struct store_bd_stats *bs)
+{
+	/* zram's three, in pages of 4 KiB ... */
+	strbuf_printf(sb, "%8" PRIu64 " %8" PRIu64 " %8" PRIu64,
+		      bs->bd_count, bs->bd_reads, bs->bd_writes);
+	/* ... then pagefold's own, only ever appended. */
+	strbuf_printf(sb, " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8u %8" PRIu64
+		      "\n", bs->file_bytes, bs->obj_bytes, bs->objs,
+		      bs->frag_pct, bs->failed_writes);
+}
+
+void ctl_fmt_bd_rows(struct strbuf *sb, const struct store_bd_stats *bs,
+		     uint64_t writeback_after, uint64_t mem_high)
+{
+	const struct {
+		const char *name;
+		uint64_t val;
+	} rows[] = {
+		{ "bd_count", bs->bd_count },
+		{ "bd_reads", bs->bd_reads },
+		{ "bd_writes", bs->bd_writes },
+		{ "bd_file_bytes", bs->file_bytes },
+		{ "bd_obj_bytes", bs->obj_bytes },
+		{ "bd_objs", bs->objs },
+		{ "bd_frag_pct", bs->frag_pct },
+		{ "bd_failed_writes", bs->failed_writes },
+		{ "bd_failed_reads", bs->failed_reads },
+		{ "bd_punched", bs->punched_blocks },
+		{ "bd_map_bytes", bs->map_bytes },
+		{ "bd_direct", bs->direct },
+		{ "bd_punch", bs->punch },
+		{ "writeback_after", writeback_after },
+		{ "mem_high", mem_high },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		strbuf_printf(sb, "%s %" PRIu64 "\n", rows[i].name, rows[i].val);
 }
 
 void ctl_fmt_zswap_stat(struct strbuf *sb, const struct zswap_stats *zs)
@@ -482,6 +529,59 @@ int ctl_parse_group_size(const char *buf, size_t len, unsigned int *pages)
 	return 0;
 }
 
+/* A plain count (writeback_limit: pages), as zram's. */
+static int ctl_parse_count(const char *buf, size_t len, uint64_t *v)
+{
+	char s[CTL_MAX_WRITE];
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	return opt_parse_uint(s, 0, UINT64_MAX, v);
+}
+
+int ctl_parse_writeback(const char *buf, size_t len, unsigned int *type)
+{
+	char s[CTL_MAX_WRITE];
+	const char *w = s;
+	int ret = ctl_value(buf, len, s);
+
+	if (ret)
+		return ret;
+	/* zram's words, bare or (newer kernels) as type=WORD */
+	if (strncmp(s, "type=", 5) == 0)
+		w = s + 5;
+	if (strcmp(w, "idle") == 0)
+		*type = STORE_WB_IDLE;
+	else if (strcmp(w, "huge") == 0)
+		*type = STORE_WB_HUGE;
+	else if (strcmp(w, "huge_idle") == 0)
+		*type = STORE_WB_IDLE | STORE_WB_HUGE;
+	else if (strcmp(w, "incompressible") == 0)
+		*type = STORE_WB_INCOMPRESSIBLE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int ctl_parse_backing(const char *buf, size_t len, char *path, size_t size)
+{
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (!len || len >= size || memchr(buf, '\0', len) ||
+	    memchr(buf, '\n', len))
+		return -EINVAL;
+	memcpy(path, buf, len);
+	path[len] = '\0';
+	if (strcmp(path, "none") == 0) {
+		path[0] = '\0';
+		return 0;
+	}
+	/* The daemon's working directory is /: a relative path means
+	 * nothing the writer meant. */
+	return path[0] == '/' ? 0 : -EINVAL;
+}
+
 /* ---- writes refused at the memory limit (ctl.h) ---- */
 
 enum ctl_enospc_say ctl_enospc_refused(struct ctl_enospc *e, int64_t now_ms,
@@ -650,12 +750,18 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 		store_get_stats(fs->st, &ss);
 		ctl_fmt_io_stat(sb, &ss, pf_counter_read(fs, PF_C_INVALID_IO));
 		break;
-	case CTL_STAT:
+	case CTL_STAT: {
+		struct store_bd_stats bs;
+
 		store_get_stats(fs->st, &ss);
 		ctl_fs_stats(fs, &fss);
 		fss.idle_pages = store_idle_pages(fs->st);
 		ctl_fmt_stat(sb, &ss, &fss);
+		store_get_bd_stats(fs->st, &bs);
+		ctl_fmt_bd_rows(sb, &bs, store_get_writeback_after(fs->st),
+				store_get_mem_high(fs->st));
 		break;
+	}
 	case CTL_CLASSES:
 		n = store_get_classes(fs->st, cls, sizeof(cls) / sizeof(cls[0]));
 		if (n > sizeof(cls) / sizeof(cls[0]))
@@ -719,6 +825,35 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 			ctl_fmt_zswap_stat(sb, &zs);
 		break;
 	}
+	case CTL_BACKING_DEV: {
+		char path[PATH_MAX];
+
+		store_get_backing(fs->st, path, sizeof(path));
+		strbuf_printf(sb, "%s\n", path);
+		break;
+	}
+	case CTL_WRITEBACK_LIMIT:
+		strbuf_printf(sb, "%" PRIu64 "\n",
+			      store_get_writeback_limit(fs->st));
+		break;
+	case CTL_WRITEBACK_LIMIT_ENABLE:
+		strbuf_printf(sb, "%d\n",
+			      store_get_writeback_limit_enable(fs->st) ? 1 : 0);
+		break;
+	case CTL_BD_STAT: {
+		struct store_bd_stats bs;
+
+		store_get_bd_stats(fs->st, &bs);
+		ctl_fmt_bd_stat(sb, &bs);
+		break;
+	}
+	case CTL_WRITEBACK_AFTER:
+		strbuf_printf(sb, "%" PRIu64 "\n",
+			      store_get_writeback_after(fs->st));
+		break;
+	case CTL_MEM_HIGH:
+		strbuf_printf(sb, "%" PRIu64 "\n", store_get_mem_high(fs->st));
+		break;
 	default:
 		ret = -EACCES; /* write-only */
 		break;
@@ -814,6 +949,42 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 			ret = -ERANGE;
 		if (!ret)
 			ret = store_set_pool_reserve(fs->st, v);
+		break;
+	case CTL_BACKING_DEV: {
+		char path[PATH_MAX];
+
+		ret = ctl_parse_backing(buf, len, path, sizeof(path));
+		if (!ret)
+			ret = store_set_backing(fs->st, path[0] ? path : NULL);
+		break;
+	}
+	case CTL_WRITEBACK: {
+		unsigned int type;
+
+		ret = ctl_parse_writeback(buf, len, &type);
+		if (!ret)
+			ret = store_writeback(fs->st, type, NULL);
+		break;
+	}
+	case CTL_WRITEBACK_LIMIT:
+		ret = ctl_parse_count(buf, len, &v);
+		if (!ret)
+			ret = store_set_writeback_limit(fs->st, v);
+		break;
+	case CTL_WRITEBACK_LIMIT_ENABLE:
+		ret = ctl_parse_bool(buf, len, &on);
+		if (!ret)
+			store_set_writeback_limit_enable(fs->st, on);
+		break;
+	case CTL_WRITEBACK_AFTER:
+		ret = ctl_parse_seconds(buf, len, &v);
+		if (!ret)
+			ret = store_set_writeback_after(fs->st, v);
+		break;
+	case CTL_MEM_HIGH:
+		ret = ctl_parse_size(buf, len, &v);
+		if (!ret)
+			ret = store_set_mem_high(fs->st, v);
 		break;
 	default:
 		ret = -EACCES; /* read-only */

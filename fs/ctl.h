@@ -43,6 +43,14 @@ enum ctl_id {
 	CTL_GROUP_SIZE,
 	CTL_ZSWAP_STAT,
 	CTL_POOL_RESERVE,
+	/* the disk tier */
+	CTL_BACKING_DEV,
+	CTL_WRITEBACK,
+	CTL_WRITEBACK_LIMIT,
+	CTL_WRITEBACK_LIMIT_ENABLE,
+	CTL_BD_STAT,
+	CTL_WRITEBACK_AFTER,
+	CTL_MEM_HIGH,
 	CTL_NR
 };
 
@@ -136,6 +144,17 @@ int ctl_parse_intake(const char *buf, size_t len, bool *cold,
 int ctl_parse_bool(const char *buf, size_t len, bool *on);
 /* group_size: 1..STORE_GROUP_MAX; -EINVAL, -ERANGE. */
 int ctl_parse_group_size(const char *buf, size_t len, unsigned int *pages);
+/* writeback: zram's "idle", "huge", "huge_idle", "incompressible", also as
+ * "type=WORD"; the STORE_WB_* in *type. */
+int ctl_parse_writeback(const char *buf, size_t len, unsigned int *type);
+/* backing_dev: an absolute path (into path, size bytes) or "none" (path
+ * ""). */
+int ctl_parse_backing(const char *buf, size_t len, char *path, size_t size);
+/* bd_stat: zram's three columns, then pagefold's. */
+void ctl_fmt_bd_stat(struct strbuf *sb, const struct store_bd_stats *bs);
+/* The disk tier's rows of .ctl/stat (after the others). */
+void ctl_fmt_bd_rows(struct strbuf *sb, const struct store_bd_stats *bs,
+		     uint64_t writeback_after, uint64_t mem_high);
 
 /*
  * Writes refused at the memory limit, told to the user. A write the store

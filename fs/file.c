@@ -153,6 +153,7 @@ static void read_chunk(struct pf_fanout_job *job, unsigned int c)
 	for (uint64_t p = from; p < to; p++) {
 		if (atomic_load_explicit(&rj->err, memory_order_relaxed))
 			return; /* the request fails anyway */
+		store_read_hint((unsigned int)(to - p));	/* disk tier */
 		ret = store_read(rj->sf, p, rj->out + (p - rj->first) * PF_PAGE);
 		if (ret) {
 			none = 0;

@@ -38,6 +38,9 @@ struct pf_conf {
 	bool show_help;
 	bool show_version;
 	const char *nonopt[2];    /* [source] mountpoint */
+	char *backing_file;       /* disk tier; NULL = none */
+	uint64_t writeback_after;
+	uint64_t mem_high;
 	int n_nonopt;
 	char err[256];            /* first error, printed once */
 };
@@ -57,6 +60,9 @@ enum {
 	KEY_GROUP_SIZE,
 	KEY_POOL_RESERVE,
 	KEY_POOL_REFILL,
+	KEY_BACKING_FILE,
+	KEY_WB_AFTER,
+	KEY_MEM_HIGH,
 };
 
 /* Pages idle this long go to the cold codec unless the options say
@@ -81,6 +87,9 @@ static const struct fuse_opt pf_opt_spec[] = {
 	FUSE_OPT_KEY("group_size=", KEY_GROUP_SIZE),
 	FUSE_OPT_KEY("pool_reserve=", KEY_POOL_RESERVE),
 	FUSE_OPT_KEY("pool_refill=", KEY_POOL_REFILL),
+	FUSE_OPT_KEY("backing_file=", KEY_BACKING_FILE),
+	FUSE_OPT_KEY("writeback_after=", KEY_WB_AFTER),
+	FUSE_OPT_KEY("mem_high=", KEY_MEM_HIGH),
 	FUSE_OPT_END
 };
 
@@ -220,6 +229,26 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 		conf->store.refill = on;
 		return 0;
 	}
+	case KEY_BACKING_FILE:
+		if (!*val)
+			return conf_error(conf, "bad backing_file '': expected a path");
+		free(conf->backing_file);
+		conf->backing_file = strdup(val);
+		if (!conf->backing_file)
+			return conf_error(conf, "out of memory");
+		return 0;
+	case KEY_WB_AFTER:
+		if (opt_parse_uint(val, 0, STORE_RECOMPRESS_AFTER_MAX, &v))
+			return conf_error(conf, "bad writeback_after '%s': expected seconds, 0..%llu",
+					  val, (unsigned long long)STORE_RECOMPRESS_AFTER_MAX);
+		conf->writeback_after = v;
+		return 0;
+	case KEY_MEM_HIGH:
+		if (opt_parse_size(val, &v))
+			return conf_error(conf, "bad mem_high '%s': expected bytes with an optional K, M, G or T suffix",
+					  val);
+		conf->mem_high = v;
+		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		if (conf->n_nonopt == 2)
 			return conf_error(conf, "too many arguments: '%s' (usage: pagefold [options] [source] mountpoint)",
@@ -269,6 +298,15 @@ static void usage(const char *prog)
 	       "    -o pool_refill=0|1     1: a background thread faults the pool's\n"
 	       "                           new pages in ahead of the writers\n"
 	       "                           (default 0)\n"
+	       "    -o backing_file=PATH   a file for the disk tier: pages written\n"
+	       "                           back (.ctl/writeback) go there, still\n"
+	       "                           compressed; truncated at mount, scratch\n"
+	       "                           as swap is (default: none)\n"
+	       "    -o writeback_after=S   with mem_high: pages idle this long are\n"
+	       "                           written back while memory is above\n"
+	       "                           mem_high; 0 = off (default)\n"
+	       "    -o mem_high=SIZE       the watermark for writeback_after;\n"
+	       "                           0 = off (default)\n"
 	       "    -o spin_us=US          after serving a request, one worker polls\n"
 	       "                           for the next one this long before it\n"
 	       "                           sleeps; 0 = never poll (default 50)\n"
@@ -519,7 +557,7 @@ out:
  */
 static int serve_mounted(struct pf_fs *fs, struct fuse_session *se,
 			 const struct pf_conf *conf, bool singlethread,
-			 const char *mnt)
+			 const char *mnt, int *backing_fd)
 {
 	int ret;
 
@@ -535,6 +573,18 @@ static int serve_mounted(struct pf_fs *fs, struct fuse_session *se,
 		if (ret)
 			pf_log(LOG_WARNING, "defrag_ratio: %s", strerror(-ret));
 	}
+	if (*backing_fd >= 0) {
+		ret = store_set_backing_fd(fs->st, *backing_fd,
+					   conf->backing_file);
+		*backing_fd = -1;	/* the store's now, or closed */
+		if (ret) {
+			pf_log(LOG_ERR, "backing_file %s: %s",
+			       conf->backing_file, strerror(-ret));
+			return ret;
+		}
+	}
+	(void)store_set_writeback_after(fs->st, conf->writeback_after);
+	(void)store_set_mem_high(fs->st, conf->mem_high);
 
 	/* Like the workers: started now, under mlockall(), blocking the
 	 * signals only the main thread takes. */
@@ -597,6 +647,7 @@ int main(int argc, char **argv)
 	struct pf_fs *fs = NULL;
 	char mnt[PATH_MAX];
 	sigset_t set;
+	int backing_fd = -1;
 	int status = 1;
 	int ret;
 
@@ -608,6 +659,30 @@ int main(int argc, char **argv)
 	}
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		goto free_args;
+
+	/* The disk tier's file: opened (and refused) here, with the error on
+	 * the terminal, before the mount could hide a path below it. */
+	if (conf.backing_file) {
+		ret = store_backing_open(conf.backing_file, &backing_fd);
+		if (ret) {
+			fprintf(stderr, "pagefold: bad backing_file '%s': %s\n",
+				conf.backing_file,
+				ret == -EDEADLK ? "on a pagefold mount (writeback through pagefold deadlocks)" :
+				ret == -EINVAL ? "not a regular file" :
+				strerror(-ret));
+			goto free_args;
+		}
+		/* Shown in .ctl/backing_dev: absolute, as the daemon's working
+		 * directory will be /. */
+		{
+			char *abs = realpath(conf.backing_file, NULL);
+
+			if (abs) {
+				free(conf.backing_file);
+				conf.backing_file = abs;
+			}
+		}
+	}
 
 	fs = pf_fs_create(getuid(), getgid());
 	if (!fs) {
@@ -640,7 +715,8 @@ int main(int argc, char **argv)
 	if (!opts.foreground)
 		pf_log_to_syslog();
 
-	status = serve_mounted(fs, se, &conf, opts.singlethread, mnt) ? 1 : 0;
+	status = serve_mounted(fs, se, &conf, opts.singlethread, mnt,
+				&backing_fd) ? 1 : 0;
 unmount:
 	fuse_session_unmount(se);
 destroy_session:
@@ -653,6 +729,9 @@ destroy_fs:
 		store_destroy(st);
 	}
 free_args:
+	if (backing_fd >= 0)
+		close(backing_fd);
+	free(conf.backing_file);
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
 	return status;

@@ -86,15 +86,18 @@ bool cluster_is_valid(const struct cluster *c, const char **why)
 			*why = "cluster: same-filled slot with a size";
 			return false;
 		}
-		if ((s >> 31) & 1) {
-			*why = "cluster: spare bits set";
-			return false;
-		}
 		if (slot_is_group(s) ?
 		    slot_type(s) != SLOT_OBJ || !(s & SLOT_COLD) ||
 		    slot_flag(s) : !!(s & SLOT_GIDX_MASK)) {
 			*why = "cluster: group bits on a slot that is not a "
 			       "cold object, or an index without a group";
+			return false;
+		}
+		/* disk tier: a plain object's slot, never a group's */
+		if ((s & SLOT_DISK) && (slot_type(s) != SLOT_OBJ ||
+					(s & (SLOT_COLD | SLOT_KEEP |
+					      SLOT_GROUP)))) {
+			*why = "cluster: DISK bit on a slot that is no plain OBJ";
 			return false;
 		}
 		if (slot_type(s) == SLOT_SAME &&

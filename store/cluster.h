@@ -20,9 +20,13 @@
  *   bit  26      GROUP (OBJ, with COLD): the page is one of a group's,
  *                several pages in one zstd frame (recomp.c); the payload
  *                is the group's head object, the size the page's share
- *                of the group's bytes (rounded up, at least 1)
+ *                of the group's bytes (rounded up, at least 1); never
+ *                with DISK: writeback skips grouped pages (backing.h)
  *   bits 27..30  GROUP: the page's index in the group's frame
- *   bit  31      spare, 0
+ *   bit  31      DISK (OBJ only; disk tier, backing.h): the object is in
+ *                the backing file, the payload its place there (16-byte
+ *                granules + 1) and nothing but this slot is in memory;
+ *                counted in bd_count; never with GROUP
  *   bits 32..63  payload: pool handle (OBJ), fold entry id (FOLD), the
  *                32-bit half of a pattern whose two halves are equal
  *                (SAME; zero pages included), or a pattern id (SAME + bit 2)
@@ -44,6 +48,11 @@
  *   the slots its highest page needs), directory nodes (520 bytes per
  *   64 clusters = 0.016 B/page), the pool's per-span descriptors, and for
  *   unique pages with folding on the fold index (fold.h).
+ * A page written back to the backing file (DISK) keeps only its 8-byte
+ * slot; its pool object and handle are freed, and the backing file's space
+ * map adds 2 bytes per 4 KiB block of the file (about 1 byte a page for
+ * LZ4 pages of real programs) and 16 per object several slots share
+ * (backing.h).
  *
  * An untouched region costs nothing: a cluster exists only while it holds a
  * live slot, and directory nodes only above existing clusters. The tree is
@@ -91,6 +100,8 @@ enum slot_type {
 #define SLOT_GROUP      (UINT64_C(1) << 26)
 #define SLOT_GIDX_SHIFT 27
 #define SLOT_GIDX_MASK  (UINT64_C(0xf) << SLOT_GIDX_SHIFT)
+/* disk tier (backing.h) */
+#define SLOT_DISK       (UINT64_C(1) << 31)
 #define AGE_IDLE        255u	/* marked idle */
 #define AGE_MAX         254u	/* where aging saturates */
 

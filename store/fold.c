@@ -524,6 +524,19 @@ int fold_drop_single(struct fold_index *fi, uint32_t id, uint32_t handle)
 	return err;
 }
 
+/* One more reference to a live entry (the disk tier's writeback walk). */
+void fold_dup(struct fold_index *fi, uint32_t id)
+{
+	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
+	struct fold_entry *e;
+
+	pf_lock(&sh->lock);
+	e = sh_entry(sh, id & LOCAL_MASK);
+	refs_changed(sh, e->refs, e->refs + 1);
+	e->refs++;
+	pf_unlock(&sh->lock);
+}
+
 uint32_t fold_handle(struct fold_index *fi, uint32_t id)
 {
 	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];

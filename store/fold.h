@@ -78,6 +78,10 @@ int fold_insert(struct fold_index *fi, uint64_t hash, uint32_t handle,
  * (the entry is gone; the caller frees the object), else 0. */
 uint32_t fold_put(struct fold_index *fi, uint32_t id);
 
+/* Take one more reference on a live entry the caller can reach (it holds
+ * the lock of a slot naming it). */
+void fold_dup(struct fold_index *fi, uint32_t id);
+
 /* Handle of an entry the caller holds a reference on; takes no lock. */
 uint32_t fold_handle(struct fold_index *fi, uint32_t id);
 

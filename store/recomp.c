@@ -436,7 +436,7 @@ static bool walk_wants(const struct walk *w, slot_t s)
 {
 	bool idle = slot_age(s) >= w->threshold, huge = slot_flag(s);
 
-	if (s & (SLOT_COLD | SLOT_KEEP))
+	if (s & (SLOT_COLD | SLOT_KEEP | SLOT_DISK))
 		return false;
 	if (slot_size(s) < w->min_size)
 		return false;
@@ -454,7 +454,8 @@ static bool walk_wants(const struct walk *w, slot_t s)
  * others). */
 static bool group_wants(const struct walk *w, slot_t s)
 {
-	return w->group > 1 && (s & SLOT_COLD) && !slot_flag(s) &&
+	return w->group > 1 && (s & SLOT_COLD) && !slot_on_disk(s) &&
+	       !slot_flag(s) &&
 	       slot_age(s) >= w->threshold && slot_size(s) >= w->min_size;
 }
 

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "backing.h"
 #include "cluster.h"
 #include "fold.h"
 #include "mem.h"
@@ -185,6 +186,7 @@ struct store {
 
 	struct bg_thread bg;		/* compaction */
 	struct recompressor rc;
+	struct backing *bd;		/* disk tier (backing.c) */
 	struct ctr_stripe ctr[CTR_STRIPES];
 };
 
@@ -264,6 +266,9 @@ bool group_drop(struct store *st, slot_t s);
  * dropped. */
 int group_fetch(struct store *st, slot_t s, void *page, struct group_read *gr);
 int group_finish(const struct group_read *gr, void *page);
+
+/* mem_used_total, for backing.c's policy */
+uint64_t store_mem_used(struct store *st);
 
 /* recomp.c */
 int recomp_init(struct store *st, const struct store_config *cfg);

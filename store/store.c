@@ -53,7 +53,8 @@ unsigned int ctr_stripe_id(void)
 static uint64_t mem_own(struct store *st)
 {
 	return pf_mem_bytes(&st->mem_meta) + pf_mem_bytes(&st->mem_fold) +
-	       pf_mem_bytes(&st->mem_pat) + pf_mem_bytes(&st->mem_ns);
+	       pf_mem_bytes(&st->mem_pat) + pf_mem_bytes(&st->mem_ns) +
+	       backing_mem_bytes(st->bd);	/* disk tier: its space map */
 }
 
 /* With the group scratch of the threads that read grouped pages (all of
@@ -64,6 +65,11 @@ static uint64_t mem_total(struct store *st)
 	return pool_mem_bytes(st->pool) + mem_own(st) +
 	       codec_group_scratch_bytes() +
 	       atomic_load_explicit(&st->rc.walk_bytes, memory_order_relaxed);
+}
+
+uint64_t store_mem_used(struct store *st)
+{
+	return mem_total(st);
 }
 
 static bool mem_over(void *ctx, uint64_t extra)
@@ -178,7 +184,9 @@ static void slot_release(struct store *st, slot_t s)
 			pattern_put(st->pat, slot_payload(s));
 		break;
 	case SLOT_OBJ:
-		if (slot_is_group(s))
+		if (slot_on_disk(s))	/* disk tier */
+			backing_put(st->bd, s);
+		else if (slot_is_group(s))
 			group_free(st, slot_payload(s));
 		else
 			object_free(st, slot_payload(s), slot_size(s));
@@ -767,6 +775,8 @@ int store_thread_prepare(struct store *st)
 	if (!err && intake)
 		err = codec_cold_prepare((enum codec_cold)(intake >> 8 & 0xff),
 					 (int)(intake & 0xff));
+	if (!err && st)		/* disk tier: the read-ahead buffer */
+		err = backing_thread_prepare(st->bd);
 	return err;
 }
 
@@ -776,6 +786,7 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 	unsigned int csize = 0, off;
 	struct group_read gr = { .pending = false };
 	struct cluster *c;
+	slot_t disk = 0;
 	bool read_idle = atomic_load_explicit(&st->rc.read_idle,
 					      memory_order_relaxed);
 	int err = 0;
@@ -793,7 +804,13 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 		slot_t *sp = &c->slot[off];
 
 		pf_lock(&c->lock);
-		err = slot_read(st, *sp, buf, &csize, &gr);
+		if (slot_on_disk(*sp)) {
+			/* disk tier: read it once the locks are dropped */
+			disk = *sp;
+			backing_read_begin(st->bd);
+		} else {
+			err = slot_read(st, *sp, buf, &csize, &gr);
+		}
 		/* A read makes the page young again (idle tracking), or with
 		 * read_idle idle at once (store.h). */
 		if (slot_type(*sp) >= SLOT_OBJ) {
@@ -805,6 +822,10 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 		pf_unlock(&c->lock);
 	}
 	file_rdunlock(f);
+	if (disk) {
+		err = backing_read(st->bd, disk, buf);
+		backing_read_end(st->bd);
+	}
 	if (!err && csize)
 		err = codec_decode(codec_scratch(1), csize, buf);
 	if (!err && gr.pending)
@@ -1017,7 +1038,7 @@ void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 			slot_t s = c->slot[i];
 			uint32_t refs = 1;
 
-			if (slot_type(s) < SLOT_OBJ)
+			if (slot_type(s) < SLOT_OBJ || slot_on_disk(s))
 				continue;
 			if (slot_type(s) == SLOT_FOLD)
 				refs = fold_refs(st->fold, slot_payload(s));
@@ -1106,15 +1127,24 @@ struct store *store_create(const struct store_config *cfg)
 		goto fail_destroy_fold;
 	if (recomp_init(st, cfg))
 		goto fail_destroy_pat;
-	if (!cfg->no_background && compactor_start(st))
+	st->bd = backing_create(st);
+	if (!st->bd)
 		goto fail_destroy_pat;
+	if (!cfg->no_background && compactor_start(st))
+		goto fail_destroy_backing;
 	if (!cfg->no_background && recomp_start(st))
 		goto fail_stop_compactor;
+	if (!cfg->no_background && backing_start(st->bd))
+		goto fail_stop_recomp;
 	mem_note_max(st);
 	return st;
 
+fail_stop_recomp:
+	recomp_stop(st);
 fail_stop_compactor:
 	compactor_stop(st);
+fail_destroy_backing:
+	backing_destroy(st->bd);
 fail_destroy_pat:
 	pattern_destroy(st->pat);
 fail_destroy_fold:
@@ -1131,10 +1161,12 @@ void store_destroy(struct store *st)
 {
 	if (!st)
 		return;
+	backing_stop(st->bd);
 	recomp_stop(st);
 	compactor_stop(st);
 	while (st->files_head)
 		store_file_destroy(st->files_head);
+	backing_destroy(st->bd);
 	pattern_destroy(st->pat);
 	fold_destroy(st->fold);
 	pool_destroy(st->pool);
@@ -1244,6 +1276,8 @@ int store_compact(struct store *st, uint64_t *pages_freed)
 	unsigned int ratio = atomic_load(&st->defrag_ratio);
 	uint64_t n = compact_run(st, 100 - ratio);
 
+	backing_reclaim(st->bd);	/* disk tier: freed blocks out */
+
 	if (pages_freed)
 		*pages_freed = n;
 	return 0;
@@ -1253,6 +1287,7 @@ int store_shrink(struct store *st, uint64_t *pages_freed)
 {
 	uint64_t n = compact_run(st, 100);
 
+	backing_reclaim(st->bd);	/* disk tier: freed blocks out */
 	/* And the empty slabs the metadata heap keeps for reuse. */
 	(void)pool_meta_trim(st->pool);
 
@@ -1329,9 +1364,10 @@ static uint64_t fold_file(struct store *st, struct store_file *f)
 			}
 			pf_lock(&c->lock);
 			/* Grouped pages stay out of the index (groups
-			 * are never shared). */
+			 * are never shared), and so do pages on disk. */
 			if (slot_type(c->slot[i]) == SLOT_OBJ &&
-			    !slot_is_group(c->slot[i]))
+			    !slot_is_group(c->slot[i]) &&
+			    !slot_on_disk(c->slot[i]))
 				handle = fold_slot(st, f, c, i, &size);
 			pf_unlock(&c->lock);
 			file_rdunlock(f);
@@ -1488,7 +1524,7 @@ struct check_state {
 	struct refs ent;	/* fold entries: id, handle, refs */
 	struct refs grp;	/* GROUP slots: head, index, cluster */
 	uint32_t cluster_no;	/* clusters visited */
-	uint64_t pages, same, huge, cold;
+	uint64_t pages, same, huge, cold, disk;
 	const char *bad;
 };
 
@@ -1512,6 +1548,12 @@ static void check_slot(struct check_state *cs, slot_t s)
 	case SLOT_OBJ:
 	case SLOT_FOLD:
 		cs->huge += slot_flag(s);
+		if (slot_on_disk(s)) {	/* disk tier: checked by backing */
+			if (slot_is_group(s))
+				cs->bad = "store: a grouped page on disk";
+			cs->disk++;
+			break;
+		}
 		if (slot_is_group(s)) {
 			refs_push(&cs->grp, slot_payload(s), slot_gidx(s),
 				  cs->cluster_no);
@@ -1682,6 +1724,7 @@ bool store_is_valid(struct store *st, const char **why)
 	if (cs.bad)
 		goto out_free;
 	if (!fold_is_valid(st->fold, &cs.bad) ||
+	    !backing_is_valid(st->bd, cs.disk, &cs.bad) ||
 	    !pattern_is_valid(st->pat, &cs.bad) ||
 	    !pool_is_valid(st->pool, &cs.bad))
 		goto out_free;

@@ -38,12 +38,14 @@
  * the daemon's resident memory with it. Counted too: the buffers of
  * threads that read grouped pages (two pages per page of the largest
  * group a thread read, at its first group; group_scratch_bytes) and the
- * buffers of a recompression walk while it runs (~150 KiB). Not counted: the codec state of
- * each thread that reads or writes pages (24 KiB of LZ4 state and two page
- * buffers, ~94 KiB more for the zstd decoding context of a thread that
- * read a cold page or called store_thread_prepare()) and the background
- * thread's stack, as zram does not count its per-CPU streams. Metadata
- * per stored page:
+ * buffers of a recompression walk while it runs (~150 KiB), and with a
+ * backing file attached its space map and the writeback walk's buffers
+ * (~370 KiB). Not counted: the codec state of each thread that reads or
+ * writes pages (24 KiB of LZ4 state and two page buffers, ~94 KiB more
+ * for the zstd decoding context of a thread that read a cold page or
+ * called store_thread_prepare(); 68 KiB of read buffer for a thread that
+ * read a page from the backing file) and the background threads' stacks,
+ * as zram does not count its per-CPU streams. Metadata per stored page:
  * 8 bytes of slot + the pool's 8 per object, plus ~21 bytes per unique page
  * for the fold index when folding (byte counts in cluster.h and fold.h).
  */
@@ -155,6 +157,11 @@ int store_write(struct store_file *f, uint64_t page, const void *buf);
  * may be NULL (no intake context). 0, -ENOMEM or -EIO.
  */
 int store_thread_prepare(struct store *st);
+
+/* The calling thread's next store_read() calls read pages pages in a row
+ * (this count includes the next one): a page in the backing file is then
+ * read with the ones after it in one pread. 0 or 1: no hint. */
+void store_read_hint(unsigned int pages);
 
 /* Read one full page into buf; holes read as zeros. -EIO if a stored page
  * does not decompress to exactly one page, -EFBIG past STORE_MAX_PAGES. */
@@ -429,6 +436,79 @@ int store_age_tick(struct store *st, uint64_t *pages);
 /* Pages idle now (not read or written for recompress_after seconds, or
  * marked idle; cold ones included): a walk of every slot, for stats. */
 uint64_t store_idle_pages(struct store *st);
+
+/*
+ * The disk tier: a backing file for the coldest pages (backing.c).
+ *
+ * store_writeback() moves pages to the backing file still compressed
+ * (their pool objects packed into 4 KiB blocks, up to 256 KiB per write);
+ * a written-back page keeps only its 8-byte slot in memory and stays in
+ * the file until it is overwritten or discarded. A read takes one pread
+ * (one or two blocks) and decodes; a failed one is -EIO for that page
+ * alone. A failed write (a full filesystem, an I/O error) keeps the pages
+ * in memory and counts them in failed_writes. A folded object is written
+ * once per writeback pass, and shared by its slots on disk too. Freed
+ * space is punched out of the file (when the filesystem can) at the next
+ * writeback, so the file holds about what is written back.
+ * Pages in cold groups (group_size) are not written back: their bytes are
+ * one zstd frame shared by the group's pages, and stay in memory with it.
+ */
+enum store_wb_type {
+	STORE_WB_IDLE = 1,		/* idle pages (as recompression) */
+	STORE_WB_HUGE = 2,		/* pages stored raw; with IDLE: both */
+	STORE_WB_INCOMPRESSIBLE = 4,	/* pages the cold codec could not
+					   shrink (recomp_kept) */
+};
+
+/* Open path as a backing file: a regular file (created if missing,
+ * truncated), O_DIRECT where the filesystem takes it. -EDEADLK for a path
+ * on a pagefold mount, -EINVAL for anything but a regular file, or the
+ * errno of open. */
+int store_backing_open(const char *path, int *fd);
+/* Use fd (from store_backing_open(), the store owns it now; -1: none) as
+ * the backing file. -EBUSY while pages are written back (fd is closed). */
+int store_set_backing_fd(struct store *st, int fd, const char *path);
+/* Both at once; path NULL: none. */
+int store_set_backing(struct store *st, const char *path);
+/* The path, or "none". */
+int store_get_backing(struct store *st, char *buf, size_t size);
+
+/* Write back the pages of type (one STORE_WB_* or IDLE|HUGE): -ENODEV
+ * without a backing file, -EINVAL for a bad type; -EIO when the limit is
+ * used up or -ENOSPC/-EIO when the file cannot take a page and no page
+ * was written. *pages (may be NULL) gets the pages moved. */
+int store_writeback(struct store *st, unsigned int type, uint64_t *pages);
+/* zram's writeback_limit: pages (of 4 KiB) writeback may still move while
+ * the limit is enabled; each page moved takes one. */
+int store_set_writeback_limit(struct store *st, uint64_t pages);
+uint64_t store_get_writeback_limit(struct store *st);
+void store_set_writeback_limit_enable(struct store *st, bool on);
+bool store_get_writeback_limit_enable(struct store *st);
+/* The policy: while mem_used_total is above mem_high, a background thread
+ * writes back pages idle for writeback_after seconds (ages as
+ * store_mark_idle_since(); with recompress_after 0, pages marked idle).
+ * Both 0 = off (the default). */
+int store_set_writeback_after(struct store *st, uint64_t seconds);
+uint64_t store_get_writeback_after(struct store *st);
+int store_set_mem_high(struct store *st, uint64_t bytes);
+uint64_t store_get_mem_high(struct store *st);
+
+struct store_bd_stats {
+	uint64_t bd_count;	/* pages in the backing file now */
+	uint64_t bd_reads;	/* pages read from it, ever */
+	uint64_t bd_writes;	/* pages written to it, ever */
+	uint64_t file_bytes;	/* blocks of the file in use, bytes */
+	uint64_t obj_bytes;	/* bytes of live objects in them */
+	uint64_t objs;		/* live objects (shared ones once) */
+	unsigned int frag_pct;	/* 100 * (file - obj bytes) / file bytes */
+	uint64_t failed_writes;	/* pages a writeback could not write */
+	uint64_t failed_reads;	/* pages a read could not bring back */
+	uint64_t punched_blocks;/* blocks punched out, ever */
+	uint64_t map_bytes;	/* memory of the space map */
+	bool direct;		/* opened O_DIRECT */
+	bool punch;		/* the filesystem punches holes */
+};
+void store_get_bd_stats(struct store *st, struct store_bd_stats *bs);
 
 /* Pool size classes, for /.ctl/classes: fills up to max entries, returns the
  * number of classes. */

@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(gcc libc6-dev pkg-config meson ninja-build
       libfuse3-dev fuse3 liblz4-dev libxxhash-dev uthash-dev libzstd-dev
-      util-linux kmod man-db groff-base sqlite3 git tar)
+      util-linux kmod man-db groff-base sqlite3 git tar stress-ng)
 if [ "${1:-}" = --bench ]; then
 	pkgs+=(fio redis-server redis-tools gnuplot-nox lz4)
 fi

@@ -23,7 +23,7 @@ write_ctl() { # FILE VALUE: like echo, with the error message kept
 
 # --- every file
 pf_is "$(ls "$C" | sort | tr '\n' ' ')" \
-	"classes compact defrag_ratio files fold group_size idle intake io_stat mem_limit mem_used_max mm_stat pool_reserve read_idle recomp_algorithm recompress recompress_after shrink stat zswap_stat " \
+	"backing_dev bd_stat classes compact defrag_ratio files fold group_size idle intake io_stat mem_high mem_limit mem_used_max mm_stat pool_reserve read_idle recomp_algorithm recompress recompress_after shrink stat writeback writeback_after writeback_limit writeback_limit_enable zswap_stat " \
 	"/.ctl holds exactly the documented files"
 pf_is "$(wc -l <"$C/mm_stat")" 1 "mm_stat is one line"
 pf_is "$(awk '{ print NF }' "$C/mm_stat")" 19 "mm_stat: zram's 9 columns and 10 of pagefold's"

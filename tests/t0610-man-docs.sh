@@ -56,7 +56,7 @@ columns_documented() { # SUBSECTION
 		{ prev = $0 }
 		END { print n + 0 }' "$man5"
 }
-for f in mm_stat io_stat; do
+for f in mm_stat io_stat bd_stat; do
 	pf_is "$(columns_documented "$f")" "$(wc -w <"$PF_MNT/.ctl/$f")" \
 		"pagefold-ctl(5) documents as many $f columns as the daemon prints"
 done
