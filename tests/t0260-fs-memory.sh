@@ -30,10 +30,13 @@ rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$PF_PID/status"; }
 # Wait until mem_used_total and VmRSS stop moving (the background
 # compactor gives the pool's kept spans back within a few of its 200 ms
 # rounds; the kernel forgets deleted inodes shortly after the unlink).
+# Under ASan VmRSS never settles, and is not checked: it is left out.
 settle() {
-	local t prev= now
+	local t prev= now rss
 	for t in $(seq 60); do
-		now="$(mm 3) $(rss_kb) $(st inodes)"
+		rss=$(rss_kb)
+		$sanitized && rss=-
+		now="$(mm 3) $rss $(st inodes)"
 		[ "$now" = "$prev" ] && return 0
 		prev=$now
 		sleep 0.5
@@ -64,11 +67,15 @@ pf_diag "fresh: VmRSS $rss0 kB, mem_used_total $used0"
 # Thousands of small files: 64 directories, each with a slice of the dump
 # cut into pieces of one size (600 bytes to 13 KB over the directories),
 # then the whole dump as one large file and a second copy (which folds).
+# The sanitizer build, whose RSS checks are skipped, fills the first 8
+# (every piece size, a tenth of the files): the rest took it 2.5 minutes.
 size=$(stat -c %s "$PF_TMP/mem.pages")
 slice=$((size / 64 / 4096 * 4096))
 pieces=(600 1000 1500 2500 4096 6000 9000 13000)
+ndirs=64
+$sanitized && ndirs=8
 fill_ok=0
-for d in $(seq 0 63); do
+for d in $(seq 0 $((ndirs - 1))); do
 	mkdir -p "$M/tree/d$d" || fill_ok=1
 	piece=${pieces[d % 8]}
 	dd if="$PF_TMP/mem.pages" bs=4096 skip=$((d * slice / 4096)) \
@@ -77,7 +84,7 @@ for d in $(seq 0 63); do
 done
 cp "$PF_TMP/mem.pages" "$M/large" || fill_ok=1
 cp "$PF_TMP/mem.pages" "$M/large-copy" || fill_ok=1
-pf_ok "$fill_ok" "filled: $(find "$M/tree" -type f | wc -l) small files in 64 directories, a large file and its copy"
+pf_ok "$fill_ok" "filled: $(find "$M/tree" -type f | wc -l) small files in $ndirs directories, a large file and its copy"
 cmp "$PF_TMP/mem.pages" "$M/large-copy" >/dev/null
 pf_ok $? "the large file reads back intact"
 
