@@ -40,6 +40,7 @@ const struct ctl_entry ctl_table[CTL_NR] = {
 	[CTL_RECOMPRESS_AFTER] = { "recompress_after", 0644 },
 	[CTL_RECOMP_ALGORITHM] = { "recomp_algorithm", 0644 },
 	[CTL_INTAKE]       = { "intake",       0644 },
+	[CTL_COMP_ALGORITHM] = { "comp_algorithm", 0644 },
 	[CTL_READ_IDLE]    = { "read_idle",    0644 },
 	[CTL_GROUP_SIZE]   = { "group_size",   0644 },
 	[CTL_ZSWAP_STAT]   = { "zswap_stat",   0444 },
@@ -808,6 +809,21 @@ int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
 		strbuf_printf(sb, "%s\n", alg);
 		break;
 	}
+	case CTL_COMP_ALGORITHM: {
+		/* zram's form: the codecs, the one in use in brackets. */
+		static const char *const names[] = { "lz4", "lz4hc", "zstd" };
+		struct store_recomp_algorithm a;
+		char alg[32];
+		bool cold = store_get_intake(fs->st, &a);
+
+		opt_format_intake(cold, &a, alg, sizeof(alg));
+		alg[strcspn(alg, ":")] = '\0';
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			strbuf_printf(sb, strcmp(names[i], alg) ? "%s%s" : "%s[%s]",
+				      i ? " " : "", names[i]);
+		strbuf_printf(sb, "\n");
+		break;
+	}
 	case CTL_READ_IDLE:
 		strbuf_printf(sb, "%d\n", store_get_read_idle(fs->st) ? 1 : 0);
 		break;
@@ -929,6 +945,7 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 			ret = store_set_recomp_algorithm(fs->st, &alg);
 		break;
 	case CTL_INTAKE:
+	case CTL_COMP_ALGORITHM:
 		ret = ctl_parse_intake(buf, len, &cold, &alg);
 		if (!ret)
 			ret = store_set_intake(fs->st, cold ? &alg : NULL);

@@ -39,6 +39,7 @@ enum ctl_id {
 	CTL_RECOMPRESS_AFTER,
 	CTL_RECOMP_ALGORITHM,
 	CTL_INTAKE,
+	CTL_COMP_ALGORITHM,	/* zram's name and format for the intake */
 	CTL_READ_IDLE,
 	CTL_GROUP_SIZE,
 	CTL_ZSWAP_STAT,

@@ -83,6 +83,7 @@ static const struct fuse_opt pf_opt_spec[] = {
 	FUSE_OPT_KEY("recomp_algorithm=", KEY_RECOMP_ALG),
 	FUSE_OPT_KEY("spin_us=", KEY_SPIN),
 	FUSE_OPT_KEY("intake=", KEY_INTAKE),
+	FUSE_OPT_KEY("comp_algorithm=", KEY_INTAKE), /* zram's name */
 	FUSE_OPT_KEY("read_idle=", KEY_READ_IDLE),
 	FUSE_OPT_KEY("group_size=", KEY_GROUP_SIZE),
 	FUSE_OPT_KEY("pool_reserve=", KEY_POOL_RESERVE),
@@ -286,6 +287,7 @@ static void usage(const char *prog)
 	       "                           lz4 (default), or a cold codec as for\n"
 	       "                           recomp_algorithm, for pages that arrive\n"
 	       "                           cold (swap behind zswap: zstd:1)\n"
+	       "    -o comp_algorithm=A    zram's name for intake\n"
 	       "    -o read_idle=0|1       1: a page read is left idle, so the next\n"
 	       "                           aging tick recompresses it (swap: a page\n"
 	       "                           read is back in RAM); default 0\n"

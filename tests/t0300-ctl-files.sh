@@ -23,7 +23,7 @@ write_ctl() { # FILE VALUE: like echo, with the error message kept
 
 # --- every file
 pf_is "$(ls "$C" | sort | tr '\n' ' ')" \
-	"backing_dev bd_stat classes compact defrag_ratio files fold group_size idle intake io_stat mem_high mem_limit mem_used_max mm_stat pool_reserve read_idle recomp_algorithm recompress recompress_after shrink stat writeback writeback_after writeback_limit writeback_limit_enable zswap_stat " \
+	"backing_dev bd_stat classes comp_algorithm compact defrag_ratio files fold group_size idle intake io_stat mem_high mem_limit mem_used_max mm_stat pool_reserve read_idle recomp_algorithm recompress recompress_after shrink stat writeback writeback_after writeback_limit writeback_limit_enable zswap_stat " \
 	"/.ctl holds exactly the documented files"
 pf_is "$(wc -l <"$C/mm_stat")" 1 "mm_stat is one line"
 pf_is "$(awk '{ print NF }' "$C/mm_stat")" 19 "mm_stat: zram's 9 columns and 10 of pagefold's"
@@ -74,6 +74,16 @@ write_ctl intake lz4hc:4
 pf_is "$(cat "$C/intake")" lz4hc:4 "intake lz4hc:4 reads back"
 write_ctl intake lz4
 pf_is "$(cat "$C/intake")" lz4 "intake back to lz4"
+# comp_algorithm: the intake under zram's name, in zram's form
+pf_is "$(cat "$C/comp_algorithm")" "[lz4] lz4hc zstd" "comp_algorithm: zram's form, lz4 in brackets"
+write_ctl comp_algorithm zstd
+pf_is "$(cat "$C/comp_algorithm") $(cat "$C/intake")" "lz4 lz4hc [zstd] zstd:6" "echo zstd > comp_algorithm sets the intake"
+write_ctl comp_algorithm lzo
+pf_is "$?" 1 "comp_algorithm lzo refused"
+pf_ok "$(grep -q "Invalid argument" "$PF_TMP/ctl.err"; echo $?)" "... with EINVAL"
+pf_is "$(cat "$C/intake")" zstd:6 "... and the intake kept"
+write_ctl comp_algorithm lz4
+pf_is "$(cat "$C/intake")" lz4 "comp_algorithm lz4: intake back to lz4"
 pf_is "$(cat "$C/read_idle")" 0 "read_idle is 0 by default"
 write_ctl read_idle 1
 pf_is "$(cat "$C/read_idle")" 1 "read_idle 1 reads back"
