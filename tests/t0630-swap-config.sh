@@ -75,6 +75,9 @@ cold-codec = zstd:7
 recompress-after = 4321
 fold = scan
 group-size = 3
+backing-file = $PF_TMP/backing
+writeback-after = 777
+mem-high = 1%
 mount-options = max_threads=5,spin_us=7
 mount-point = $mnt/
 loop-device = $ld
@@ -89,6 +92,9 @@ pf_is "$(cat "$C/recomp_algorithm" 2>&1)" zstd:7 "cold-codec reached .ctl/recomp
 pf_is "$(cat "$C/recompress_after" 2>&1)" 4321 "recompress-after reached .ctl/recompress_after"
 pf_is "$(cat "$C/fold" 2>&1)" scan "fold reached .ctl/fold"
 pf_is "$(cat "$C/group_size" 2>&1)" 3 "group-size reached .ctl/group_size"
+pf_is "$(cat "$C/backing_dev" 2>&1)" "$PF_TMP/backing" "backing-file reached .ctl/backing_dev"
+pf_is "$(cat "$C/writeback_after" 2>&1)" 777 "writeback-after reached .ctl/writeback_after"
+pf_is "$(cat "$C/mem_high" 2>&1)" $((mem * 100 / 10000 / 4096 * 4096)) "mem-high 1% reached .ctl/mem_high (whole pages)"
 pf_is "$(cat "$C/mem_limit" 2>&1)" "$limit" "mem-limit 3% reached .ctl/mem_limit (3% of MemTotal, whole pages)"
 cmdline=$(daemon_cmdline "$mnt")
 [[ $cmdline == *max_threads=5* && $cmdline == *spin_us=7* ]]
@@ -104,7 +110,8 @@ else
 fi
 grep -q -F "settings ($conf): swap-size=96M priority=4242 mem-limit=3%(" "$PF_TMP/start.out" &&
 	grep -q -F " tiers=$tiers hot-size=2%(" "$PF_TMP/start.out" &&
-	grep -q -F " intake=lz4hc:3 cold-codec=zstd:7 recompress-after=4321 fold=scan group-size=3 mount-options=max_threads=5,spin_us=7 mount-point=$mnt loop-device=$ld" "$PF_TMP/start.out"
+	grep -q -F " intake=lz4hc:3 cold-codec=zstd:7 recompress-after=4321 fold=scan group-size=3 backing-file=$PF_TMP/backing writeback-after=777 mem-high=1%(" "$PF_TMP/start.out" &&
+	grep -q -F ") mount-options=max_threads=5,spin_us=7 mount-point=$mnt loop-device=$ld" "$PF_TMP/start.out"
 pf_ok $? "start prints the settings in one line" || pf_diag_file "$PF_TMP/start.out"
 pf_is "$(grep -c '^pagefold-swap: settings (' "$PF_TMP/start.out")" 1 "... one line"
 grep -q -x "mounted=$mnt" "$PF_SWAP_STATE/kernel.saved" && grep -q -x "created=$file" "$PF_SWAP_STATE/kernel.saved"
@@ -144,6 +151,7 @@ refused() { # DESC LINE3 EXPECTED: the file's third line is LINE3
 refused "bad value" "hot-size = 12X" "bad hot-size '12X'"
 refused "bad codec level" "cold-codec = zstd:20" "bad cold-codec 'zstd:20'"
 refused "group-size out of range" "group-size = 17" "bad group-size '17'"
+refused "relative backing file" "backing-file = backing" "bad backing-file 'backing'"
 refused "unknown key" "colour = blue" "unknown key 'colour'"
 refused "key twice" "priority = 6" "priority given twice (first at $conf:2)"
 refused "not key = value" "[zram0]" "not a 'key = value' line"
