@@ -170,6 +170,42 @@ pf_memcg_base() {
 	return 0
 }
 
+# Real programs' memory into OUT (at most MIB MiB; prints the pages
+# dumped): a bash holding text, this shell, and the mount's daemon.
+pf_dump_real() { # OUT MIB
+	bash -c 'x=$(seq 300000); sleep 120' &
+	local holder=$!
+	pf_track_pid "$holder"
+	sleep 0.3
+	"$PF_HELPERS/pf-memdump" "$1" "$2" "$holder" "$$" "$PF_PID"
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+}
+# A child memory cgroup of ours, tracked for the EXIT trap, limited to MB
+# MiB with swappiness 100 (so the daemon, in ours, stays outside).
+pf_memcg_limited() { # PATH MB
+	mkdir "$1" && pf_track_cgroup "$1" &&
+		echo $(($2 << 20)) >"$1/memory.limit_in_bytes" &&
+		echo 100 >"$1/memory.swappiness"
+}
+# pf-memfill filling MB MiB inside cgroup CG (output in $PF_TMP/memfill.out;
+# it then waits for $PF_TMP/go): its pid in pf_memfill_pid, tracked; 0
+# once it says it filled, 1 if it died or did not within 120 s.
+pf_memfill_start() { # CG MB
+	local i
+	(
+		echo "$BASHPID" >"$1/cgroup.procs" &&
+			exec "$PF_HELPERS/pf-memfill" -s "$2" -g "$PF_TMP/go" -S $$ -p 1
+	) >"$PF_TMP/memfill.out" 2>&1 &
+	pf_memfill_pid=$!
+	pf_track_pid "$pf_memfill_pid"
+	for i in $(seq 1200); do
+		grep -q '^filled' "$PF_TMP/memfill.out" && return 0
+		pf_alive "$pf_memfill_pid" || break
+		sleep 0.1
+	done
+	grep -q '^filled' "$PF_TMP/memfill.out"
+}
 pf_track_swap() { pf_swaps+=("$1"); }
 pf_track_loop() { pf_loops+=("$1"); }
 pf_track_cgroup() { pf_cgroups+=("$1"); }

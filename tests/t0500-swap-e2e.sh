@@ -37,24 +37,12 @@ header=$(mm 1)
 
 # The limited cgroup: a child of ours, so the daemon (in ours) is outside.
 CG=$(pf_memcg_base)/pf-swap-$$
-mkdir "$CG" && pf_track_cgroup "$CG" &&
-	echo $((LIMIT_MB << 20)) >"$CG/memory.limit_in_bytes" &&
-	echo 100 >"$CG/memory.swappiness"
+pf_memcg_limited "$CG" "$LIMIT_MB"
 pf_ok $? "cgroup ${CG#/sys/fs/cgroup/memory} limited to $LIMIT_MB MiB" || pf_done
 
-(
-	echo "$BASHPID" >"$CG/cgroup.procs" &&
-		exec "$PF_HELPERS/pf-memfill" -s $FILL_MB -g "$PF_TMP/go" -S $$ -p 1
-) >"$PF_TMP/memfill.out" 2>&1 &
-wpid=$!
-pf_track_pid "$wpid"
-for i in $(seq 1200); do
-	grep -q '^filled' "$PF_TMP/memfill.out" && break
-	pf_alive "$wpid" || break
-	sleep 0.1
-done
-pf_ok $(grep -q '^filled' "$PF_TMP/memfill.out"; echo $?) \
-	"the workload filled $FILL_MB MiB" || pf_diag_file "$PF_TMP/memfill.out"
+pf_memfill_start "$CG" "$FILL_MB"
+pf_ok $? "the workload filled $FILL_MB MiB" || pf_diag_file "$PF_TMP/memfill.out"
+wpid=$pf_memfill_pid
 pf_is "$(awk -F: '$2 == "memory" { print $3 }' "/proc/$wpid/cgroup")" \
 	"${CG#/sys/fs/cgroup/memory}" "... inside the limited cgroup"
 pf_ok $([ "$(awk -F: '$2 == "memory" { print $3 }' "/proc/$PF_PID/cgroup")" != \

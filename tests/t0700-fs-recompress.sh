@@ -27,15 +27,7 @@ own_objs() { # FILE: its pages that hold an object no other page shares
 write_ctl() { # FILE VALUE: like echo, with the error message kept
 	echo "$2" 2>"$PF_TMP/ctl.err" >"$C/$1"
 }
-dump() { # OUT MIB: real memory of a bash holding text, this shell, the daemon
-	bash -c 'x=$(seq 300000); sleep 120' &
-	local holder=$!
-	pf_track_pid "$holder"
-	sleep 0.3
-	"$PF_HELPERS/pf-memdump" "$1" "$2" "$holder" "$$" "$PF_PID"
-	kill "$holder" 2>/dev/null
-	wait "$holder" 2>/dev/null
-}
+dump() { pf_dump_real "$@"; } # OUT MIB
 
 pf_is "$(cat "$C/recompress_after")" 0 "recompress_after as mounted"
 pf_is "$(cat "$C/recomp_algorithm")" zstd:6 "recomp_algorithm: zstd:6 by default"

@@ -17,15 +17,7 @@ st() { awk -v k="$1" '$1 == k { print $2 }' "$C/stat"; }
 write_ctl() { # FILE VALUE: like echo, with the error message kept
 	echo "$2" 2>"$PF_TMP/ctl.err" >"$C/$1"
 }
-dump() { # OUT MIB: real memory of a bash holding text, this shell, the daemon
-	bash -c 'x=$(seq 300000); sleep 120' &
-	local holder=$!
-	pf_track_pid "$holder"
-	sleep 0.3
-	"$PF_HELPERS/pf-memdump" "$1" "$2" "$holder" "$$" "$PF_PID"
-	kill "$holder" 2>/dev/null
-	wait "$holder" 2>/dev/null
-}
+dump() { pf_dump_real "$@"; } # OUT MIB
 variant() { # IN OUT TAG: IN's pages that hold data, each made distinct by
 	# its first 8 bytes (TAG and the page's number): no page folds
 	perl -e 'binmode STDIN; binmode STDOUT; $/ = \4096; my $n = 0;

@@ -32,25 +32,13 @@ pf_ok $? "swapon" || { pf_diag_file "$PF_TMP/swapon.err"; pf_done; }
 pf_track_swap "$LOOP"
 
 CG=$(pf_memcg_base)/pf-swapwb-$$
-mkdir "$CG" && pf_track_cgroup "$CG" &&
-	echo $((LIMIT_MB << 20)) >"$CG/memory.limit_in_bytes" &&
-	echo 100 >"$CG/memory.swappiness"
+pf_memcg_limited "$CG" "$LIMIT_MB"
 pf_ok $? "cgroup limited to $LIMIT_MB MiB" || pf_done
 
 # --- pf-memfill: everything written back while it waits
-(
-	echo "$BASHPID" >"$CG/cgroup.procs" &&
-		exec "$PF_HELPERS/pf-memfill" -s $FILL_MB -g "$PF_TMP/go" -S $$ -p 1
-) >"$PF_TMP/memfill.out" 2>&1 &
-wpid=$!
-pf_track_pid "$wpid"
-for i in $(seq 1200); do
-	grep -q '^filled' "$PF_TMP/memfill.out" && break
-	pf_alive "$wpid" || break
-	sleep 0.1
-done
-pf_ok $(grep -q '^filled' "$PF_TMP/memfill.out"; echo $?) "the workload filled $FILL_MB MiB" ||
-	pf_diag_file "$PF_TMP/memfill.out"
+pf_memfill_start "$CG" "$FILL_MB"
+pf_ok $? "the workload filled $FILL_MB MiB" || pf_diag_file "$PF_TMP/memfill.out"
+wpid=$pf_memfill_pid
 used0=$(awk '{ print $3 }' "$C/mm_stat")
 echo all >"$C/idle" && echo idle >"$C/writeback"
 pf_ok $? "writeback idle while the pages sit in swap"
