@@ -13,6 +13,7 @@
 #include "mheap.h"
 #include "arena.h"
 #include "tap.h"
+#include "testdata.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -31,10 +32,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
+	return td_next(&rng_state);
 }
 
 static uint32_t rnd_below(uint32_t n)
@@ -76,21 +74,6 @@ static bool check(const void *p, size_t n, uint32_t seed)
 	return true;
 }
 
-static long status_kb(const char *field)
-{
-	char line[256];
-	long kb = -1;
-	size_t n = strlen(field);
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ':')
-			kb = atol(line + n + 1);
-	fclose(f);
-	return kb;
-}
 
 /* Pages of the heap's frames [0, top_max) that are resident. */
 static uint64_t heap_resident_pages(struct mheap *h)
@@ -421,22 +404,22 @@ static int mlocked_child(void)
 
 	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
 		return 77;
-	if (status_kb("VmLck") <= 0)
+	if (td_status_kb("VmLck") <= 0)
 		return 78;	/* ASan: mlockall() is a no-op there */
 	if (mheap_init(&h, 1ull << 30))
 		return 1;
-	rss0 = status_kb("RssAnon");
+	rss0 = td_status_kb("RssAnon");
 	for (int i = 0; i < N; i++) {
 		obj[i] = mheap_alloc(&h, i % 3 ? 4104 : 1216, false, &usable);
 		if (!obj[i])
 			return 2;
 		fill(obj[i], usable, (uint32_t)i);
 	}
-	rss1 = status_kb("RssAnon");
+	rss1 = td_status_kb("RssAnon");
 	for (int i = 0; i < N; i++)
 		mheap_free(&h, obj[i]);
 	mheap_trim(&h);
-	rss2 = status_kb("RssAnon");
+	rss2 = td_status_kb("RssAnon");
 	printf("# mlocked child: RssAnon %ld -> %ld -> %ld kB, release "
 	       "method %d\n", rss0, rss1, rss2, h.release_mode);
 	fflush(stdout);

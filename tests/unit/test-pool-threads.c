@@ -42,10 +42,7 @@ static volatile int workers_left;
 
 static uint64_t rnd(uint64_t *s)
 {
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dull;
+	return td_next(s);
 }
 
 /* Mostly the sizes of compressed memory pages (around 1-2.3 KiB, some

@@ -28,11 +28,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
 {
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
+	return td_next(&rng_state);
 }
 
 static uint32_t rnd_below(uint32_t n)
@@ -71,22 +67,6 @@ static uint32_t rnd_size(void)
 	return lo + 1 + rnd_below(size_cdf[i].upto - lo);
 }
 
-/* Contents unique to an object: a stream from its seed. */
-static long status_kb(const char *field)
-{
-	char line[256];
-	long kb = -1;
-	size_t n = strlen(field);
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ':')
-			kb = atol(line + n + 1);
-	fclose(f);
-	return kb;
-}
 
 static int count_maps(void)
 {
@@ -536,7 +516,7 @@ static void test_release(void)
 	long rss0, rss1, rss2;
 	size_t freed = 0;
 
-	rss0 = status_kb("RssAnon");
+	rss0 = td_status_kb("RssAnon");
 	while (bytes < (64u << 20) && n < cap) {
 		uint32_t size = rnd_size();
 
@@ -549,7 +529,7 @@ static void test_release(void)
 	}
 	pool_get_stats(p, &st);
 	held = st.span_bytes;
-	rss1 = status_kb("RssAnon");
+	rss1 = td_status_kb("RssAnon");
 	diag("%u objects, %llu bytes: pages %llu, RssAnon %ld -> %ld kB", n,
 	     (unsigned long long)bytes, (unsigned long long)st.pages, rss0,
 	     rss1);
@@ -579,7 +559,7 @@ static void test_release(void)
 	       st2.counters[POOL_C_SPANS_ALLOCATED], "every span freed");
 	ok(st2.handle_bytes == 0, "handle tables of empty classes released "
 	   "(%llu bytes left)", (unsigned long long)st2.handle_bytes);
-	rss2 = status_kb("RssAnon");
+	rss2 = td_status_kb("RssAnon");
 	diag("RssAnon after free + compact: %ld kB", rss2);
 	/* Compare with what the pool held (RssAnon also moves with the
 	 * sanitizers' own bookkeeping, e.g. ASan's quarantine). */
@@ -629,7 +609,7 @@ static int mlocked_child(void)
 		return 77;
 	/* ASan intercepts mlockall() and does nothing (it would lock its
 	 * shadow memory): then nothing here is locked. */
-	locked = status_kb("VmLck") > 0;
+	locked = td_status_kb("VmLck") > 0;
 	if (!locked)
 		printf("# mlockall() locked nothing (a sanitizer build?): the "
 		       "locked-memory checks only show that release works\n");
@@ -637,7 +617,7 @@ static int mlocked_child(void)
 	if (!p || !h)
 		return 1;
 	maps0 = count_maps();
-	rss0 = status_kb("RssAnon");
+	rss0 = td_status_kb("RssAnon");
 	for (n = 0; n < 20000; n++) {
 		uint32_t size = rnd_size();
 
@@ -646,7 +626,7 @@ static int mlocked_child(void)
 		td_fill(buf, size, n);
 		pool_write(p, h[n], buf, size);
 	}
-	rss1 = status_kb("RssAnon");
+	rss1 = td_status_kb("RssAnon");
 	pool_get_stats(p, &st);
 	held_kb = (long)(st.span_bytes / 1024);
 	/* Free every other object, compact, then free the rest: spans are
@@ -663,7 +643,7 @@ static int mlocked_child(void)
 		pool_free(p, h[n]);
 	}
 	compact_all(p, 100, NULL);
-	rss2 = status_kb("RssAnon");
+	rss2 = td_status_kb("RssAnon");
 	maps1 = count_maps();
 	/* (VmLck counts whole locked mappings, touched or not: no use.) */
 	printf("# mlocked child: pool held %ld kB; RssAnon %ld -> %ld -> %ld "

@@ -35,6 +35,7 @@
 #include "pool.h"
 #include "store.h"
 #include "tap.h"
+#include "testdata.h"
 
 #define PG STORE_PAGE_SIZE
 
@@ -42,30 +43,9 @@ static uint64_t rng_s = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
 {
-	uint64_t x = rng_s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_s = x;
-	return x * 0x2545f4914f6cdd1dull;
+	return td_next(&rng_s);
 }
 
-static long status_kb(const char *field)
-{
-	char line[256];
-	long kb = -1;
-	size_t n = strlen(field);
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ':')
-			kb = atol(line + n + 1);
-	fclose(f);
-	return kb;
-}
 
 /* ---- 1. the pattern table ---- */
 
@@ -485,20 +465,20 @@ static int mlocked_child(void)
 
 	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
 		return 77;
-	if (status_kb("VmLck") <= 0)
+	if (td_status_kb("VmLck") <= 0)
 		return 78;
 	st = store_create(&cfg);
 	if (!st || store_thread_prepare(st))
 		return 1;
 	store_get_stats(st, &s0);
-	rss0 = status_kb("RssAnon");
+	rss0 = td_status_kb("RssAnon");
 	if (fill_store(st, &fl))
 		return 2;
 	store_get_stats(st, &s1);
-	rss1 = status_kb("RssAnon");
+	rss1 = td_status_kb("RssAnon");
 	empty_store(st, &fl);
 	store_get_stats(st, &s2);
-	rss2 = status_kb("RssAnon");
+	rss2 = td_status_kb("RssAnon");
 	d1 = (long)(s1.mem_used_total - s0.mem_used_total) / 1024;
 	d2 = (long)(s2.mem_used_total - s0.mem_used_total) / 1024;
 	printf("# mlocked child: RssAnon %ld -> %ld -> %ld kB; mem_used_total "

@@ -38,6 +38,7 @@
 
 #include "store.h"
 #include "tap.h"
+#include "testdata.h"
 
 #define PG STORE_PAGE_SIZE
 #define HUGE_THR 3072u
@@ -48,13 +49,7 @@ static uint64_t rng_s = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
 {
-	uint64_t x = rng_s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_s = x;
-	return x * 0x2545f4914f6cdd1dull;
+	return td_next(&rng_s);
 }
 
 static uint64_t rnd_below(uint64_t n)
