@@ -119,24 +119,32 @@ static void cold_key_init(void)
 	cold_key_ok = pthread_key_create(&cold_key, cold_ctx_free) == 0;
 }
 
+/* A zeroed object of size bytes for the calling thread, which the key's
+ * destructor frees when the thread exits; NULL without memory or key. */
+static void *thread_obj_new(pthread_once_t *once, void (*key_init)(void),
+			    const bool *key_ok, const pthread_key_t *key,
+			    size_t size)
+{
+	void *obj;
+
+	pthread_once(once, key_init);
+	if (!*key_ok)
+		return NULL;
+	obj = calloc(1, size);
+	if (obj && pthread_setspecific(*key, obj)) {
+		free(obj);
+		obj = NULL;
+	}
+	return obj;
+}
+
 static struct cold_ctx *cold_ctx(void)
 {
-	struct cold_ctx *cx = tls_cold;
-
-	if (cx)
-		return cx;
-	pthread_once(&cold_once, cold_key_init);
-	if (!cold_key_ok)
-		return NULL;
-	cx = calloc(1, sizeof(*cx));
-	if (!cx)
-		return NULL;
-	if (pthread_setspecific(cold_key, cx)) {
-		free(cx);
-		return NULL;
-	}
-	tls_cold = cx;
-	return cx;
+	if (!tls_cold)
+		tls_cold = thread_obj_new(&cold_once, cold_key_init,
+					  &cold_key_ok, &cold_key,
+					  sizeof(*tls_cold));
+	return tls_cold;
 }
 
 static const struct {
@@ -365,16 +373,10 @@ struct codec_group_scratch *codec_group_scratch(unsigned int npages)
 	unsigned char *in, *out;
 
 	if (!gs) {
-		pthread_once(&group_once, group_key_init);
-		if (!group_key_ok)
-			return NULL;
-		gs = calloc(1, sizeof(*gs));
+		gs = thread_obj_new(&group_once, group_key_init,
+				    &group_key_ok, &group_key, sizeof(*gs));
 		if (!gs)
 			return NULL;
-		if (pthread_setspecific(group_key, gs)) {
-			free(gs);
-			return NULL;
-		}
 		tls_group = gs;
 	}
 	if (npages <= gs->cap)
