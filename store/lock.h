@@ -6,8 +6,10 @@
  *
  * The classic three-state futex mutex: 0 free, 1 held, 2 held with
  * (possible) waiters. Uncontended lock and unlock are one atomic each. A
- * contended locker spins briefly (critical sections here are a slot update
- * or one page decompression, about a microsecond), then sleeps in the
+ * contended locker spins briefly (on the data path a critical section is a
+ * slot update or a copy of one object out of the pool, well under a
+ * microsecond; the background passes hold a cluster lock for one page's or
+ * one group's decode, up to tens of microseconds), then sleeps in the
  * kernel, so a preempted holder never makes the others burn a core.
  */
 #ifndef PAGEFOLD_STORE_LOCK_H

@@ -15,12 +15,17 @@
  *      use in between shows), point the slot - or, for a FOLD slot, its
  *      fold entry - at the new object, then free the old one.
  *
- * Why the old object can be freed at once: an OBJ slot is the only name of
- * its object, and readers hold the cluster lock we hold. A fold entry may
- * be reached from other slots, so it is switched only while it has one
- * reference (fold_replace() checks under the shard lock, which every new
- * reference takes); the one slot is ours. Nobody else can have the old
- * object mapped.
+ * Why the old object can be freed at once: every reader touches an object
+ * only between pool_map() and pool_unmap(), under the cluster lock of a
+ * slot that names it (store.c's head: a read copies the object out under
+ * the lock and decodes the copy after dropping it; this walk and the fold
+ * scan decode under the lock). An OBJ slot is the only name of its object,
+ * and step 3 holds that slot's cluster lock, so no reader is between map
+ * and unmap, and a reader coming after sees the new slot. A fold entry may
+ * be reached from slots in other clusters, whose readers hold other
+ * cluster locks, so it is switched only while it has one reference
+ * (fold_replace() checks under the shard lock, which every new reference
+ * takes); the one slot is ours. Nobody else can have the old object mapped.
  *
  * lock ordering: rc->walk_lock (held through a walk), then as store.c
  * (file, cluster, fold shard, pool); rc->t.lock is only held to sleep.

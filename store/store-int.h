@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store-int.h - the store's private structures, shared by store.c (files,
- * data path, settings, stats) and compact.c (compaction).
+ * store-int.h - the store's private structures, shared by the modules
+ * that work on them: store.c (files, data path, settings, stats),
+ * compact.c (compaction), recomp.c (idle tracking, recompression),
+ * group.c (groups of idle pages) and backing.c (the disk tier). Nothing
+ * outside store/ may include it; fs/ sees store.h only.
+ *
+ * What a reader holds, which the modules' safety arguments rest on, is
+ * written at the head of store.c.
  */
 #ifndef PAGEFOLD_STORE_INT_H
 #define PAGEFOLD_STORE_INT_H

@@ -4,14 +4,27 @@
  *
  * lock ordering:
  *   st->files_lock  ->  file lock (striped rwlock)  ->  cluster lock
- *     ->  fold shard lock | pattern lock  ->  pool class locks
- * No two locks of one kind are held together, except the stripes of one
- * file lock, which a writer takes in index order. The data path never
- * holds a lock across compression: a write classifies and compresses its
- * page (and takes its reference on a fold entry or pattern) with no lock
- * held, then swaps the new slot in under the cluster lock, then releases
- * what the slot held before after dropping it. Reads hold the cluster lock
- * while they decompress, which is what keeps an object alive under them.
+ *     ->  fold shard lock | pattern lock  ->  the pool's own locks
+ * (the pool takes the shard locks of one size class inside its calls and
+ * returns with none held). No two locks of one kind are held together,
+ * except the stripes of one file lock, which a writer takes in index order.
+ *
+ * The data path never holds a lock across compression or decompression:
+ *  - a write classifies and compresses its page (and takes its reference
+ *    on a fold entry or pattern) with no lock held, then swaps the new slot
+ *    in under the cluster lock, then releases what the slot held before
+ *    after dropping it;
+ *  - a read, under the file's read lock and the cluster lock, copies the
+ *    stored object (or a group's frame) out of the pool into the thread's
+ *    scratch (pool_map() pins it against compaction for the copy), drops
+ *    both locks and only then decodes the copy (slot_read()).
+ * So what keeps an object alive under a reader is the cluster lock: a slot's
+ * object is touched only between pool_map() and pool_unmap() under the
+ * cluster lock of a slot naming it, and whoever replaces that slot frees the
+ * old object only after taking the same lock. recomp.c's and the fold
+ * scan's safety rests on exactly that. The background passes (fold scan,
+ * recompression, grouping) are the ones that decode under a cluster lock,
+ * one page or one group at a time.
  */
 #include <errno.h>
 #include <stdlib.h>
