@@ -18,6 +18,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "backing.h"
 #include "ctl.h"
 #include "log.h"
 #include "opts.h"
@@ -972,7 +973,7 @@ int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
 
 		ret = ctl_parse_backing(buf, len, path, sizeof(path));
 		if (!ret)
-			ret = store_set_backing(fs->st, path[0] ? path : NULL);
+			ret = pf_backing_attach(fs->st, path[0] ? path : NULL);
 		break;
 	}
 	case CTL_WRITEBACK: {

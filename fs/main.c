@@ -17,8 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backing.h"
 #include "conn.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "ops.h"
 #include "opts.h"
 #include "pf.h"
@@ -369,63 +371,33 @@ static void resolve_mountpoint(const char *arg, char out[PATH_MAX])
 	snprintf(out, PATH_MAX, "%s", arg);
 }
 
-/* Undo mountinfo's octal escapes (\040 for a blank, \134 for a backslash)
- * in place. */
-static void mountinfo_unescape(char *s)
-{
-	char *d = s;
+struct mount_at {
+	const char *path;
+	char *type;
+	size_t size;
+	bool found;
+};
 
-	for (; *s; s++, d++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*d = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-				    (s[3] - '0'));
-			s += 3;
-		} else {
-			*d = *s;
-		}
+static int mount_at_path(const struct mountinfo *m, void *ctx)
+{
+	struct mount_at *at = ctx;
+
+	/* Bottom first: the last one listed is the topmost. */
+	if (strcmp(m->mount_point, at->path) == 0) {
+		snprintf(at->type, at->size, "%s", m->fstype);
+		at->found = true;
 	}
-	*d = '\0';
+	return 0;
 }
 
 /* The filesystem type of the topmost mount on path (absolute, resolved),
- * from /proc/self/mountinfo, in type (e.g. "fuse.pagefold"); false if
- * nothing is mounted there. Asks no filesystem: a hung or dead daemon
- * cannot block it. */
+ * in type (e.g. "fuse.pagefold"); false if nothing is mounted there. From
+ * mountinfo, so a hung or dead daemon cannot block it. */
 static bool mount_type_at(const char *path, char *type, size_t size)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL, *fields[5], *sep, *p;
-	size_t cap = 0;
-	bool found = false;
-	int i;
+	struct mount_at at = { path, type, size, false };
 
-	if (!f)
-		return false;
-	/* id parent major:minor root mount-point options [optional...] -
-	 * type source super-options; mounts stacked on one point are
-	 * listed bottom first. */
-	while (getline(&line, &cap, f) > 0) {
-		/* Blanks inside names are escaped: " - " is the separator. */
-		sep = strstr(line, " - ");
-		if (!sep)
-			continue;
-		*sep = '\0';
-		p = line;
-		for (i = 0; i < 5; i++)
-			fields[i] = strsep(&p, " ");
-		if (!fields[4])
-			continue;
-		mountinfo_unescape(fields[4]);
-		if (strcmp(fields[4], path) != 0)
-			continue;
-		p = sep + 3;
-		snprintf(type, size, "%.*s", (int)strcspn(p, " \n"), p);
-		found = true;
-	}
-	free(line);
-	fclose(f);
-	return found;
+	return mountinfo_each(mount_at_path, &at) == 0 && at.found;
 }
 
 /*
@@ -443,7 +415,7 @@ static int check_mountpoint(const char *arg, const char *mnt)
 	DIR *d;
 
 	if (mount_type_at(mnt, type, sizeof(type)) &&
-	    strcmp(type, "fuse.pagefold") == 0) {
+	    strcmp(type, MOUNTINFO_PAGEFOLD) == 0) {
 		fprintf(stderr, "pagefold: %s is already a pagefold mount; unmount it first (fusermount3 -u %s) or mount on another directory\n",
 			mnt, mnt);
 		return -1;
@@ -665,7 +637,7 @@ int main(int argc, char **argv)
 	/* The disk tier's file: opened (and refused) here, with the error on
 	 * the terminal, before the mount could hide a path below it. */
 	if (conf.backing_file) {
-		ret = store_backing_open(conf.backing_file, &backing_fd);
+		ret = pf_backing_open(conf.backing_file, &backing_fd);
 		if (ret) {
 			fprintf(stderr, "pagefold: bad backing_file '%s': %s\n",
 				conf.backing_file,

@@ -8,8 +8,9 @@
  * (the mounts), each mount's /.ctl (stat, files, zswap_stat), /proc/swaps
  * and /sys/class/block/loopN/loop/backing_file (which file a swap device
  * is), and /proc/PID of the daemon (the reasons when it is not safe). It
- * never links the store: every figure is one a script can read or derive
- * from /.ctl itself. See pagefoldctl(8) for every column.
+ * never links the store (only fs/mountinfo.c, the daemon's mountinfo
+ * reader): every figure is one a script can read or derive from /.ctl
+ * itself. See pagefoldctl(8) for every column.
  *
  * Structure: gather (mounts, their stats and files, swap devices, daemon
  * pids) into plain structs, then render the selected columns of each row
@@ -33,6 +34,8 @@
 #include <strings.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include "mountinfo.h"
 
 #define PAGE_BYTES 4096
 #define CAP_IPC_LOCK_BIT 14
@@ -167,24 +170,6 @@ close_file:
 free_buf:
 	free(buf);
 	return ret;
-}
-
-/* Decode \ooo octal escapes (mountinfo, .ctl/files) in place. */
-static void unescape_octal(char *s)
-{
-	char *out = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-					(s[3] - '0'));
-			s += 4;
-		} else {
-			*out++ = *s++;
-		}
-	}
-	*out = '\0';
 }
 
 static bool parse_u64(const char *s, uint64_t *v)
@@ -388,7 +373,7 @@ static int parse_files_row(char *line, const int idx[FC_NR],
 		want += idx[i] >= 0;
 	for (w = strtok_r(line, " ", &save); w; w = strtok_r(NULL, " ", &save), n++) {
 		if (n == 0) {
-			unescape_octal(w);
+			octal_unescape(w);
 			row->path = w;
 			continue;
 		}
@@ -483,65 +468,26 @@ static int add_mount(struct state *s, const char *dir, unsigned int major,
 	return 0;
 }
 
-/* A mountinfo line: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...]
- * - FSTYPE SOURCE SUPEROPTS". Sets *dir (in line, decoded), *fstype and
- * the device; -EPROTO for a line that does not parse. */
-static int parse_mountinfo_line(char *line, char **dir, char **fstype,
-				unsigned int *major, unsigned int *minor)
+/* One mount: a later mount at the same place hides an earlier one. */
+static int see_mount(const struct mountinfo *m, void *ctx)
 {
-	char *save = NULL, *w;
-	int n = 0;
-	bool dash = false;
+	struct state *s = ctx;
 
-	*dir = *fstype = NULL;
-	for (w = strtok_r(line, " ", &save); w; w = strtok_r(NULL, " ", &save), n++) {
-		if (n == 2 && sscanf(w, "%u:%u", major, minor) != 2)
-			return -EPROTO;
-		if (n == 4)
-			*dir = w;
-		if (n >= 6 && !dash && strcmp(w, "-") == 0) {
-			dash = true;
-			continue;
-		}
-		if (dash) {
-			*fstype = w;
-			break;
-		}
-	}
-	if (!*dir || !*fstype)
-		return -EPROTO;
-	unescape_octal(*dir);
-	return 0;
+	for (size_t i = 0; i < s->nmounts; i++)
+		if (s->mounts[i].selected &&
+		    strcmp(s->mounts[i].dir, m->mount_point) == 0)
+			s->mounts[i].selected = false;
+	if (strcmp(m->fstype, MOUNTINFO_PAGEFOLD) != 0)
+		return 0;
+	return add_mount(s, m->mount_point, m->major, m->minor);
 }
 
 /* Every pagefold mount that is visible, in mount order: one mounted over
  * later at the same place is hidden, and its /.ctl could not be reached. */
 static int find_mounts(struct state *s)
 {
-	char *text, *save = NULL, *line;
-	int ret;
+	int ret = mountinfo_each(see_mount, s);
 
-	ret = read_text("/proc/self/mountinfo", &text);
-	if (ret)
-		return ret;
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *dir, *fstype;
-		unsigned int major, minor;
-
-		if (parse_mountinfo_line(line, &dir, &fstype, &major, &minor))
-			continue;
-		/* A later mount at the same place hides an earlier one. */
-		for (size_t i = 0; i < s->nmounts; i++)
-			if (s->mounts[i].selected && strcmp(s->mounts[i].dir, dir) == 0)
-				s->mounts[i].selected = false;
-		if (strcmp(fstype, "fuse.pagefold") == 0) {
-			ret = add_mount(s, dir, major, minor);
-			if (ret)
-				break;
-		}
-	}
-	free(text);
 	if (ret)
 		return ret;
 	/* Drop the hidden ones for good. */
@@ -677,7 +623,7 @@ static int find_swaps(struct state *s)
 		}
 		if (end)
 			*end = '\0';
-		unescape_octal(dev);
+		octal_unescape(dev);
 		if (loop_backing(dev, &backing))
 			continue; /* not a loop device */
 		ret = add_swap(s, dev, backing);

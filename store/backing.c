@@ -27,14 +27,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1150,89 +1148,17 @@ uint64_t backing_mem_bytes(struct backing *bd)
 
 /* ---- opening the file ---- */
 
-/* Unescape a mountinfo field (\040 and friends) in place. */
-static void unescape(char *s)
-{
-	char *d = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				      (s[3] - '0'));
-			s += 4;
-		} else {
-			*d++ = *s++;
-		}
-	}
-	*d = '\0';
-}
-
-/*
- * Is path (absolute; lexically) below a pagefold mount point, or - dev
- * given - is dev a pagefold mount's device? Read from mountinfo, without
- * touching the path itself (that could ask our own mount, which deadlocks
- * a single-threaded daemon).
- */
-static bool on_pagefold(const char *path, const dev_t *dev)
-{
-	FILE *mi = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	bool hit = false;
-
-	if (!mi)
-		return false;
-	while (!hit && getline(&line, &cap, mi) > 0) {
-		char mp[PATH_MAX], fstype[256], *sep = strstr(line, " - ");
-		unsigned int maj, min;
-		size_t n;
-
-		if (!sep || sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min,
-				   mp) != 3 ||
-		    sscanf(sep + 3, "%255s", fstype) != 1)
-			continue;
-		if (strcmp(fstype, "fuse.pagefold") != 0)
-			continue;
-		unescape(mp);
-		if (dev && major(*dev) == maj && minor(*dev) == min)
-			hit = true;
-		n = strlen(mp);
-		if (path && strncmp(path, mp, n) == 0 &&
-		    (path[n] == '/' || path[n] == '\0' ||
-		     (n == 1 && mp[0] == '/')))
-			hit = true;
-	}
-	free(line);
-	fclose(mi);
-	return hit;
-}
-
 int store_backing_open(const char *path, int *out)
 {
-	char abs[PATH_MAX];
 	struct stat sb;
 	int fd;
 
 	if (!path || !*path)
 		return -EINVAL;
-	if (path[0] != '/') {
-		if (!getcwd(abs, sizeof(abs)) ||
-		    strlen(abs) + strlen(path) + 2 > sizeof(abs))
-			return -ENAMETOOLONG;
-		strcat(abs, "/");
-		strcat(abs, path);
-	} else {
-		if (strlen(path) >= sizeof(abs))
-			return -ENAMETOOLONG;
-		strcpy(abs, path);
-	}
-	if (on_pagefold(abs, NULL))
-		return -EDEADLK;
-	fd = open(abs, O_RDWR | O_CREAT | O_CLOEXEC | O_DIRECT | O_NOCTTY |
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_DIRECT | O_NOCTTY |
 		  O_NONBLOCK, 0600);
 	if (fd < 0 && errno == EINVAL)
-		fd = open(abs, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY |
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY |
 			  O_NONBLOCK, 0600);
 	if (fd < 0)
 		return -errno;
@@ -1245,16 +1171,6 @@ int store_backing_open(const char *path, int *out)
 	if (!S_ISREG(sb.st_mode)) {
 		close(fd);
 		return -EINVAL;
-	}
-	if (on_pagefold(NULL, &sb.st_dev)) {
-		close(fd);
-		return -EDEADLK;
-	}
-	if (ftruncate(fd, 0)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
 	}
 	*out = fd;
 	return 0;
@@ -1298,6 +1214,11 @@ int store_set_backing_fd(struct store *st, int fd, const char *path)
 	char *p = NULL;
 	int err = 0;
 
+	/* Not while pages are out: refuse before probe() truncates. */
+	if (fd >= 0 && atomic_load(&bd->bd_count)) {
+		close(fd);
+		return -EBUSY;
+	}
 	if (fd >= 0) {
 		err = probe(fd, &direct, &punch);
 		if (!err) {
@@ -1343,9 +1264,6 @@ int store_set_backing(struct store *st, const char *path)
 	int fd = -1, err;
 
 	if (path) {
-		/* Not while pages are out: refuse before truncating. */
-		if (atomic_load(&st->bd->bd_count))
-			return -EBUSY;
 		err = store_backing_open(path, &fd);
 		if (err)
 			return err;

@@ -460,13 +460,15 @@ enum store_wb_type {
 					   shrink (recomp_kept) */
 };
 
-/* Open path as a backing file: a regular file (created if missing,
- * truncated), O_DIRECT where the filesystem takes it. -EDEADLK for a path
- * on a pagefold mount, -EINVAL for anything but a regular file, or the
- * errno of open. */
+/* Open path as a backing file: a regular file (created if missing; it is
+ * emptied when it becomes the backing file), O_DIRECT where the filesystem
+ * takes it. -EINVAL for anything but a regular file, or the errno of open.
+ * A path that must not be used (on a pagefold mount: writeback through
+ * pagefold waits on itself) is the caller's to refuse: fs/backing.c. */
 int store_backing_open(const char *path, int *fd);
 /* Use fd (from store_backing_open(), the store owns it now; -1: none) as
- * the backing file. -EBUSY while pages are written back (fd is closed). */
+ * the backing file, emptied. -EBUSY while pages are written back (fd is
+ * closed, the file untouched). */
 int store_set_backing_fd(struct store *st, int fd, const char *path);
 /* Both at once; path NULL: none. */
 int store_set_backing(struct store *st, const char *path);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "mountinfo.h"
 #include "opts.h"
 #include "tap.h"
 
@@ -419,6 +420,33 @@ static void test_zswap(void)
 	strbuf_release(&sb);
 }
 
+static void test_mountinfo(void)
+{
+	char l1[] = "36 35 0:52 / /tmp/a\\040b rw,nosuid shared:7 master:1 - "
+		    "fuse.pagefold pagefold rw,user_id=0\n";
+	char l2[] = "22 1 8:1 / / rw - ext4 /dev/sda1 rw";
+	char l3[] = "22 1 8:1 / / rw ext4 /dev/sda1 rw";	/* no " - " */
+	char l4[] = "22 1 x:1 / / rw - ext4 /dev/sda1 rw";
+	char l5[] = "22 1 8:1 / - ";
+	char e1[] = "a\\011b\\134c\\0", e2[] = "\\400\\18x";
+	struct mountinfo m;
+
+	ok(mountinfo_parse(l1, &m), "mountinfo: optional fields, escapes");
+	ok(strcmp(m.mount_point, "/tmp/a b") == 0, "mountinfo: \\040 is a blank");
+	ok(strcmp(m.fstype, "fuse.pagefold") == 0, "mountinfo: type after \" - \"");
+	ok(m.major == 0 && m.minor == 52, "mountinfo: device 0:52");
+	ok(mountinfo_parse(l2, &m) && m.major == 8 && m.minor == 1 &&
+	   strcmp(m.mount_point, "/") == 0 && strcmp(m.fstype, "ext4") == 0,
+	   "mountinfo: no optional fields");
+	ok(!mountinfo_parse(l3, &m), "mountinfo: no separator: refused");
+	ok(!mountinfo_parse(l4, &m), "mountinfo: bad device: refused");
+	ok(!mountinfo_parse(l5, &m), "mountinfo: too few fields: refused");
+	octal_unescape(e1);
+	ok(strcmp(e1, "a\tb\\c\\0") == 0, "unescape: tab, backslash; short kept");
+	octal_unescape(e2);
+	ok(strcmp(e2, "\\400\\18x") == 0, "unescape: not octal bytes kept");
+}
+
 int main(void)
 {
 	test_parse_size();
@@ -429,5 +457,6 @@ int main(void)
 	test_ranges();
 	test_enospc();
 	test_zswap();
+	test_mountinfo();
 	return tap_done();
 }
