@@ -83,12 +83,8 @@ int pf_backing_open(const char *path, int *out)
 
 int pf_backing_attach(struct store *st, const char *path)
 {
-	int fd = -1, err;
+	int fd = -1;
+	int err = path ? pf_backing_open(path, &fd) : 0;
 
-	if (path) {
-		err = pf_backing_open(path, &fd);
-		if (err)
-			return err;
-	}
-	return store_set_backing_fd(st, fd, path);
+	return err ? err : store_set_backing_fd(st, fd, path);
 }

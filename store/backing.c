@@ -323,6 +323,19 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Give the block map, the pending list and the refs table back. */
+static void map_free(struct backing *bd)
+{
+	pf_free(&bd->mem, bd->blk);
+	pf_free(&bd->mem, bd->pend);
+	pf_free(&bd->mem, bd->refs);
+	bd->blk = NULL;
+	bd->pend = NULL;
+	bd->refs = NULL;
+	bd->cap = bd->lowfree = 0;
+	bd->pend_cap = bd->refs_cap = 0;
+}
+
 /* Punch out the queued empty blocks and cut a free tail off the file; io
  * held for writing, and lock. */
 static void blocks_reclaim(struct backing *bd)
@@ -365,17 +378,8 @@ static void blocks_reclaim(struct backing *bd)
 		if (ftruncate(bd->fd, (off_t)e * BLK) == 0)
 			bd->end = e;
 	}
-	if (!bd->end && !bd->refs_n) {
-		/* Nothing on disk: the map goes back too. */
-		pf_free(&bd->mem, bd->blk);
-		pf_free(&bd->mem, bd->pend);
-		pf_free(&bd->mem, bd->refs);
-		bd->blk = NULL;
-		bd->pend = NULL;
-		bd->refs = NULL;
-		bd->cap = bd->lowfree = 0;
-		bd->pend_cap = bd->refs_cap = 0;
-	}
+	if (!bd->end && !bd->refs_n)
+		map_free(bd);	/* nothing on disk: the map goes back too */
 }
 
 void backing_reclaim(struct backing *bd)
@@ -1100,14 +1104,9 @@ struct backing *backing_create(struct store *st)
 
 static void backing_clear(struct backing *bd)
 {
-	pf_free(&bd->mem, bd->blk);
-	pf_free(&bd->mem, bd->pend);
-	pf_free(&bd->mem, bd->refs);
-	bd->blk = NULL;
-	bd->pend = NULL;
-	bd->refs = NULL;
-	bd->cap = bd->end = bd->lowfree = 0;
-	bd->npend = bd->pend_cap = bd->refs_n = bd->refs_cap = 0;
+	map_free(bd);
+	bd->end = 0;
+	bd->npend = bd->refs_n = 0;
 	bd->file_blocks = bd->live_bytes = bd->objs = 0;
 	if (bd->fd >= 0)
 		close(bd->fd);

@@ -213,10 +213,11 @@ static unsigned int zstd_compress(struct cold_ctx *cx, int level,
 	return zstd_compress_len(cx, level, page, CODEC_PAGE, dst, cap);
 }
 
-static int zstd_decode(const void *obj, unsigned int size, void *page)
+/* Decode a zstd frame of len bytes that must give exactly want bytes. */
+static int zstd_decode_exact(const void *src, unsigned int len, void *dst,
+			     size_t want)
 {
 	struct cold_ctx *cx = cold_ctx();
-	size_t n;
 
 	if (!cx)
 		return -ENOMEM;
@@ -225,8 +226,13 @@ static int zstd_decode(const void *obj, unsigned int size, void *page)
 		if (!cx->zd)
 			return -ENOMEM;
 	}
-	n = ZSTD_decompressDCtx(cx->zd, page, CODEC_PAGE, obj, size);
-	return n == CODEC_PAGE ? 0 : -EIO;
+	return ZSTD_decompressDCtx(cx->zd, dst, want, src, len) == want ?
+	       0 : -EIO;
+}
+
+static int zstd_decode(const void *obj, unsigned int size, void *page)
+{
+	return zstd_decode_exact(obj, size, page, CODEC_PAGE);
 }
 #endif
 
@@ -434,19 +440,8 @@ int codec_group_decode(const void *frame, unsigned int len, void *pages,
 		       unsigned int npages)
 {
 #ifdef HAVE_ZSTD
-	struct cold_ctx *cx = cold_ctx();
-	size_t n;
-
-	if (!cx)
-		return -ENOMEM;
-	if (!cx->zd) {
-		cx->zd = ZSTD_createDCtx();
-		if (!cx->zd)
-			return -ENOMEM;
-	}
-	n = ZSTD_decompressDCtx(cx->zd, pages, (size_t)npages * CODEC_PAGE,
-				frame, len);
-	return n == (size_t)npages * CODEC_PAGE ? 0 : -EIO;
+	return zstd_decode_exact(frame, len, pages,
+				 (size_t)npages * CODEC_PAGE);
 #else
 	(void)frame; (void)len; (void)pages; (void)npages;
 	return -EIO;
