@@ -78,9 +78,9 @@ int codec_decompress(const void *src, unsigned int len, void *page)
 	return n == (int)CODEC_PAGE ? 0 : -EIO;
 }
 
-void *codec_scratch(unsigned int which)
+void *codec_scratch(enum codec_scratch which)
 {
-	return tls_scratch[which & 1];
+	return tls_scratch[which == SCRATCH_IN];
 }
 
 /* ---- cold codecs ---- */
@@ -255,7 +255,8 @@ static void probe_page(unsigned char *page)
 
 int codec_thread_prepare(void)
 {
-	unsigned char *page = tls_scratch[1], *out = tls_scratch[0];
+	unsigned char *page = codec_scratch(SCRATCH_IN);
+	unsigned char *out = codec_scratch(SCRATCH_OUT);
 	unsigned int n;
 
 	/* LZ4: the state and both scratch pages, written through once. */
@@ -290,7 +291,8 @@ int codec_thread_prepare(void)
 
 int codec_cold_prepare(enum codec_cold c, int level)
 {
-	unsigned char *page = tls_scratch[1], *out = tls_scratch[0];
+	unsigned char *page = codec_scratch(SCRATCH_IN);
+	unsigned char *out = codec_scratch(SCRATCH_OUT);
 	unsigned char frame[CODEC_PAGE];
 	unsigned int n;
 

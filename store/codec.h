@@ -35,9 +35,14 @@ unsigned int codec_compress(const void *page, void *dst, unsigned int cap);
  * comes out (corruption). */
 int codec_decompress(const void *src, unsigned int len, void *page);
 
-/* This thread's scratch pages: 0 = compression output, 1 = verification
- * (fold content checks) and compressed bytes copied out by reads. */
-void *codec_scratch(unsigned int which);
+/* This thread's two scratch pages, by what they hold. */
+enum codec_scratch {
+	SCRATCH_OUT,	/* a write's compression output; the fold scan's
+			   decoded page */
+	SCRATCH_IN,	/* stored bytes: a read's copy of its object, the
+			   decoded page a fold content check compares */
+};
+void *codec_scratch(enum codec_scratch which);
 
 /*
  * Allocate and write through, in the calling thread, everything its reads

@@ -128,7 +128,7 @@ static bool object_same(void *ctx, uint32_t handle, const void *page,
 	if (size == PAGE) {
 		same = memcmp(obj, page, PAGE) == 0;
 	} else {
-		void *tmp = codec_scratch(1);
+		void *tmp = codec_scratch(SCRATCH_IN);
 
 		same = codec_decode(obj, (unsigned int)size, tmp) == 0 &&
 		       memcmp(tmp, page, PAGE) == 0;
@@ -306,7 +306,7 @@ static int slot_make(struct store *st, const void *buf, slot_t *out, bool *hit)
 		}
 	}
 
-	src = codec_scratch(0);
+	src = codec_scratch(SCRATCH_OUT);
 	size = 0;
 	intake = atomic_load_explicit(&st->rc.intake, memory_order_relaxed);
 	if (intake) {
@@ -315,11 +315,11 @@ static int slot_make(struct store *st, const void *buf, slot_t *out, bool *hit)
 		 * LZ4 way below. */
 		size = codec_cold_compress((enum codec_cold)(intake >> 8 & 0xff),
 					   (int)(intake & 0xff), buf,
-					   codec_scratch(0), st->huge_threshold);
+					   codec_scratch(SCRATCH_OUT), st->huge_threshold);
 		cold = size != 0;
 	}
 	if (!size)
-		size = codec_compress(buf, codec_scratch(0),
+		size = codec_compress(buf, codec_scratch(SCRATCH_OUT),
 				      st->huge_threshold - 1);
 	huge = size == 0;
 	if (huge) {
@@ -774,7 +774,7 @@ static int slot_read(struct store *st, slot_t s, void *buf,
 		memcpy(buf, obj, PAGE);		/* raw: nothing to decode */
 	} else {
 		*csize = slot_size(s);
-		memcpy(codec_scratch(1), obj, *csize);
+		memcpy(codec_scratch(SCRATCH_IN), obj, *csize);
 	}
 	pool_unmap(st->pool, handle);
 	return 0;
@@ -840,7 +840,7 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 		backing_read_end(st->bd);
 	}
 	if (!err && csize)
-		err = codec_decode(codec_scratch(1), csize, buf);
+		err = codec_decode(codec_scratch(SCRATCH_IN), csize, buf);
 	if (!err && gr.pending)
 		err = group_finish(&gr, buf);
 out:
@@ -1320,7 +1320,7 @@ static pool_handle_t fold_slot(struct store *st, struct store_file *f,
 {
 	slot_t s = c->slot[i], new;
 	pool_handle_t handle = slot_payload(s);
-	void *page = codec_scratch(0);
+	void *page = codec_scratch(SCRATCH_OUT);
 	const void *obj;
 	uint32_t id, aux;
 	uint64_t hash;
