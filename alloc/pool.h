@@ -116,6 +116,7 @@ void pool_destroy(struct pool *pool);
  * handle in *handle and returns 0. -EINVAL for a bad size, -ENOMEM when
  * memory or the pool limit is exhausted; the pool is unchanged on error.
  * The object's contents are undefined until written.
+ * Called by tests and bench-pool only: the store uses pool_alloc_within().
  */
 int pool_alloc(struct pool *pool, size_t size, pool_handle_t *handle);
 
@@ -150,7 +151,9 @@ void *pool_map(struct pool *pool, pool_handle_t handle);
 void pool_unmap(struct pool *pool, pool_handle_t handle);
 
 /* Copy-in / copy-out of len bytes at the start of the object; len must not
- * exceed the object's size (-EINVAL otherwise). */
+ * exceed the object's size (-EINVAL otherwise). Called by tests and
+ * bench-pool only: the store copies through pool_map() and
+ * pool_alloc_within(). */
 int pool_write(struct pool *pool, pool_handle_t handle, const void *src, size_t len);
 int pool_read(struct pool *pool, pool_handle_t handle, void *dst, size_t len);
 
@@ -180,7 +183,8 @@ size_t pool_compact(struct pool *pool, size_t budget, unsigned int usage_pct,
 unsigned int pool_frag_pct(struct pool *pool);
 
 /* Change the limit at run time; below current use, new spans are refused
- * until use falls under it. */
+ * until use falls under it. Called by tests only: the store keeps its own
+ * limit (pool_alloc_within()'s max_mem). */
 void pool_set_limit(struct pool *pool, uint64_t limit_bytes);
 
 /* Bound the reserve (pool_config.reserve_bytes; rounded down to pages, at
