@@ -8,6 +8,7 @@
  */
 #include "mheap.h"
 #include "arena.h"	/* pages_release() */
+#include "atomic.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -28,10 +29,6 @@
 #define MH_MIN_BYTES   (16u << 20)
 #define NONE16         UINT16_MAX
 #define MH_G_GOING     (MH_GROUPS + 2) /* unlinked, being released */
-
-#define RD(x)          __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define ADD(x, n)      __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
-#define SUB(x, n)      __atomic_sub_fetch(&(x), (n), __ATOMIC_RELAXED)
 
 #ifdef PF_DEBUG
 __attribute__((noreturn, format(printf, 1, 2)))

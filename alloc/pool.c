@@ -58,6 +58,7 @@
  */
 #include "pool.h"
 #include "arena.h"
+#include "atomic.h"
 #include "mheap.h"
 
 #include <errno.h>
@@ -109,12 +110,6 @@
 #define COMPACT_BATCH   32u   /* moves per hold of a class's locks */
 #define PACK_UP_MAX     256u  /* most objects class_pack_up() moves at once */
 #define CHECK_EVERY     1024u /* debug: ops on a shard between full checks */
-
-/* Relaxed atomics for fields written under a lock and read without one
- * (statistics, hints). On x86-64 they compile to plain loads and stores. */
-#define RD(x)           __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define WR(x, v)        __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
-#define ADD(x, n)       WR(x, RD(x) + (n))
 
 /*
  * A span descriptor: 32 bytes plus one back-reference word per slot,
@@ -491,9 +486,9 @@ static void shard_lock(struct pool_shard *sh)
 {
 	if (pthread_mutex_trylock(&sh->lock)) {
 		pthread_mutex_lock(&sh->lock);
-		ADD(sh->counters[POOL_C_LOCK_CONTENDED], 1);
+		ADD_LOCKED(sh->counters[POOL_C_LOCK_CONTENDED], 1);
 	}
-	ADD(sh->counters[POOL_C_LOCK_ACQUIRED], 1);
+	ADD_LOCKED(sh->counters[POOL_C_LOCK_ACQUIRED], 1);
 }
 
 static void shard_unlock(struct pool_shard *sh)
@@ -937,7 +932,7 @@ static void group_add(struct pool_shard *sh, struct span *s, unsigned int g)
 	if (g < NR_PARTIAL)
 		sh->group_mask |= 1u << g;
 	else if (g == G_FULL)
-		ADD(sh->nr_full, 1);
+		ADD_LOCKED(sh->nr_full, 1);
 }
 
 static void group_del(struct pool_shard *sh, struct span *s, unsigned int g)
@@ -952,7 +947,7 @@ static void group_del(struct pool_shard *sh, struct span *s, unsigned int g)
 	if (g < NR_PARTIAL && !sh->groups[g])
 		sh->group_mask &= ~(1u << g);
 	else if (g == G_FULL)
-		ADD(sh->nr_full, -1);
+		ADD_LOCKED(sh->nr_full, -1);
 }
 
 /* s->inuse changed from old: move it to its new group. */
@@ -1049,11 +1044,11 @@ static void span_link(struct pool *p, struct pool_class *c,
 				 (struct span *)tag, __ATOMIC_RELAXED);
 	if (s->resident) {
 		/* From the reserve (which no longer counts them) to the span. */
-		ADD(sh->resident, s->resident);
+		ADD_LOCKED(sh->resident, s->resident);
 		__atomic_add_fetch(&p->pages, s->resident, __ATOMIC_RELAXED);
 	}
-	ADD(sh->nr_spans, 1);
-	ADD(sh->counters[POOL_C_SPANS_ALLOCATED], 1);
+	ADD_LOCKED(sh->nr_spans, 1);
+	ADD_LOCKED(sh->counters[POOL_C_SPANS_ALLOCATED], 1);
 	__atomic_add_fetch(&p->desc_bytes, span_desc_bytes(p, c, s),
 			   __ATOMIC_RELAXED);
 	__atomic_add_fetch(&p->backref_bytes, span_backref_bytes(c),
@@ -1068,10 +1063,10 @@ static void span_unlink(struct pool *p, struct pool_class *c,
 	for (uint32_t k = 0; k < c->pages; k++)
 		__atomic_store_n(&p->arena.page_map[s->page + k], NULL,
 				 __ATOMIC_RELAXED);
-	ADD(sh->nr_spans, -1);
-	ADD(sh->resident, -(uint64_t)s->resident);
+	ADD_LOCKED(sh->nr_spans, -1);
+	ADD_LOCKED(sh->resident, -(uint64_t)s->resident);
 	__atomic_sub_fetch(&p->pages, s->resident, __ATOMIC_RELAXED);
-	ADD(sh->counters[POOL_C_SPANS_FREED], 1);
+	ADD_LOCKED(sh->counters[POOL_C_SPANS_FREED], 1);
 	__atomic_sub_fetch(&p->desc_bytes, span_desc_bytes(p, c, s),
 			   __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&p->backref_bytes, span_backref_bytes(c),
@@ -1110,7 +1105,7 @@ static void span_put_slot(struct span *s, uint32_t slot)
 /* Grow s->resident to need pages; they were charged by the caller. */
 static void span_grow(struct pool_shard *sh, struct span *s, uint32_t need)
 {
-	ADD(sh->resident, need - s->resident);
+	ADD_LOCKED(sh->resident, need - s->resident);
 	WR(s->resident, (uint8_t)need);  /* read by the refill thread */
 }
 
@@ -1676,9 +1671,9 @@ static int shard_alloc(struct pool *p, struct pool_class *c,
 		group_add(sh, s, class_group(c, s->inuse));
 	else
 		span_regroup(c, sh, s, old);
-	ADD(sh->inuse, 1);
-	ADD(sh->live_bytes, size);
-	ADD(sh->counters[POOL_C_ALLOCS], 1);
+	ADD_LOCKED(sh->inuse, 1);
+	ADD_LOCKED(sh->live_bytes, size);
+	ADD_LOCKED(sh->counters[POOL_C_ALLOCS], 1);
 	*handle = (idx + 1) << 8 | c->id;
 	*touched = s;
 	return 0;
@@ -1693,7 +1688,7 @@ destroy_fresh:
 		meta_free(p, fresh);
 	}
 fail:
-	ADD(sh->counters[POOL_C_ENOMEM], 1);
+	ADD_LOCKED(sh->counters[POOL_C_ENOMEM], 1);
 	return ret;
 }
 
@@ -1801,15 +1796,15 @@ static struct span *shard_free(struct pool *p, struct pool_class *hc,
 {
 	uint32_t old = s->inuse;
 
-	ADD(sh->live_bytes, -(uint64_t)obj_size(c, s, slot));
+	ADD_LOCKED(sh->live_bytes, -(uint64_t)obj_size(c, s, slot));
 	span_put_slot(s, slot);
 	if (hc == c)
 		ht_put(c, sh, idx);
 	else
 		ht_put_remote(hc, idx);
 	s->inuse--;
-	ADD(sh->inuse, -1);
-	ADD(sh->counters[POOL_C_FREES], 1);
+	ADD_LOCKED(sh->inuse, -1);
+	ADD_LOCKED(sh->counters[POOL_C_FREES], 1);
 	if (s->inuse) {
 		span_regroup(c, sh, s, old);
 		return NULL;
@@ -2017,17 +2012,17 @@ static size_t span_drain(struct pool *p, struct pool_class *sc,
 		src->inuse--;
 		dst->inuse++;
 		if (ssh != dsh) {
-			ADD(ssh->inuse, -1);
-			ADD(ssh->live_bytes, -(uint64_t)size);
-			ADD(dsh->inuse, 1);
-			ADD(dsh->live_bytes, size);
+			ADD_LOCKED(ssh->inuse, -1);
+			ADD_LOCKED(ssh->live_bytes, -(uint64_t)size);
+			ADD_LOCKED(dsh->inuse, 1);
+			ADD_LOCKED(dsh->live_bytes, size);
 		}
 		if (src->inuse)
 			span_regroup(sc, ssh, src, old_src);
 		else
 			group_del(ssh, src, class_group(sc, old_src));
 		span_regroup(dc, dsh, dst, old_dst);
-		ADD(ssh->counters[POOL_C_MIGRATED], 1);
+		ADD_LOCKED(ssh->counters[POOL_C_MIGRATED], 1);
 		n++;
 	}
 	return n;
@@ -2060,7 +2055,7 @@ static size_t span_trim(struct pool *p, struct pool_class *c, struct span *s,
 		}
 		obj_move(p, c, s, hi - 1, c, s, lo);
 		s->backref[hi - 1] = BR_FREE;
-		ADD(sh->counters[POOL_C_MIGRATED], 1);
+		ADD_LOCKED(sh->counters[POOL_C_MIGRATED], 1);
 		n++;
 	}
 	if (*more) {
@@ -2084,7 +2079,7 @@ static size_t span_trim(struct pool *p, struct pool_class *c, struct span *s,
 				  false)) {
 		uint32_t diff = s->resident - need;
 
-		ADD(sh->resident, -(uint64_t)diff);
+		ADD_LOCKED(sh->resident, -(uint64_t)diff);
 		__atomic_sub_fetch(&p->pages, diff, __ATOMIC_RELAXED);
 		WR(s->resident, (uint8_t)need);
 		*freed += diff;
@@ -2286,7 +2281,7 @@ static uint32_t pack_up_step(struct pool *p, struct pool_class *c,
 				  arena_addr(&p->arena,
 					     src->page + src->resident - 1),
 				  PAGE_SIZE, false)) {
-		ADD(ssh->resident, -1);
+		ADD_LOCKED(ssh->resident, -1);
 		__atomic_sub_fetch(&p->pages, 1, __ATOMIC_RELAXED);
 		WR(src->resident, src->resident - 1);
 		*freed += 1;

@@ -2,87 +2,50 @@
 /*
  * pool.h - a handle-indirected pool for objects of 1..4096 bytes.
  *
- * The pool hands out 32-bit handles for objects of up to one page and keeps
- * them packed in size classes. Objects of a class live in spans: runs of
- * contiguous pages whose length is chosen per class to waste the least, so an
- * object may cross a page boundary inside its span. A handle names an entry
- * in a handle table that holds the object's current location; compaction
- * moves objects between spans of a class and changes only that entry, so
- * handles held by callers stay valid.
+ * Handles: an object is named by a 32-bit handle, never 0, the index of an
+ * entry in a handle table that holds the object's current location.
+ * Compaction moves objects and changes only that entry, so a handle stays
+ * valid until its pool_free(). The bytes are reached through pool_map()
+ * (which pins the object in place until pool_unmap()), pool_read() or
+ * pool_write(). A freed handle's index is reused by later allocations.
  *
- * Size classes: 32, 48, ..., 4096 (16-byte steps); a request is rounded up to
- * the next step. Each step gets the span length of 1..32 pages that wastes the
- * least (span tail that fits no object, plus the span's bookkeeping below),
- * and neighbouring steps whose spans come out identical (same pages, same
- * objects per span) share one class. pool_get_stats() lists the classes.
+ * Size classes: a request is rounded up to a 16-byte step from 32 to 4096.
+ * A class's objects live in spans, runs of 1..32 contiguous pages whose
+ * length is chosen per class to waste the least; steps whose spans come
+ * out identical share a class. An object may cross a page boundary inside
+ * its span and is contiguous in memory. pool_get_stats() lists the classes.
  *
- * Memory: one virtual range is reserved at pool_create() (address space only,
- * MAP_NORESERVE; ~64 GiB by default, the most a 32-bit location in 16-byte
- * units can address) and spans are carved from it. Only pages an object has
- * been placed in, and one page ahead of them (faulted in together with
- * MADV_POPULATE_WRITE: one system call instead of two faults), are touched
- * and counted, so a span's untouched tail costs nothing. With
- * pool_config.refill a background thread faults them in instead, ahead of
- * the writers: the page a growing span keeps ahead of its objects (one
- * whole page, asked for when an object first reaches the page before it)
- * and the first 2 pages of a ready run for each span length in use (the
- * reserve), so a write finds the memory it lands in resident and a new
- * page costs the writer nothing as long as a CPU is free for the thread
- * (bench-store on real.pages, 1 writer with a CPU to spare: 0.41 ->
- * 0.09 faults per page written, memory +0.1%; with every CPU busy it
- * does little, at nice 19). The reserve (pool_config.reserve_bytes, at most
- * 2 pages per span length): resident first pages of runs for new spans,
- * from freed spans (memory reused before new memory) or made ahead by the
- * refill; counted in pool_mem_bytes(), given back by a full compaction.
- * The range is MADV_NOHUGEPAGE whatever the THP mode. An
- * emptied span goes back to the OS at once (except one kept per shard of a
- * class so alloc/free pairs do not make a system call each; compaction
- * returns those too), and a full compaction also returns the unused tail of
- * the one partly used span it leaves per class, after moving the objects of
- * such a span (or of its last page) into the partly used span of a class up
- * to 254 bytes larger where that frees pages: on real data this packs the
- * ~190 classes' last pages, about half a page each, into few (bench-pool
- * on real.pages: bytes in spans / live bytes after a shrink 1.0122 ->
- * 1.0074). Handle tables follow each
- * class's high-water mark of objects (the first 256 entries take 1 KiB and
- * the next 512 2 KiB from the metadata heap, then pages) and are returned
- * only when the class empties. Under mlockall(), use MCL_ONFAULT: without
- * it MCL_FUTURE would try to populate the whole reservation.
+ * Memory: spans are carved from one range of address space reserved at
+ * pool_create() (MAP_NORESERVE, MADV_NOHUGEPAGE whatever the THP mode; at
+ * most POOL_ARENA_MAX), the pool's bookkeeping and pool_meta_alloc()'s
+ * objects from a second one, the metadata heap (alloc/mheap.h), not from
+ * malloc. Only memory that is resident is counted, and all of it is:
+ *   pool_mem_bytes() == span_bytes + reserve_bytes + handle_bytes
+ *                       + meta_bytes               (pool_stats, at rest)
+ * span_bytes: the span pages objects have reached, and the page ahead
+ * that is faulted in with them (or by the refill thread, with
+ * pool_config.refill), so a span's untouched tail costs nothing;
+ * reserve_bytes: first pages of runs kept resident for new spans (at most
+ * pool_config.reserve_bytes, given back by a full compaction;
+ * alloc/arena.h); handle_bytes: the handle tables and back-references;
+ * meta_bytes: the rest of the bookkeeping (a fixed ~0.4 MB of class and
+ * shard structures among it) and the heap's memory no live object holds.
+ * The caller counts the usable bytes of its own pool_meta_alloc() objects.
+ * An emptied span goes back to the OS at once (but one per shard of a
+ * class, kept for reuse until a compaction); a handle table keeps its
+ * class's high-water mark until the class empties. Under mlockall(), use
+ * MCL_ONFAULT: MCL_FUTURE alone would populate the whole reservation.
  *
- * Metadata heap: span descriptors and the small handle-table chunks, and
- * whatever the caller allocates with pool_meta_alloc(), come from a second
- * reservation (16 GiB of address space) cut into slabs of 16-byte size
- * classes, not from malloc: glibc cannot give freed memory back under
- * mlockall() (it releases with MADV_DONTNEED, which fails on locked
- * pages), so metadata freed after a mass deletion stayed resident and
- * uncounted. The heap releases an emptied slab at once (keeping one per
- * class, at most 256 KiB together, for reuse) the way the arena releases
- * spans. Its objects cost their class size (at most 15 bytes of rounding)
- * plus the unused part of partly used slabs.
- *
- * Cost per live object, all of it pool bookkeeping:
- *   4 bytes  handle-table entry: the object's location (arena offset / 16)
- *   4 bytes  back-reference in its span descriptor: 24-bit handle index
- *            (which handle owns the slot; compaction uses it to find the
- *            entry to update) and 8 bits for class size - requested size
- *            (so pool_obj_size() and live_bytes are exact)
- *   -------
- *   8 bytes  per live object. Per span, amortised over its objects: a 32-byte
- *            descriptor (with the back-references rounded up to a cache line,
- *            plus malloc's header), and 8 bytes per span page in the
- *            page map (location -> span and shard). stats.handle_bytes counts
- *            the handle tables (resident bytes, freed entries included) and
- *            back-references, stats.meta_bytes the rest (including a fixed
- *            ~0.4 MB for the class and shard structures). Measured with
- *            tests/bench/bench-pool on the compressed pages of real
- *            programs: all bookkeeping together is 1.7% of the live bytes
- *            with 62k objects, 0.8% with 618k; more after mass frees,
- *            since the handle tables keep their high-water mark.
- *   Objects are also rounded up to their class size (at most 15 bytes each,
- *   more in the few merged classes, where the span could not hold one more
- *   object anyway, and for objects a full compaction moved into a larger
- *   class, at most 254 bytes, where that freed pages):
- *   stats.class_bytes - stats.live_bytes.
+ * Cost per live object: 8 bytes of bookkeeping, a 4-byte handle-table entry
+ * (the location, in 16-byte units) and a 4-byte back-reference in its span
+ * descriptor (the handle's 24-bit index, for compaction, and 8 bits of
+ * class size - requested size, so pool_obj_size() and live_bytes are
+ * exact); per span, a 32-byte descriptor (back-references rounded up to a
+ * cache line) and 8 bytes per page in the page map. Objects are also
+ * rounded up to their class (at most 15 bytes, more in merged classes and
+ * for an object a full compaction moved into a larger class, at most 254):
+ *   span_bytes >= class_bytes >= live_bytes
+ * Measured figures: tests/bench/README.md, bench-pool.
  *
  * Limits: at most 2^24 - 1024 live objects per size class (handle index
  * space) and the arena size; beyond either pool_alloc() returns -ENOMEM.
@@ -153,6 +116,7 @@ void pool_destroy(struct pool *pool);
  * handle in *handle and returns 0. -EINVAL for a bad size, -ENOMEM when
  * memory or the pool limit is exhausted; the pool is unchanged on error.
  * The object's contents are undefined until written.
+ * Called by tests and bench-pool only: the store uses pool_alloc_within().
  */
 int pool_alloc(struct pool *pool, size_t size, pool_handle_t *handle);
 
@@ -187,7 +151,9 @@ void *pool_map(struct pool *pool, pool_handle_t handle);
 void pool_unmap(struct pool *pool, pool_handle_t handle);
 
 /* Copy-in / copy-out of len bytes at the start of the object; len must not
- * exceed the object's size (-EINVAL otherwise). */
+ * exceed the object's size (-EINVAL otherwise). Called by tests and
+ * bench-pool only: the store copies through pool_map() and
+ * pool_alloc_within(). */
 int pool_write(struct pool *pool, pool_handle_t handle, const void *src, size_t len);
 int pool_read(struct pool *pool, pool_handle_t handle, void *dst, size_t len);
 
@@ -217,7 +183,8 @@ size_t pool_compact(struct pool *pool, size_t budget, unsigned int usage_pct,
 unsigned int pool_frag_pct(struct pool *pool);
 
 /* Change the limit at run time; below current use, new spans are refused
- * until use falls under it. */
+ * until use falls under it. Called by tests only: the store keeps its own
+ * limit (pool_alloc_within()'s max_mem). */
 void pool_set_limit(struct pool *pool, uint64_t limit_bytes);
 
 /* Bound the reserve (pool_config.reserve_bytes; rounded down to pages, at

@@ -427,7 +427,7 @@ int store_recompress_with(struct store *st, const struct store_recomp_opts *o,
 /* Move every idle page to the cold codec now, compacting along the way
  * (so memory does not climb while old and new copies coexist) and fully at
  * the end, as shrink; *pages (may be NULL) gets the number moved. Runs
- * until done. */
+ * until done. Called by tests only: fs/ uses store_recompress_with(). */
 int store_recompress(struct store *st, uint64_t *pages);
 /* One tick of aging: what the background thread does every
  * recompress_after / 8 seconds (ages every page, moves the idle ones).
