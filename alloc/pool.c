@@ -1465,8 +1465,6 @@ void pool_destroy(struct pool *p)
 
 /* ------------------------------------------------------------ alloc/free */
 
-static int prefault_on = 1;  /* atomic: MADV_POPULATE_WRITE works here */
-
 /*
  * Pages a span grows by when an object needs a new one: one for the object
  * and one ahead, both faulted in with one system call. Measured with
@@ -1492,15 +1490,10 @@ static int prefault_on = 1;  /* atomic: MADV_POPULATE_WRITE works here */
 #endif
 
 /* Fault in n span pages starting at arena page page with one system call
- * instead of one fault per page (Linux >= 5.14; silently skipped where the
- * kernel refuses: the pages then fault in on first touch as before). */
+ * instead of one fault per page (arena.h: pages_populate()). */
 static void prefault(struct pool *p, uint32_t page, uint32_t n)
 {
-	if (!__atomic_load_n(&prefault_on, __ATOMIC_RELAXED))
-		return;
-	if (madvise(arena_addr(&p->arena, page), (size_t)n << PAGE_SHIFT,
-		    MADV_POPULATE_WRITE) && errno == EINVAL)
-		__atomic_store_n(&prefault_on, 0, __ATOMIC_RELAXED);
+	pages_populate(arena_addr(&p->arena, page), n);
 }
 
 /*
