@@ -8,10 +8,9 @@
  */
 #include "mheap.h"
 #include "arena.h"	/* pages_release() */
+#include "bug.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,21 +31,6 @@
 #define RD(x)          __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define ADD(x, n)      __atomic_add_fetch(&(x), (n), __ATOMIC_RELAXED)
 #define SUB(x, n)      __atomic_sub_fetch(&(x), (n), __ATOMIC_RELAXED)
-
-#ifdef PF_DEBUG
-__attribute__((noreturn, format(printf, 1, 2)))
-static void mh_bug(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "pagefold mheap: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
-#endif
 
 static void *map_reserve(size_t len)
 {
@@ -118,8 +102,8 @@ void mheap_fini(struct mheap *h)
 #ifdef PF_DEBUG
 	/* The sanitizers do not see these objects: report leaks here. */
 	if (RD(h->live))
-		mh_bug("%llu bytes still allocated at destroy (a leak)",
-		       (unsigned long long)RD(h->live));
+		BUG("%llu bytes still allocated at destroy (a leak)",
+		    (unsigned long long)RD(h->live));
 #endif
 	for (unsigned int k = 0; k < MH_NR_CLASSES; k++)
 		pthread_mutex_destroy(&h->cls[k].lock);
@@ -388,7 +372,7 @@ static void debug_slab(struct mheap *h, struct mh_class *c, uint32_t f,
 	const char *bad = slab_check(h, c, f);
 
 	if (bad)
-		mh_bug("%s: class %u bytes, frame %u: %s", op, c->size, f, bad);
+		BUG("%s: class %u bytes, frame %u: %s", op, c->size, f, bad);
 }
 #else
 #define debug_slab(h, c, f, op) do { } while (0)
@@ -538,7 +522,7 @@ size_t mheap_free(struct mheap *h, void *p)
 	if (!mheap_owns(h, p) ||
 	    (fr->kind != MH_SLAB && fr->kind != MH_LARGE) ||
 	    (fr->kind == MH_LARGE && (off & (MH_FRAME_SIZE - 1))))
-		mh_bug("free of %p: not a live object", p);
+		BUG("free of %p: not a live object", p);
 #endif
 	if (fr->kind == MH_LARGE)
 		return large_free(h, f);
@@ -548,8 +532,8 @@ size_t mheap_free(struct mheap *h, void *p)
 	pthread_mutex_lock(&c->lock);
 #ifdef PF_DEBUG
 	if (off % c->size || i >= fr->bump || on_free_list(h, c, f, i))
-		mh_bug("free of %p (class %u bytes): not a live object "
-		       "(double free?)", p, c->size);
+		BUG("free of %p (class %u bytes): not a live object "
+		    "(double free?)", p, c->size);
 #endif
 	*(uint16_t *)p = fr->free_head;
 	fr->free_head = (uint16_t)i;

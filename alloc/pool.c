@@ -59,12 +59,11 @@
 #include "pool.h"
 #include "arena.h"
 #include "mheap.h"
+#include "bug.h"
 
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
@@ -281,21 +280,9 @@ static size_t pool_struct_bytes(uint32_t nr_classes)
 /* ---------------------------------------------------------------- misuse */
 
 #ifdef PF_DEBUG
-__attribute__((noreturn, format(printf, 1, 2)))
-static void pool_bug(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "pagefold pool: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
 #define pool_misuse(op, h) \
-	pool_bug("%s: handle %#x is not live (double free or stale handle)", \
-		 op, (unsigned int)(h))
+	BUG("%s: handle %#x is not live (double free or stale handle)", \
+	    op, (unsigned int)(h))
 #else
 #define pool_misuse(op, h) ((void)(op), (void)(h))
 #endif
@@ -1340,8 +1327,8 @@ static void debug_check(struct pool *p, struct pool_class *c,
 		why = shard_check(p, c, sh, &n, &guests);
 	}
 	if (why)
-		pool_bug("%s: class %u (%u bytes) shard %u: invariant broken: "
-			 "%s", op, c->id, c->size, sh->id, why);
+		BUG("%s: class %u (%u bytes) shard %u: invariant broken: "
+		    "%s", op, c->id, c->size, sh->id, why);
 }
 
 /* With every shard of c locked. */
@@ -1351,8 +1338,8 @@ static void debug_check_class(struct pool *p, struct pool_class *c,
 	const char *why = class_check(p, c);
 
 	if (why)
-		pool_bug("%s: class %u (%u bytes): invariant broken: %s", op,
-			 c->id, c->size, why);
+		BUG("%s: class %u (%u bytes): invariant broken: %s", op,
+		    c->id, c->size, why);
 }
 #else
 #define debug_check(p, c, sh, s, op) do { } while (0)
@@ -1834,7 +1821,7 @@ void pool_free(struct pool *p, pool_handle_t h)
 	}
 #ifdef PF_DEBUG
 	if (span_pinned(s) && s->inuse == 1)
-		pool_bug("pool_free: handle %#x freed while mapped", h);
+		BUG("pool_free: handle %#x freed while mapped", h);
 #endif
 	rel = shard_free(p, hc, c, sh, s, slot, idx);
 	debug_check(p, c, sh, s, "pool_free");
@@ -1874,7 +1861,7 @@ void *pool_map(struct pool *p, pool_handle_t h)
 	}
 #ifdef PF_DEBUG
 	if (__atomic_add_fetch(&s->pins, 1, __ATOMIC_RELAXED) == 0)
-		pool_bug("pool_map: more than 65535 mappings in one span");
+		BUG("pool_map: more than 65535 mappings in one span");
 #else
 	__atomic_add_fetch(&s->pins, 1, __ATOMIC_RELAXED);
 #endif
@@ -1907,7 +1894,7 @@ void pool_unmap(struct pool *p, pool_handle_t h)
 	}
 #ifdef PF_DEBUG
 	if (!__atomic_fetch_sub(&s->pins, 1, __ATOMIC_RELEASE))
-		pool_bug("pool_unmap: handle %#x was not mapped", h);
+		BUG("pool_unmap: handle %#x was not mapped", h);
 #else
 	__atomic_fetch_sub(&s->pins, 1, __ATOMIC_RELEASE);
 #endif
