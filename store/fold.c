@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "bug.h"
 #include "fold.h"
 #include "lock.h"
 
@@ -321,7 +322,6 @@ static const char *shard_check(struct fold_shard *sh);
  * run the full shard check every 1024 operations.
  */
 #ifdef PF_DEBUG
-#include <stdio.h>
 static void debug_after(struct fold_shard *sh, uint32_t local, bool live)
 {
 	const char *bad = NULL;
@@ -340,10 +340,8 @@ static void debug_after(struct fold_shard *sh, uint32_t local, bool live)
 	}
 	if (!bad && ++sh->ops % 1024 == 0)
 		bad = shard_check(sh);
-	if (bad) {
-		fprintf(stderr, "pagefold store: invariant broken: %s\n", bad);
-		abort();
-	}
+	if (bad)
+		BUG("invariant broken: %s", bad);
 }
 #else
 static inline void debug_after(struct fold_shard *sh, uint32_t local,

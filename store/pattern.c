@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "bug.h"
 #include "lock.h"
 #include "pattern.h"
 
@@ -60,15 +61,12 @@ static bool check_locked(struct pattern_table *pt, const char **why);
 
 /* Debug builds: the full check (the table is small) every 64 operations. */
 #ifdef PF_DEBUG
-#include <stdio.h>
 static void debug_after(struct pattern_table *pt)
 {
 	const char *why = NULL;
 
-	if (++pt->ops % 64 == 0 && !check_locked(pt, &why)) {
-		fprintf(stderr, "pagefold store: invariant broken: %s\n", why);
-		abort();
-	}
+	BUG_ON(++pt->ops % 64 == 0 && !check_locked(pt, &why),
+	       "invariant broken: %s", why);
 }
 #else
 static inline void debug_after(struct pattern_table *pt)

@@ -18,19 +18,9 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "bug.h"
 #include "codec.h"
 #include "store-int.h"
-
-#ifdef PF_DEBUG
-#include <stdio.h>
-#define DEBUG_CHECK(ok_, why_) do {                                      \
-	if (!(ok_)) {                                                    \
-		fprintf(stderr, "pagefold store: invariant broken: %s\n", \
-			(why_));                                          \
-		abort();                                                 \
-	}                                                                \
-} while (0)
-#endif
 
 #define PAGE STORE_PAGE_SIZE
 
@@ -645,13 +635,7 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 				goto out_unlock;
 			}
 			mem_note_max(st);
-#ifdef PF_DEBUG
-			{
-				const char *why = NULL;
-
-				DEBUG_CHECK(cdir_is_valid(&f->dir, &why), why);
-			}
-#endif
+			DEBUG_CHECK(cdir_is_valid, &f->dir);
 		}
 	}
 	pf_lock(&c->lock);
@@ -667,13 +651,7 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 	/* Under the cluster lock, so that a discard that clears this slot
 	 * afterwards also sees the end it raised. */
 	end_page_raise(f, page + 1);
-#ifdef PF_DEBUG
-	{
-		const char *why = NULL;
-
-		DEBUG_CHECK(cluster_is_valid(c, &why), why);
-	}
-#endif
+	DEBUG_CHECK(cluster_is_valid, c);
 	pf_unlock(&c->lock);
 	err = 0;
 out_unlock:
@@ -881,13 +859,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 			batch[n++] = s;
 		}
 		empty = c->live == 0;
-#ifdef PF_DEBUG
-		{
-			const char *why = NULL;
-
-			DEBUG_CHECK(cluster_is_valid(c, &why), why);
-		}
-#endif
+		DEBUG_CHECK(cluster_is_valid, c);
 		pf_unlock(&c->lock);
 		if (freed) {
 			uint64_t end = atomic_load_explicit(&f->end_page,
@@ -909,14 +881,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 			if (cdir_lookup(&f->dir, found) == c && c->live == 0) {
 				cdir_remove(&f->dir, &st->mem_meta, found);
 				cluster_free(&st->mem_meta, c);
-#ifdef PF_DEBUG
-				{
-					const char *why = NULL;
-
-					DEBUG_CHECK(cdir_is_valid(&f->dir, &why),
-						    why);
-				}
-#endif
+				DEBUG_CHECK(cdir_is_valid, &f->dir);
 			}
 			file_wrunlock(f);
 		}
