@@ -41,6 +41,7 @@
 #include <uthash.h>
 
 #include "backing.h"
+#include "bg.h"
 #include "codec.h"
 #include "store-int.h"
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "backing.h"
+#include "bg.h"
 #include "cluster.h"
 #include "fold.h"
 #include "mem.h"
@@ -54,19 +55,6 @@ enum store_ctr {
 struct ctr_stripe {
 	_Atomic int64_t v[SC_NR];
 } __attribute__((aligned(64)));
-
-/*
- * A background thread that sleeps on cond (CLOCK_MONOTONIC) under lock
- * until it is woken or its time comes, and leaves when stop is set:
- * compaction (compact.c) and aging + recompression (recomp.c).
- */
-struct bg_thread {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	_Atomic bool stop;
-	bool running;
-};
 
 /* Idle tracking and recompression (recomp.c). */
 struct recompressor {
@@ -184,7 +172,7 @@ struct store {
 	uint64_t nfiles;
 	uint64_t next_file_id;
 
-	struct bg_thread bg;		/* compaction */
+	struct bg_thread compactor;	/* compact.c */
 	struct recompressor rc;
 	struct backing *bd;		/* disk tier (backing.c) */
 	struct ctr_stripe ctr[CTR_STRIPES];
@@ -276,9 +264,6 @@ int recomp_start(struct store *st);
 void recomp_stop(struct store *st);
 
 /* compact.c */
-int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg);
-/* Sets stop, wakes the thread and joins it; nothing if not running. */
-void bg_thread_stop(struct bg_thread *bg);
 int compactor_start(struct store *st);
 void compactor_stop(struct store *st);
 uint64_t compact_run(struct store *st, unsigned int usage_pct);

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bg.c - background threads (see bg.h).
+ *
+ * lock ordering: bg->lock is only held to sleep on the condition variable
+ * and to set stop; the thread's work runs without it.
+ */
+#include <time.h>
+
+#include "bg.h"
+
+int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg)
+{
+	pthread_condattr_t attr;
+	int err;
+
+	atomic_init(&bg->stop, false);
+	pthread_mutex_init(&bg->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&bg->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	err = pthread_create(&bg->thread, NULL, fn, arg);
+	if (err) {
+		pthread_cond_destroy(&bg->cond);
+		pthread_mutex_destroy(&bg->lock);
+		return -err;
+	}
+	bg->running = true;
+	return 0;
+}
+
+void bg_thread_stop(struct bg_thread *bg)
+{
+	if (!bg->running)
+		return;
+	pthread_mutex_lock(&bg->lock);
+	atomic_store(&bg->stop, true);
+	pthread_cond_signal(&bg->cond);
+	pthread_mutex_unlock(&bg->lock);
+	pthread_join(bg->thread, NULL);
+	pthread_cond_destroy(&bg->cond);
+	pthread_mutex_destroy(&bg->lock);
+	bg->running = false;
+}
