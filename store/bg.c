@@ -5,8 +5,6 @@
  * lock ordering: bg->lock is only held to sleep on the condition variable
  * and to set stop; the thread's work runs without it.
  */
-#include <time.h>
-
 #include "bg.h"
 
 int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg)
@@ -42,4 +40,15 @@ void bg_thread_stop(struct bg_thread *bg)
 	pthread_cond_destroy(&bg->cond);
 	pthread_mutex_destroy(&bg->lock);
 	bg->running = false;
+}
+
+void bg_deadline_in(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
 }

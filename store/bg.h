@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 
 struct bg_thread {
 	pthread_t thread;
@@ -24,5 +26,8 @@ struct bg_thread {
 int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg);
 /* Sets stop, wakes the thread and joins it; nothing if not running. */
 void bg_thread_stop(struct bg_thread *bg);
+/* *ts = ms milliseconds from now, on cond's clock: the deadline for
+ * pthread_cond_timedwait(&bg->cond, ...). */
+void bg_deadline_in(struct timespec *ts, uint64_t ms);
 
 #endif /* PAGEFOLD_STORE_BG_H */

@@ -55,12 +55,7 @@ static void *compactor_main(void *arg)
 		struct timespec ts;
 		unsigned int ratio;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += BG_PERIOD_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		bg_deadline_in(&ts, BG_PERIOD_MS);
 		pthread_cond_timedwait(&bg->cond, &bg->lock, &ts);
 		if (atomic_load(&bg->stop))
 			break;
