@@ -13,6 +13,7 @@
 #include "backing.h"
 #include "bg.h"
 #include "cluster.h"
+#include "ctr.h"
 #include "fold.h"
 #include "mem.h"
 #include "pattern.h"
@@ -20,10 +21,8 @@
 #include "store.h"
 
 /*
- * Store-wide counters. Gauges and event counts alike are kept in stripes
- * (one cache line set per stripe, a thread always uses the same stripe) so
- * that threads writing pages do not bounce one line between cores; a read
- * sums the stripes. A gauge's stripes may be negative, their sum is not.
+ * Store-wide counters, gauges and event counts alike, in CTR_STRIPES
+ * stripes (ctr.h).
  */
 enum store_ctr {
 	SC_PAGES,		/* non-empty slots */
@@ -50,11 +49,7 @@ enum store_ctr {
 	SC_NR
 };
 
-#define CTR_STRIPES 8
-
-struct ctr_stripe {
-	_Atomic int64_t v[SC_NR];
-} __attribute__((aligned(64)));
+CTR_STRIPE(ctr_stripe, SC_NR);
 
 /* Idle tracking and recompression (recomp.c). */
 struct recompressor {
@@ -96,9 +91,7 @@ enum file_ctr {
 	FC_NR
 };
 
-struct file_ctr_stripe {
-	_Atomic int64_t v[FC_NR];
-} __attribute__((aligned(64)));
+CTR_STRIPE(file_ctr_stripe, FC_NR);
 
 /*
  * A file. Lock order: st->files_lock (only to link/unlink and iterate),
@@ -178,23 +171,14 @@ struct store {
 	struct ctr_stripe ctr[CTR_STRIPES];
 };
 
-unsigned int ctr_stripe_id(void);
-
 static inline void ctr_add(struct store *st, enum store_ctr c, int64_t d)
 {
-	atomic_fetch_add_explicit(&st->ctr[ctr_stripe_id()].v[c], d,
-				  memory_order_relaxed);
+	ctr_stripe_add(&st->ctr[ctr_stripe_id()], c, d);
 }
 
 static inline uint64_t ctr_read(struct store *st, enum store_ctr c)
 {
-	int64_t sum = 0;
-	unsigned int i;
-
-	for (i = 0; i < CTR_STRIPES; i++)
-		sum += atomic_load_explicit(&st->ctr[i].v[c],
-					    memory_order_relaxed);
-	return sum < 0 ? 0 : (uint64_t)sum;
+	return ctr_count(ctr_stripes_sum(st->ctr, CTR_STRIPES, c));
 }
 
 /* store.c, for recomp.c */
