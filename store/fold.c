@@ -469,7 +469,13 @@ uint32_t fold_put(struct fold_index *fi, uint32_t id)
 	return handle;
 }
 
-int fold_drop_single(struct fold_index *fi, uint32_t id, uint32_t handle)
+/*
+ * An entry with exactly one reference that names old: point it at new,
+ * or drop it when new is 0 (never a pool handle). 0, or -EBUSY with
+ * nothing changed when it is shared or names another object.
+ */
+static int entry_single(struct fold_index *fi, uint32_t id, uint32_t old,
+			uint32_t new)
 {
 	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
 	uint32_t local = id & LOCAL_MASK;
@@ -478,12 +484,26 @@ int fold_drop_single(struct fold_index *fi, uint32_t id, uint32_t handle)
 
 	pf_lock(&sh->lock);
 	e = sh_entry(sh, local);
-	if (e->refs == 1 && e->handle == handle) {
-		(void)entry_put(fi, sh, local);
+	if (e->refs == 1 && e->handle == old) {
+		if (new)
+			e->handle = new;
+		else
+			(void)entry_put(fi, sh, local);
 		err = 0;
 	}
 	pf_unlock(&sh->lock);
 	return err;
+}
+
+int fold_drop_single(struct fold_index *fi, uint32_t id, uint32_t handle)
+{
+	return entry_single(fi, id, handle, 0);
+}
+
+int fold_replace(struct fold_index *fi, uint32_t id, uint32_t old,
+		 uint32_t new)
+{
+	return entry_single(fi, id, old, new);
 }
 
 /* One more reference to a live entry (the disk tier's writeback walk). */
@@ -505,24 +525,6 @@ uint32_t fold_handle(struct fold_index *fi, uint32_t id)
 
 	return entry_at(atomic_load_explicit(&sh->dir, memory_order_acquire),
 			id & LOCAL_MASK)->handle;
-}
-
-int fold_replace(struct fold_index *fi, uint32_t id, uint32_t old,
-		 uint32_t new)
-{
-	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
-	uint32_t local = id & LOCAL_MASK;
-	struct fold_entry *e;
-	int err = -EBUSY;
-
-	pf_lock(&sh->lock);
-	e = sh_entry(sh, local);
-	if (e->refs == 1 && e->handle == old) {
-		e->handle = new;
-		err = 0;
-	}
-	pf_unlock(&sh->lock);
-	return err;
 }
 
 uint32_t fold_refs(struct fold_index *fi, uint32_t id)
