@@ -9,10 +9,9 @@
 #include "mheap.h"
 #include "arena.h"	/* pages_release() */
 #include "atomic.h"
+#include "bug.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,20 +29,6 @@
 #define NONE16         UINT16_MAX
 #define MH_G_GOING     (MH_GROUPS + 2) /* unlinked, being released */
 
-#ifdef PF_DEBUG
-__attribute__((noreturn, format(printf, 1, 2)))
-static void mh_bug(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "pagefold mheap: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
-#endif
 
 static void *map_reserve(size_t len)
 {
@@ -115,8 +100,8 @@ void mheap_fini(struct mheap *h)
 #ifdef PF_DEBUG
 	/* The sanitizers do not see these objects: report leaks here. */
 	if (RD(h->live))
-		mh_bug("%llu bytes still allocated at destroy (a leak)",
-		       (unsigned long long)RD(h->live));
+		BUG("%llu bytes still allocated at destroy (a leak)",
+		    (unsigned long long)RD(h->live));
 #endif
 	for (unsigned int k = 0; k < MH_NR_CLASSES; k++)
 		pthread_mutex_destroy(&h->cls[k].lock);
@@ -385,7 +370,7 @@ static void debug_slab(struct mheap *h, struct mh_class *c, uint32_t f,
 	const char *bad = slab_check(h, c, f);
 
 	if (bad)
-		mh_bug("%s: class %u bytes, frame %u: %s", op, c->size, f, bad);
+		BUG("%s: class %u bytes, frame %u: %s", op, c->size, f, bad);
 }
 #else
 #define debug_slab(h, c, f, op) do { } while (0)
@@ -535,7 +520,7 @@ size_t mheap_free(struct mheap *h, void *p)
 	if (!mheap_owns(h, p) ||
 	    (fr->kind != MH_SLAB && fr->kind != MH_LARGE) ||
 	    (fr->kind == MH_LARGE && (off & (MH_FRAME_SIZE - 1))))
-		mh_bug("free of %p: not a live object", p);
+		BUG("free of %p: not a live object", p);
 #endif
 	if (fr->kind == MH_LARGE)
 		return large_free(h, f);
@@ -545,8 +530,8 @@ size_t mheap_free(struct mheap *h, void *p)
 	pthread_mutex_lock(&c->lock);
 #ifdef PF_DEBUG
 	if (off % c->size || i >= fr->bump || on_free_list(h, c, f, i))
-		mh_bug("free of %p (class %u bytes): not a live object "
-		       "(double free?)", p, c->size);
+		BUG("free of %p (class %u bytes): not a live object "
+		    "(double free?)", p, c->size);
 #endif
 	*(uint16_t *)p = fr->free_head;
 	fr->free_head = (uint16_t)i;

@@ -60,12 +60,11 @@
 #include "arena.h"
 #include "atomic.h"
 #include "mheap.h"
+#include "bug.h"
 
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
@@ -276,21 +275,9 @@ static size_t pool_struct_bytes(uint32_t nr_classes)
 /* ---------------------------------------------------------------- misuse */
 
 #ifdef PF_DEBUG
-__attribute__((noreturn, format(printf, 1, 2)))
-static void pool_bug(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "pagefold pool: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
 #define pool_misuse(op, h) \
-	pool_bug("%s: handle %#x is not live (double free or stale handle)", \
-		 op, (unsigned int)(h))
+	BUG("%s: handle %#x is not live (double free or stale handle)", \
+	    op, (unsigned int)(h))
 #else
 #define pool_misuse(op, h) ((void)(op), (void)(h))
 #endif
@@ -1335,8 +1322,8 @@ static void debug_check(struct pool *p, struct pool_class *c,
 		why = shard_check(p, c, sh, &n, &guests);
 	}
 	if (why)
-		pool_bug("%s: class %u (%u bytes) shard %u: invariant broken: "
-			 "%s", op, c->id, c->size, sh->id, why);
+		BUG("%s: class %u (%u bytes) shard %u: invariant broken: "
+		    "%s", op, c->id, c->size, sh->id, why);
 }
 
 /* With every shard of c locked. */
@@ -1346,8 +1333,8 @@ static void debug_check_class(struct pool *p, struct pool_class *c,
 	const char *why = class_check(p, c);
 
 	if (why)
-		pool_bug("%s: class %u (%u bytes): invariant broken: %s", op,
-			 c->id, c->size, why);
+		BUG("%s: class %u (%u bytes): invariant broken: %s", op,
+		    c->id, c->size, why);
 }
 #else
 #define debug_check(p, c, sh, s, op) do { } while (0)
@@ -1460,8 +1447,6 @@ void pool_destroy(struct pool *p)
 
 /* ------------------------------------------------------------ alloc/free */
 
-static int prefault_on = 1;  /* atomic: MADV_POPULATE_WRITE works here */
-
 /*
  * Pages a span grows by when an object needs a new one: one for the object
  * and one ahead, both faulted in with one system call. Measured with
@@ -1487,15 +1472,10 @@ static int prefault_on = 1;  /* atomic: MADV_POPULATE_WRITE works here */
 #endif
 
 /* Fault in n span pages starting at arena page page with one system call
- * instead of one fault per page (Linux >= 5.14; silently skipped where the
- * kernel refuses: the pages then fault in on first touch as before). */
+ * instead of one fault per page (arena.h: pages_populate()). */
 static void prefault(struct pool *p, uint32_t page, uint32_t n)
 {
-	if (!__atomic_load_n(&prefault_on, __ATOMIC_RELAXED))
-		return;
-	if (madvise(arena_addr(&p->arena, page), (size_t)n << PAGE_SHIFT,
-		    MADV_POPULATE_WRITE) && errno == EINVAL)
-		__atomic_store_n(&prefault_on, 0, __ATOMIC_RELAXED);
+	pages_populate(arena_addr(&p->arena, page), n);
 }
 
 /*
@@ -1836,7 +1816,7 @@ void pool_free(struct pool *p, pool_handle_t h)
 	}
 #ifdef PF_DEBUG
 	if (span_pinned(s) && s->inuse == 1)
-		pool_bug("pool_free: handle %#x freed while mapped", h);
+		BUG("pool_free: handle %#x freed while mapped", h);
 #endif
 	rel = shard_free(p, hc, c, sh, s, slot, idx);
 	debug_check(p, c, sh, s, "pool_free");
@@ -1876,7 +1856,7 @@ void *pool_map(struct pool *p, pool_handle_t h)
 	}
 #ifdef PF_DEBUG
 	if (__atomic_add_fetch(&s->pins, 1, __ATOMIC_RELAXED) == 0)
-		pool_bug("pool_map: more than 65535 mappings in one span");
+		BUG("pool_map: more than 65535 mappings in one span");
 #else
 	__atomic_add_fetch(&s->pins, 1, __ATOMIC_RELAXED);
 #endif
@@ -1909,7 +1889,7 @@ void pool_unmap(struct pool *p, pool_handle_t h)
 	}
 #ifdef PF_DEBUG
 	if (!__atomic_fetch_sub(&s->pins, 1, __ATOMIC_RELEASE))
-		pool_bug("pool_unmap: handle %#x was not mapped", h);
+		BUG("pool_unmap: handle %#x was not mapped", h);
 #else
 	__atomic_fetch_sub(&s->pins, 1, __ATOMIC_RELEASE);
 #endif

@@ -30,22 +30,13 @@
 #define uthash_malloc(sz)	ns_alloc(fs, (sz), false, NULL)
 #define uthash_free(ptr, sz)	ns_free(fs, (ptr))
 
+#include "bug.h"
 #include "pf.h"
 
 #define PF_NAME_MAX 255
 
 #ifdef PF_DEBUG
-#define PF_CHECK(fs) do {                                                   \
-	const char *why_;                                                   \
-	if (!pf_fs_check_locked(fs, &why_)) {                               \
-		fprintf(stderr, "pagefold: %s:%d: namespace invariant broken: %s\n", \
-			__FILE__, __LINE__, why_);                          \
-		abort();                                                    \
-	}                                                                   \
-} while (0)
 static bool pf_fs_check_locked(struct pf_fs *fs, const char **why);
-#else
-#define PF_CHECK(fs) do { } while (0)
 #endif
 
 /* Zeroed memory for the namespace; limited: -ENOSPC at the memory limit
@@ -317,11 +308,8 @@ struct pf_inode *pf_fs_inode(struct pf_fs *fs, fuse_ino_t nodeid)
 		return fs->root;
 	inode = (struct pf_inode *)(uintptr_t)nodeid;
 #ifdef PF_DEBUG
-	if (inode->magic != PF_INODE_MAGIC) {
-		fprintf(stderr, "pagefold: stale node id %#lx\n",
-			(unsigned long)nodeid);
-		abort();
-	}
+	BUG_ON(inode->magic != PF_INODE_MAGIC, "stale node id %#lx",
+	       (unsigned long)nodeid);
 #endif
 	return inode;
 }
@@ -471,7 +459,7 @@ int pf_ns_create(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 	child_add(fs, dir, inode);
 	all_add(fs, inode);
 	pf_inode_touch(dir, true, true);
-	PF_CHECK(fs);
+	DEBUG_CHECK(pf_fs_check_locked, fs);
 	pthread_mutex_unlock(&fs->ns_lock);
 	*out = inode;
 	return 0;
@@ -531,7 +519,7 @@ int pf_ns_remove(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 	victim_unlink(fs, dir, victim);
 	pf_inode_touch(dir, true, true);
 	inode_maybe_release(fs, victim, &d);
-	PF_CHECK(fs);
+	DEBUG_CHECK(pf_fs_check_locked, fs);
 unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
 	doomed_release(fs, &d);
@@ -651,7 +639,7 @@ int pf_ns_rename(struct pf_fs *fs, struct pf_inode *dir, const char *name,
 	pf_inode_touch(dir, true, true);
 	if (newdir != dir)
 		pf_inode_touch(newdir, true, true);
-	PF_CHECK(fs);
+	DEBUG_CHECK(pf_fs_check_locked, fs);
 unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
 	ns_free(fs, src_name);
@@ -667,7 +655,7 @@ void pf_ns_forget(struct pf_fs *fs, struct pf_inode *inode, uint64_t n)
 	pthread_mutex_lock(&fs->ns_lock);
 	inode->nlookup = inode->nlookup > n ? inode->nlookup - n : 0;
 	inode_maybe_release(fs, inode, &d);
-	PF_CHECK(fs);
+	DEBUG_CHECK(pf_fs_check_locked, fs);
 	pthread_mutex_unlock(&fs->ns_lock);
 	doomed_release(fs, &d);
 }
@@ -687,7 +675,7 @@ void pf_ns_release(struct pf_fs *fs, struct pf_inode *inode)
 	if (inode->nopen)
 		inode->nopen--;
 	inode_maybe_release(fs, inode, &d);
-	PF_CHECK(fs);
+	DEBUG_CHECK(pf_fs_check_locked, fs);
 	pthread_mutex_unlock(&fs->ns_lock);
 	doomed_release(fs, &d);
 }

@@ -39,6 +39,7 @@
 #include <uthash.h>
 
 #include "backing.h"
+#include "bg.h"
 #include "codec.h"
 #include "store-int.h"
 
@@ -1033,12 +1034,6 @@ static unsigned int after_ticks(struct store *st, uint64_t seconds)
 	return ticks > AGE_MAX ? AGE_MAX : (unsigned int)ticks;
 }
 
-static void deadline_in_s(struct timespec *ts, uint64_t s)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)s;
-}
-
 static void *backing_main(void *arg)
 {
 	struct backing *bd = arg;
@@ -1058,7 +1053,7 @@ static void *backing_main(void *arg)
 		}
 		period = after / AGE_TICKS;
 		period = period < 1 ? 1 : period > 10 ? 10 : period;
-		deadline_in_s(&next, period);
+		bg_deadline_in(&next, period * 1000);
 		if (pthread_cond_timedwait(&bd->t.cond, &bd->t.lock, &next) !=
 		    ETIMEDOUT || atomic_load(&bd->t.stop) || bd->changed)
 			continue;

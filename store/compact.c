@@ -4,9 +4,10 @@
  * triggers, and a background thread that compacts when fragmentation passes
  * defrag_ratio.
  *
- * lock ordering: bg->lock is only held to sleep on the condition variable;
- * compaction itself runs with no store lock held and takes only the pool's
- * class locks, a bounded number of moves at a time (pool_compact()).
+ * lock ordering: st->compactor.lock is only held to sleep on the condition
+ * variable; compaction itself runs with no store lock held and takes only
+ * the pool's class locks, a bounded number of moves at a time
+ * (pool_compact()).
  *
  * Empty clusters need no sweep here: the store frees a cluster the moment
  * its last slot is released.
@@ -47,19 +48,14 @@ static void sleep_us(long us)
 static void *compactor_main(void *arg)
 {
 	struct store *st = arg;
-	struct bg_thread *bg = &st->bg;
+	struct bg_thread *bg = &st->compactor;
 
 	pthread_mutex_lock(&bg->lock);
 	while (!atomic_load(&bg->stop)) {
 		struct timespec ts;
 		unsigned int ratio;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += BG_PERIOD_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		bg_deadline_in(&ts, BG_PERIOD_MS);
 		pthread_cond_timedwait(&bg->cond, &bg->lock, &ts);
 		if (atomic_load(&bg->stop))
 			break;
@@ -86,47 +82,12 @@ static void *compactor_main(void *arg)
 	return NULL;
 }
 
-int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg)
-{
-	pthread_condattr_t attr;
-	int err;
-
-	atomic_init(&bg->stop, false);
-	pthread_mutex_init(&bg->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&bg->cond, &attr);
-	pthread_condattr_destroy(&attr);
-	err = pthread_create(&bg->thread, NULL, fn, arg);
-	if (err) {
-		pthread_cond_destroy(&bg->cond);
-		pthread_mutex_destroy(&bg->lock);
-		return -err;
-	}
-	bg->running = true;
-	return 0;
-}
-
-void bg_thread_stop(struct bg_thread *bg)
-{
-	if (!bg->running)
-		return;
-	pthread_mutex_lock(&bg->lock);
-	atomic_store(&bg->stop, true);
-	pthread_cond_signal(&bg->cond);
-	pthread_mutex_unlock(&bg->lock);
-	pthread_join(bg->thread, NULL);
-	pthread_cond_destroy(&bg->cond);
-	pthread_mutex_destroy(&bg->lock);
-	bg->running = false;
-}
-
 int compactor_start(struct store *st)
 {
-	return bg_thread_start(&st->bg, compactor_main, st);
+	return bg_thread_start(&st->compactor, compactor_main, st);
 }
 
 void compactor_stop(struct store *st)
 {
-	bg_thread_stop(&st->bg);
+	bg_thread_stop(&st->compactor);
 }

@@ -20,16 +20,16 @@
  * reset to nothing (index, directory, retired directories): no reader can
  * be inside fold_handle() then, since a reader holds a reference.
  *
- * The index is open addressing with linear probing over uint32 cells (local
- * entry id + 1, 0 = empty) with backward-shift deletion; the home cell comes
- * from the low hash bits kept in the entry, so the index can be rebuilt at
- * any size from the entries alone.
+ * The index of a shard is a hash index of local entry ids (hindex.h); an
+ * id's home cell comes from the low hash bits kept in its entry.
  */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "bug.h"
 #include "fold.h"
+#include "hindex.h"
 #include "lock.h"
 
 #define NONE16  UINT16_MAX
@@ -55,18 +55,16 @@ struct retired {
 
 /*
  * Invariants (under lock):
- *   live == sum over chunks of cmeta[c].live == non-empty index cells
+ *   idx.live == sum over chunks of cmeta[c].live; idx holds exactly the
+ *   live entries (and hindex.h's own invariants)
  *   cmeta[c].live + free entries listed from cmeta[c].free_head == FOLD_CHUNK
  *   every chunk below first_free is full (free_head == NONE16)
- *   live < mask + 1 (an empty cell ends every probe)
  *   folded == sum of refs over entries with refs >= 2
  *   shared == number of entries with refs >= 2
  */
 struct fold_shard {
 	struct pf_lock lock;
-	uint32_t live;
-	uint32_t *index;
-	uint32_t mask;
+	struct hindex idx;		/* live entries by hash */
 	struct fold_entry **_Atomic dir;
 	uint32_t dir_cap;
 	uint32_t nchunks;
@@ -138,7 +136,7 @@ void fold_destroy(struct fold_index *fi)
 			pf_free(fi->mem, dir[c]);
 		pf_free(fi->mem, dir);
 		pf_free(fi->mem, sh->cmeta);
-		pf_free(fi->mem, sh->index);
+		hindex_free(&sh->idx, fi->mem);
 		for (r = sh->retired; r; r = next) {
 			next = r->next;
 			pf_free(fi->mem, r->dir);
@@ -150,52 +148,42 @@ void fold_destroy(struct fold_index *fi)
 
 /* ---- index ---- */
 
-static int index_resize(struct fold_index *fi, struct fold_shard *sh,
-			uint32_t cells)
+static uint32_t entry_hash(void *ctx, uint32_t local)
 {
-	uint32_t *idx, i, mask = cells - 1;
-	int err = 0;
-
-	idx = pf_alloc(fi->mem, (size_t)cells * sizeof(*idx), true, true, &err);
-	if (!idx)
-		return err;
-	for (i = 0; sh->index && i <= sh->mask; i++) {
-		uint32_t v = sh->index[i], pos;
-
-		if (!v)
-			continue;
-		pos = sh_entry(sh, v - 1)->hash & mask;
-		while (idx[pos])
-			pos = (pos + 1) & mask;
-		idx[pos] = v;
-	}
-	pf_free(fi->mem, sh->index);
-	sh->index = idx;
-	sh->mask = mask;
-	return 0;
+	return sh_entry(ctx, local)->hash;
 }
 
-static void index_delete(struct fold_shard *sh, uint32_t local)
+static bool entry_live(void *ctx, uint32_t local)
 {
-	uint32_t pos = sh_entry(sh, local)->hash & sh->mask, next;
+	struct fold_shard *sh = ctx;
 
-	while (sh->index[pos] != local + 1)
-		pos = (pos + 1) & sh->mask;
-	next = pos;
-	for (;;) {
-		uint32_t home;
+	return (local >> FOLD_CHUNK_BITS) < sh->nchunks &&
+	       sh_entry(sh, local)->refs;
+}
 
-		next = (next + 1) & sh->mask;
-		if (!sh->index[next])
-			break;
-		home = sh_entry(sh, sh->index[next] - 1)->hash & sh->mask;
-		/* Leave it unless its home lies cyclically in (pos, next]. */
-		if (((next - home) & sh->mask) >= ((next - pos) & sh->mask)) {
-			sh->index[pos] = sh->index[next];
-			pos = next;
-		}
+/* fold_get()'s probe: the page, and the shard it looks in. */
+struct fold_probe {
+	struct fold_index *fi;
+	struct fold_shard *sh;
+	uint32_t h32;
+	const void *page;
+	uint32_t *aux;
+};
+
+/* Does entry local hold the probe's page? A hash match alone is never
+ * trusted: same() compares the contents. */
+static bool entry_holds(void *arg, uint32_t local)
+{
+	struct fold_probe *p = arg;
+	struct fold_entry *e = sh_entry(p->sh, local);
+
+	if (e->hash != p->h32 || e->refs == UINT32_MAX)
+		return false;
+	if (!p->fi->same(p->fi->ctx, e->handle, p->page, p->aux)) {
+		p->sh->false_matches++;
+		return false;
 	}
-	sh->index[pos] = 0;
+	return true;
 }
 
 /* ---- entries ---- */
@@ -321,29 +309,22 @@ static const char *shard_check(struct fold_shard *sh);
  * run the full shard check every 1024 operations.
  */
 #ifdef PF_DEBUG
-#include <stdio.h>
 static void debug_after(struct fold_shard *sh, uint32_t local, bool live)
 {
 	const char *bad = NULL;
 
 	if (live) {
 		struct fold_entry *e = sh_entry(sh, local);
-		uint32_t pos = e->hash & sh->mask;
 
 		if (!e->refs || !e->handle)
 			bad = "fold: touched entry dead or without handle";
-		while (!bad && sh->index[pos] != local + 1) {
-			if (!sh->index[pos])
-				bad = "fold: touched entry not in the index";
-			pos = (pos + 1) & sh->mask;
-		}
+		else if (hindex_cell_of(&sh->idx, e->hash, local) == HINDEX_NONE)
+			bad = "fold: touched entry not in the index";
 	}
 	if (!bad && ++sh->ops % 1024 == 0)
 		bad = shard_check(sh);
-	if (bad) {
-		fprintf(stderr, "pagefold store: invariant broken: %s\n", bad);
-		abort();
-	}
+	if (bad)
+		BUG("invariant broken: %s", bad);
 }
 #else
 static inline void debug_after(struct fold_shard *sh, uint32_t local,
@@ -374,9 +355,7 @@ static void shard_reset(struct fold_index *fi, struct fold_shard *sh)
 		pf_free(fi->mem, r);
 	}
 	sh->retired = NULL;
-	pf_free(fi->mem, sh->index);
-	sh->index = NULL;
-	sh->mask = 0;
+	hindex_free(&sh->idx, fi->mem);
 }
 
 /* ---- refcount bookkeeping ---- */
@@ -399,32 +378,25 @@ static void refs_changed(struct fold_shard *sh, uint32_t before,
 int fold_get(struct fold_index *fi, uint64_t hash, const void *page,
 	     uint32_t *id, uint32_t *aux)
 {
-	uint32_t s = shard_of(hash), h32 = (uint32_t)hash, pos;
+	uint32_t s = shard_of(hash), local;
 	struct fold_shard *sh = &fi->shard[s];
+	struct fold_probe p = {
+		.fi = fi, .sh = sh, .h32 = (uint32_t)hash, .page = page,
+		.aux = aux,
+	};
 	int hit = 0;
 
 	pf_lock(&sh->lock);
-	if (!sh->index)
-		goto out_unlock;
-	for (pos = h32 & sh->mask; sh->index[pos];
-	     pos = (pos + 1) & sh->mask) {
-		uint32_t local = sh->index[pos] - 1;
+	local = hindex_find(&sh->idx, p.h32, entry_holds, &p);
+	if (local != HINDEX_NONE) {
 		struct fold_entry *e = sh_entry(sh, local);
 
-		if (e->hash != h32 || e->refs == UINT32_MAX)
-			continue;
-		if (!fi->same(fi->ctx, e->handle, page, aux)) {
-			sh->false_matches++;
-			continue;
-		}
 		refs_changed(sh, e->refs, e->refs + 1);
 		e->refs++;
 		*id = (s << FOLD_LOCAL_BITS) | local;
 		hit = 1;
 		debug_after(sh, local, true);
-		break;
 	}
-out_unlock:
 	pf_unlock(&sh->lock);
 	return hit;
 }
@@ -432,24 +404,17 @@ out_unlock:
 int fold_insert(struct fold_index *fi, uint64_t hash, uint32_t handle,
 		uint32_t *id)
 {
-	uint32_t s = shard_of(hash), h32 = (uint32_t)hash, pos, local;
+	uint32_t s = shard_of(hash), h32 = (uint32_t)hash, local;
 	struct fold_shard *sh = &fi->shard[s];
 	struct fold_entry *e;
-	int err = 0;
+	int err;
 
 	pf_lock(&sh->lock);
-	if (!sh->index || (sh->live + 1) * 4 > (sh->mask + 1) * 3) {
-		if (sh->index && sh->mask + 1 >= (1u << FOLD_LOCAL_BITS))
-			err = -ENOSPC;
-		else
-			err = index_resize(fi, sh, sh->index ?
-					   (sh->mask + 1) * 2 : INDEX_MIN);
-		/* Refused growth: go on while a cell stays empty. */
-		if (err && (!sh->index || sh->live + 2 > sh->mask + 1))
-			goto out_unlock;
-		err = 0;
-	}
-	if (sh->live >= LOCAL_MASK) {
+	err = hindex_reserve(&sh->idx, fi->mem, INDEX_MIN,
+			     1u << FOLD_LOCAL_BITS, entry_hash, sh);
+	if (err)
+		goto out_unlock;
+	if (sh->idx.live >= LOCAL_MASK) {
 		err = -ENOSPC;
 		goto out_unlock;
 	}
@@ -460,10 +425,7 @@ int fold_insert(struct fold_index *fi, uint64_t hash, uint32_t handle,
 	e->hash = h32;
 	e->handle = handle;
 	e->refs = 1;
-	for (pos = h32 & sh->mask; sh->index[pos]; pos = (pos + 1) & sh->mask)
-		;
-	sh->index[pos] = local + 1;
-	sh->live++;
+	hindex_insert(&sh->idx, h32, local);
 	*id = (s << FOLD_LOCAL_BITS) | local;
 	debug_after(sh, local, true);
 out_unlock:
@@ -481,14 +443,14 @@ static uint32_t entry_put(struct fold_index *fi, struct fold_shard *sh,
 	refs_changed(sh, e->refs, e->refs - 1);
 	if (--e->refs == 0) {
 		handle = e->handle;
-		index_delete(sh, local);
+		hindex_remove(&sh->idx, e->hash, local, entry_hash, sh);
 		entry_free(fi, sh, local);
-		sh->live--;
 		/* Shrink a mostly empty index (hysteresis: grow at 3/4). */
-		if (!sh->live)
+		if (!sh->idx.live)
 			shard_reset(fi, sh);
-		else if (sh->mask + 1 > INDEX_MIN && sh->live * 8 < sh->mask + 1)
-			(void)index_resize(fi, sh, (sh->mask + 1) / 2);
+		else
+			hindex_shrink(&sh->idx, fi->mem, INDEX_MIN, true,
+				      entry_hash, sh);
 		debug_after(sh, local, false);
 	} else {
 		debug_after(sh, local, true);
@@ -507,7 +469,13 @@ uint32_t fold_put(struct fold_index *fi, uint32_t id)
 	return handle;
 }
 
-int fold_drop_single(struct fold_index *fi, uint32_t id, uint32_t handle)
+/*
+ * An entry with exactly one reference that names old: point it at new,
+ * or drop it when new is 0 (never a pool handle). 0, or -EBUSY with
+ * nothing changed when it is shared or names another object.
+ */
+static int entry_single(struct fold_index *fi, uint32_t id, uint32_t old,
+			uint32_t new)
 {
 	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
 	uint32_t local = id & LOCAL_MASK;
@@ -516,12 +484,26 @@ int fold_drop_single(struct fold_index *fi, uint32_t id, uint32_t handle)
 
 	pf_lock(&sh->lock);
 	e = sh_entry(sh, local);
-	if (e->refs == 1 && e->handle == handle) {
-		(void)entry_put(fi, sh, local);
+	if (e->refs == 1 && e->handle == old) {
+		if (new)
+			e->handle = new;
+		else
+			(void)entry_put(fi, sh, local);
 		err = 0;
 	}
 	pf_unlock(&sh->lock);
 	return err;
+}
+
+int fold_drop_single(struct fold_index *fi, uint32_t id, uint32_t handle)
+{
+	return entry_single(fi, id, handle, 0);
+}
+
+int fold_replace(struct fold_index *fi, uint32_t id, uint32_t old,
+		 uint32_t new)
+{
+	return entry_single(fi, id, old, new);
 }
 
 /* One more reference to a live entry (the disk tier's writeback walk). */
@@ -545,24 +527,6 @@ uint32_t fold_handle(struct fold_index *fi, uint32_t id)
 			id & LOCAL_MASK)->handle;
 }
 
-int fold_replace(struct fold_index *fi, uint32_t id, uint32_t old,
-		 uint32_t new)
-{
-	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
-	uint32_t local = id & LOCAL_MASK;
-	struct fold_entry *e;
-	int err = -EBUSY;
-
-	pf_lock(&sh->lock);
-	e = sh_entry(sh, local);
-	if (e->refs == 1 && e->handle == old) {
-		e->handle = new;
-		err = 0;
-	}
-	pf_unlock(&sh->lock);
-	return err;
-}
-
 uint32_t fold_refs(struct fold_index *fi, uint32_t id)
 {
 	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
@@ -584,7 +548,7 @@ void fold_get_stats(struct fold_index *fi, struct fold_stats *fs)
 		struct fold_shard *sh = &fi->shard[i];
 
 		pf_lock(&sh->lock);
-		fs->entries += sh->live;
+		fs->entries += sh->idx.live;
 		fs->shared += sh->shared;
 		fs->folded += sh->folded;
 		fs->false_matches += sh->false_matches;
@@ -619,7 +583,8 @@ void fold_for_each(struct fold_index *fi,
 static const char *shard_check(struct fold_shard *sh)
 {
 	uint64_t folded = 0, shared = 0;
-	uint32_t c, i, live = 0, cells = 0;
+	uint32_t c, i, live = 0;
+	const char *bad;
 
 	if (sh->nchunks > sh->dir_cap || sh->first_free > sh->nchunks)
 		return "fold: chunk counts out of range";
@@ -656,25 +621,11 @@ static const char *shard_check(struct fold_shard *sh)
 	}
 	if (sh->nchunks && sh->cmeta[sh->nchunks - 1].live == 0)
 		return "fold: empty last chunk kept";
-	for (i = 0; sh->index && i <= sh->mask; i++) {
-		uint32_t v = sh->index[i], pos;
-
-		if (!v)
-			continue;
-		cells++;
-		if (((v - 1) >> FOLD_CHUNK_BITS) >= sh->nchunks ||
-		    !sh_entry(sh, v - 1)->refs)
-			return "fold: index names a free entry";
-		/* Every cell between its home and it must be occupied. */
-		for (pos = sh_entry(sh, v - 1)->hash & sh->mask; pos != i;
-		     pos = (pos + 1) & sh->mask)
-			if (!sh->index[pos])
-				return "fold: entry unreachable from its home";
-	}
-	if (live != sh->live || cells != live)
+	if (live != sh->idx.live)
 		return "fold: live count disagrees with entries/index";
-	if (sh->index && live >= sh->mask + 1)
-		return "fold: index full";
+	bad = hindex_check(&sh->idx, entry_live, entry_hash, sh);
+	if (bad)
+		return bad;
 	if (folded != sh->folded || shared != sh->shared)
 		return "fold: folded/shared counters wrong";
 	return NULL;

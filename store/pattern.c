@@ -6,8 +6,7 @@
  * or shrinks; ids stay valid because they are indices); a bitmap marks the
  * free ids below nent, and a new entry takes the lowest free id, so that
  * when patterns go away the top of the array drains: nent falls past the
- * free ids at its end. An open-addressing index (linear probing,
- * backward-shift deletion, no tombstones) maps a value to its id.
+ * free ids at its end. A hash index (hindex.h) maps a value to its id.
  * Everything is under one lock.
  *
  * Shrinking, with hysteresis so that a table going back and forth across
@@ -15,10 +14,13 @@
  * pass 3/4 of its cells and halves when live falls below 1/8 (to a load of
  * at most 1/4); the array doubles when full and halves when nent falls to
  * 1/4 of it (to at most 1/2). A table with no pattern left frees both.
+ * A smaller array is never refused at the memory limit.
  */
 #include <errno.h>
 #include <stdlib.h>
 
+#include "bug.h"
+#include "hindex.h"
 #include "lock.h"
 #include "pattern.h"
 
@@ -35,24 +37,22 @@ struct pat_entry {
 
 /*
  * Invariants:
- *   live == entries with refs > 0 == non-zero index cells
- *   live + free bits below nent == nent <= cap_ent; no free bit at or
+ *   idx.live == entries with refs > 0; idx holds exactly those, each
+ *   found from its value's hash (and hindex.h's own invariants)
+ *   idx.live + free bits below nent == nent <= cap_ent; no free bit at or
  *   past nent; the entry at nent - 1 is live
  *   cap_ent == 0 or cap_ent == ENT_MIN or nent > cap_ent / 4
- *   live < mask + 1 (an empty cell always ends a probe); the index doubles
- *   when live would pass 3/4 of it and halves below 1/8 (not under
- *   INDEX_MIN cells)
- *   live == 0 => no array and no index
+ *   the index has INDEX_MIN cells or idx.live >= 1/8 of them
+ *   idx.live == 0 => no array and no index
  */
 struct pattern_table {
 	struct pf_lock lock;
 	struct pf_mem *mem;
 	struct pat_entry *ent;
 	uint64_t *free_bits;	/* cap_ent bits: set = id free (below nent) */
-	uint32_t nent, cap_ent, live;
+	uint32_t nent, cap_ent;
 	uint32_t first_free;	/* no free id below it */
-	uint32_t *index;	/* id + 1, 0 = empty cell */
-	uint32_t mask;
+	struct hindex idx;	/* live ids by value */
 	uint64_t ops;		/* debug builds: operations since creation */
 };
 
@@ -60,15 +60,12 @@ static bool check_locked(struct pattern_table *pt, const char **why);
 
 /* Debug builds: the full check (the table is small) every 64 operations. */
 #ifdef PF_DEBUG
-#include <stdio.h>
 static void debug_after(struct pattern_table *pt)
 {
 	const char *why = NULL;
 
-	if (++pt->ops % 64 == 0 && !check_locked(pt, &why)) {
-		fprintf(stderr, "pagefold store: invariant broken: %s\n", why);
-		abort();
-	}
+	BUG_ON(++pt->ops % 64 == 0 && !check_locked(pt, &why),
+	       "invariant broken: %s", why);
 }
 #else
 static inline void debug_after(struct pattern_table *pt)
@@ -106,43 +103,42 @@ void pattern_destroy(struct pattern_table *pt)
 	mem = pt->mem;
 	pf_free(mem, pt->ent);
 	pf_free(mem, pt->free_bits);
-	pf_free(mem, pt->index);
+	hindex_free(&pt->idx, mem);
 	pf_free(mem, pt);
 }
 
-/* grow: a smaller table must not be refused at the memory limit. */
-static int index_resize(struct pattern_table *pt, uint32_t cells, bool grow)
+static uint32_t ent_hash(void *ctx, uint32_t id)
 {
-	uint32_t *idx, i, mask = cells - 1;
-	int err = 0;
+	struct pattern_table *pt = ctx;
 
-	idx = pf_alloc(pt->mem, (size_t)cells * sizeof(*idx), true, grow, &err);
-	if (!idx)
-		return err;
-	for (i = 0; pt->index && i <= pt->mask; i++) {
-		uint32_t v = pt->index[i], pos;
-
-		if (!v)
-			continue;
-		pos = pat_hash(pt->ent[v - 1].value) & mask;
-		while (idx[pos])
-			pos = (pos + 1) & mask;
-		idx[pos] = v;
-	}
-	pf_free(pt->mem, pt->index);
-	pt->index = idx;
-	pt->mask = mask;
-	return 0;
+	return pat_hash(pt->ent[id].value);
 }
 
-/* Cell holding value, or the empty cell where it would go. */
-static uint32_t index_find(struct pattern_table *pt, uint64_t value)
+static bool ent_live(void *ctx, uint32_t id)
 {
-	uint32_t pos = pat_hash(value) & pt->mask;
+	struct pattern_table *pt = ctx;
 
-	while (pt->index[pos] && pt->ent[pt->index[pos] - 1].value != value)
-		pos = (pos + 1) & pt->mask;
-	return pos;
+	return id < pt->nent && pt->ent[id].refs;
+}
+
+struct pat_key {
+	struct pattern_table *pt;
+	uint64_t value;
+};
+
+static bool ent_is(void *arg, uint32_t id)
+{
+	struct pat_key *k = arg;
+
+	return k->pt->ent[id].value == k->value;
+}
+
+/* The id of value, or HINDEX_NONE. */
+static uint32_t id_of(struct pattern_table *pt, uint64_t value)
+{
+	struct pat_key k = { pt, value };
+
+	return hindex_find(&pt->idx, pat_hash(value), ent_is, &k);
 }
 
 static inline bool id_free(const struct pattern_table *pt, uint32_t id)
@@ -223,48 +219,42 @@ static void entry_free(struct pattern_table *pt, uint32_t id)
 	}
 	if (pt->first_free > pt->nent)
 		pt->first_free = pt->nent;
-	if (!pt->live) {
+	if (!pt->idx.live) {
 		pf_free(pt->mem, pt->ent);
 		pf_free(pt->mem, pt->free_bits);
-		pf_free(pt->mem, pt->index);
+		hindex_free(&pt->idx, pt->mem);
 		pt->ent = NULL;
 		pt->free_bits = NULL;
-		pt->index = NULL;
-		pt->cap_ent = pt->nent = pt->mask = pt->first_free = 0;
+		pt->cap_ent = pt->nent = pt->first_free = 0;
 		return;
 	}
 	/* A refused shrink only keeps the larger arrays. */
 	while (pt->cap_ent > ENT_MIN && pt->nent <= pt->cap_ent / 4 &&
 	       !entries_resize(pt, pt->cap_ent / 2))
 		;
-	while (pt->mask + 1 > INDEX_MIN && pt->live * 8 < pt->mask + 1 &&
-	       !index_resize(pt, (pt->mask + 1) / 2, false))
-		;
+	hindex_shrink(&pt->idx, pt->mem, INDEX_MIN, false, ent_hash, pt);
 }
 
 int pattern_get(struct pattern_table *pt, uint64_t value, uint32_t *id)
 {
-	uint32_t pos;
-	int err = 0;
+	uint32_t found;
+	int err;
 
 	pf_lock(&pt->lock);
-	if (!pt->index || (pt->live + 1) * 4 > (pt->mask + 1) * 3) {
-		err = index_resize(pt, pt->index ? (pt->mask + 1) * 2 :
-				   INDEX_MIN, true);
-		if (err && (!pt->index || pt->live + 1 > pt->mask))
-			goto out_unlock;
-		err = 0;
-	}
-	pos = index_find(pt, value);
-	if (pt->index[pos]) {
-		struct pat_entry *e = &pt->ent[pt->index[pos] - 1];
+	err = hindex_reserve(&pt->idx, pt->mem, INDEX_MIN, HINDEX_MAX_CELLS,
+			     ent_hash, pt);
+	if (err)
+		goto out_unlock;
+	found = id_of(pt, value);
+	if (found != HINDEX_NONE) {
+		struct pat_entry *e = &pt->ent[found];
 
 		if (e->refs == UINT32_MAX) {
 			err = -ENOSPC;
 			goto out_unlock;
 		}
 		e->refs++;
-		*id = pt->index[pos] - 1;
+		*id = found;
 		goto out_unlock;
 	}
 	err = entry_alloc(pt, id);
@@ -272,41 +262,14 @@ int pattern_get(struct pattern_table *pt, uint64_t value, uint32_t *id)
 		goto out_unlock;
 	pt->ent[*id].value = value;
 	pt->ent[*id].refs = 1;
-	pt->index[pos] = *id + 1;
-	pt->live++;
+	hindex_insert(&pt->idx, pat_hash(value), *id);
 out_unlock:
-	if (err && !pt->live && pt->index) {
+	if (err && !pt->idx.live)
 		/* The first pattern was refused: keep nothing for it. */
-		pf_free(pt->mem, pt->index);
-		pt->index = NULL;
-		pt->mask = 0;
-	}
+		hindex_free(&pt->idx, pt->mem);
 	debug_after(pt);
 	pf_unlock(&pt->lock);
 	return err;
-}
-
-/* Remove the index cell at pos, shifting later members of its probe run
- * back so that lookups never stop early (no tombstones). */
-static void index_delete(struct pattern_table *pt, uint32_t pos)
-{
-	uint32_t next = pos;
-
-	for (;;) {
-		uint32_t home;
-
-		next = (next + 1) & pt->mask;
-		if (!pt->index[next])
-			break;
-		home = pat_hash(pt->ent[pt->index[next] - 1].value) & pt->mask;
-		/* Move next into the hole unless its home lies cyclically
-		 * in (pos, next]. */
-		if (((next - home) & pt->mask) >= ((next - pos) & pt->mask)) {
-			pt->index[pos] = pt->index[next];
-			pos = next;
-		}
-	}
-	pt->index[pos] = 0;
 }
 
 void pattern_put(struct pattern_table *pt, uint32_t id)
@@ -316,8 +279,7 @@ void pattern_put(struct pattern_table *pt, uint32_t id)
 	pf_lock(&pt->lock);
 	e = &pt->ent[id];
 	if (--e->refs == 0) {
-		index_delete(pt, index_find(pt, e->value));
-		pt->live--;
+		hindex_remove(&pt->idx, pat_hash(e->value), id, ent_hash, pt);
 		entry_free(pt, id);
 	}
 	debug_after(pt);
@@ -350,7 +312,7 @@ uint32_t pattern_count(struct pattern_table *pt)
 	uint32_t n;
 
 	pf_lock(&pt->lock);
-	n = pt->live;
+	n = pt->idx.live;
 	pf_unlock(&pt->lock);
 	return n;
 }
@@ -367,15 +329,15 @@ bool pattern_is_valid(struct pattern_table *pt, const char **why)
 
 static bool check_locked(struct pattern_table *pt, const char **why)
 {
-	uint32_t i, live = 0, cells = 0, nfree = 0;
-	const char *bad = NULL;
+	const char *bad = NULL, *index_bad;
+	uint32_t i, live = 0, nfree = 0;
 
 	for (i = 0; i < pt->nent; i++) {
 		if (pt->ent[i].refs) {
 			live++;
 			if (id_free(pt, i))
 				bad = "pattern: referenced entry marked free";
-			if (pt->index[index_find(pt, pt->ent[i].value)] != i + 1)
+			if (id_of(pt, pt->ent[i].value) != i)
 				bad = "pattern: live entry not found in index";
 		} else if (!id_free(pt, i)) {
 			bad = "pattern: free entry not marked free";
@@ -388,22 +350,21 @@ static bool check_locked(struct pattern_table *pt, const char **why)
 	for (i = pt->nent; i < pt->cap_ent; i++)
 		if (id_free(pt, i))
 			bad = "pattern: free bit past the entries in use";
-	for (i = 0; pt->index && i <= pt->mask; i++)
-		cells += pt->index[i] != 0;
-	if (live != pt->live || cells != live)
+	index_bad = hindex_check(&pt->idx, ent_live, ent_hash, pt);
+	if (live != pt->idx.live)
 		bad = "pattern: live count disagrees with entries/index";
+	else if (index_bad)
+		bad = index_bad;
 	else if (live + nfree != pt->nent || pt->nent > pt->cap_ent)
 		bad = "pattern: live + free != entries";
 	else if (pt->nent && !pt->ent[pt->nent - 1].refs)
 		bad = "pattern: free entry at the top not drained";
-	else if (pt->index && pt->live >= pt->mask + 1)
-		bad = "pattern: index full";
 	else if (pt->cap_ent > ENT_MIN && pt->nent <= pt->cap_ent / 4)
 		bad = "pattern: entry array not shrunk";
-	else if (pt->index && pt->mask + 1 > INDEX_MIN &&
-		 pt->live * 8 < pt->mask + 1)
+	else if (pt->idx.cell && pt->idx.mask + 1 > INDEX_MIN &&
+		 live * 8 < pt->idx.mask + 1)
 		bad = "pattern: index not shrunk";
-	else if (!pt->live && (pt->ent || pt->index || pt->cap_ent))
+	else if (!live && (pt->ent || pt->idx.cell || pt->cap_ent))
 		bad = "pattern: empty table kept its arrays";
 	if (bad && why)
 		*why = bad;

@@ -890,17 +890,6 @@ int store_recomp_algorithm_format(const struct store_recomp_algorithm *a,
 
 /* ---- the background thread ---- */
 
-static void deadline_in(struct timespec *ts, uint64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 static void *recomp_main(void *arg)
 {
 	struct store *st = arg;
@@ -919,7 +908,7 @@ static void *recomp_main(void *arg)
 			rc->changed = false;
 			armed = after != 0;
 			if (armed)
-				deadline_in(&next, after * 1000 / AGE_TICKS);
+				bg_deadline_in(&next, after * 1000 / AGE_TICKS);
 		}
 		if (!armed)
 			pthread_cond_wait(&rc->t.cond, &rc->t.lock);

@@ -17,7 +17,9 @@
 #include <stdint.h>
 
 #include "backing.h"
+#include "bg.h"
 #include "cluster.h"
+#include "ctr.h"
 #include "fold.h"
 #include "mem.h"
 #include "pattern.h"
@@ -25,10 +27,8 @@
 #include "store.h"
 
 /*
- * Store-wide counters. Gauges and event counts alike are kept in stripes
- * (one cache line set per stripe, a thread always uses the same stripe) so
- * that threads writing pages do not bounce one line between cores; a read
- * sums the stripes. A gauge's stripes may be negative, their sum is not.
+ * Store-wide counters, gauges and event counts alike, in CTR_STRIPES
+ * stripes (ctr.h).
  */
 enum store_ctr {
 	SC_PAGES,		/* non-empty slots */
@@ -55,24 +55,7 @@ enum store_ctr {
 	SC_NR
 };
 
-#define CTR_STRIPES 8
-
-struct ctr_stripe {
-	_Atomic int64_t v[SC_NR];
-} __attribute__((aligned(64)));
-
-/*
- * A background thread that sleeps on cond (CLOCK_MONOTONIC) under lock
- * until it is woken or its time comes, and leaves when stop is set:
- * compaction (compact.c) and aging + recompression (recomp.c).
- */
-struct bg_thread {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	_Atomic bool stop;
-	bool running;
-};
+CTR_STRIPE(ctr_stripe, SC_NR);
 
 /* Idle tracking and recompression (recomp.c). */
 struct recompressor {
@@ -114,9 +97,7 @@ enum file_ctr {
 	FC_NR
 };
 
-struct file_ctr_stripe {
-	_Atomic int64_t v[FC_NR];
-} __attribute__((aligned(64)));
+CTR_STRIPE(file_ctr_stripe, FC_NR);
 
 /*
  * A file. Lock order: st->files_lock (only to link/unlink and iterate),
@@ -190,29 +171,20 @@ struct store {
 	uint64_t nfiles;
 	uint64_t next_file_id;
 
-	struct bg_thread bg;		/* compaction */
+	struct bg_thread compactor;	/* compact.c */
 	struct recompressor rc;
 	struct backing *bd;		/* disk tier (backing.c) */
 	struct ctr_stripe ctr[CTR_STRIPES];
 };
 
-unsigned int ctr_stripe_id(void);
-
 static inline void ctr_add(struct store *st, enum store_ctr c, int64_t d)
 {
-	atomic_fetch_add_explicit(&st->ctr[ctr_stripe_id()].v[c], d,
-				  memory_order_relaxed);
+	ctr_stripe_add(&st->ctr[ctr_stripe_id()], c, d);
 }
 
 static inline uint64_t ctr_read(struct store *st, enum store_ctr c)
 {
-	int64_t sum = 0;
-	unsigned int i;
-
-	for (i = 0; i < CTR_STRIPES; i++)
-		sum += atomic_load_explicit(&st->ctr[i].v[c],
-					    memory_order_relaxed);
-	return sum < 0 ? 0 : (uint64_t)sum;
+	return ctr_count(ctr_stripes_sum(st->ctr, CTR_STRIPES, c));
 }
 
 /* store.c, for recomp.c */
@@ -282,9 +254,6 @@ int recomp_start(struct store *st);
 void recomp_stop(struct store *st);
 
 /* compact.c */
-int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg);
-/* Sets stop, wakes the thread and joins it; nothing if not running. */
-void bg_thread_stop(struct bg_thread *bg);
 int compactor_start(struct store *st);
 void compactor_stop(struct store *st);
 uint64_t compact_run(struct store *st, unsigned int usage_pct);

@@ -31,34 +31,11 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "bug.h"
 #include "codec.h"
 #include "store-int.h"
 
-#ifdef PF_DEBUG
-#include <stdio.h>
-#define DEBUG_CHECK(ok_, why_) do {                                      \
-	if (!(ok_)) {                                                    \
-		fprintf(stderr, "pagefold store: invariant broken: %s\n", \
-			(why_));                                          \
-		abort();                                                 \
-	}                                                                \
-} while (0)
-#endif
-
 #define PAGE STORE_PAGE_SIZE
-
-/* ---- counters ---- */
-
-static _Atomic unsigned int next_stripe;
-static _Thread_local unsigned int tls_stripe_plus1;
-
-unsigned int ctr_stripe_id(void)
-{
-	if (!tls_stripe_plus1)
-		tls_stripe_plus1 = atomic_fetch_add_explicit(&next_stripe, 1,
-				memory_order_relaxed) % CTR_STRIPES + 1;
-	return tls_stripe_plus1 - 1;
-}
 
 /* ---- memory ---- */
 
@@ -216,22 +193,19 @@ static inline void fctr_add(struct store_file *f, enum file_ctr c, int64_t d)
 {
 	struct file_stripes *s = atomic_load_explicit(&f->stripes,
 						      memory_order_relaxed);
-	struct file_ctr_stripe *cs = s ? &s->ctr[ctr_stripe_id()] : &f->ctr0;
 
-	atomic_fetch_add_explicit(&cs->v[c], d, memory_order_relaxed);
+	ctr_stripe_add(s ? &s->ctr[ctr_stripe_id()] : &f->ctr0, c, d);
 }
 
 static uint64_t fctr_read(struct store_file *f, enum file_ctr c)
 {
 	struct file_stripes *s = atomic_load_explicit(&f->stripes,
 						      memory_order_acquire);
-	int64_t sum = atomic_load_explicit(&f->ctr0.v[c], memory_order_relaxed);
-	unsigned int i;
+	int64_t sum = ctr_stripes_sum(&f->ctr0, 1, c);
 
-	for (i = 0; s && i < CTR_STRIPES; i++)
-		sum += atomic_load_explicit(&s->ctr[i].v[c],
-					    memory_order_relaxed);
-	return sum < 0 ? 0 : (uint64_t)sum;
+	if (s)
+		sum += ctr_stripes_sum(s->ctr, CTR_STRIPES, c);
+	return ctr_count(sum);
 }
 
 /* Counters that follow the slots of file f (store-wide and the file's):
@@ -445,9 +419,8 @@ static void file_spread(struct store_file *f)
 	for (i = 0; i < CTR_STRIPES; i++) {
 		rwlock_init_writer_first(&s->lock[i].rw);
 		pthread_rwlock_wrlock(&s->lock[i].rw);
-		for (unsigned int c = 0; c < FC_NR; c++)
-			atomic_init(&s->ctr[i].v[c], 0);
 	}
+	ctr_stripes_init(s->ctr, CTR_STRIPES);
 	f->lock0_held = true;
 	atomic_store_explicit(&f->stripes, s, memory_order_release);
 }
@@ -478,15 +451,13 @@ void file_put(struct store_file *f)
 struct store_file *store_file_create(struct store *st)
 {
 	struct store_file *f;
-	unsigned int c;
 
 	f = pf_alloc_aligned(&st->mem_meta, sizeof(*f), 64, NULL);
 	if (!f)
 		return NULL;
 	f->st = st;
 	rwlock_init_writer_first(&f->lock0.rw);
-	for (c = 0; c < FC_NR; c++)
-		atomic_init(&f->ctr0.v[c], 0);
+	ctr_stripes_init(&f->ctr0, 1);
 	atomic_init(&f->stripes, NULL);
 	f->lock0_held = false;
 	cdir_init(&f->dir);
@@ -658,13 +629,7 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 				goto out_unlock;
 			}
 			mem_note_max(st);
-#ifdef PF_DEBUG
-			{
-				const char *why = NULL;
-
-				DEBUG_CHECK(cdir_is_valid(&f->dir, &why), why);
-			}
-#endif
+			DEBUG_CHECK(cdir_is_valid, &f->dir);
 		}
 	}
 	pf_lock(&c->lock);
@@ -680,13 +645,7 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 	/* Under the cluster lock, so that a discard that clears this slot
 	 * afterwards also sees the end it raised. */
 	end_page_raise(f, page + 1);
-#ifdef PF_DEBUG
-	{
-		const char *why = NULL;
-
-		DEBUG_CHECK(cluster_is_valid(c, &why), why);
-	}
-#endif
+	DEBUG_CHECK(cluster_is_valid, c);
 	pf_unlock(&c->lock);
 	err = 0;
 out_unlock:
@@ -894,13 +853,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 			batch[n++] = s;
 		}
 		empty = c->live == 0;
-#ifdef PF_DEBUG
-		{
-			const char *why = NULL;
-
-			DEBUG_CHECK(cluster_is_valid(c, &why), why);
-		}
-#endif
+		DEBUG_CHECK(cluster_is_valid, c);
 		pf_unlock(&c->lock);
 		if (freed) {
 			uint64_t end = atomic_load_explicit(&f->end_page,
@@ -922,14 +875,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 			if (cdir_lookup(&f->dir, found) == c && c->live == 0) {
 				cdir_remove(&f->dir, &st->mem_meta, found);
 				cluster_free(&st->mem_meta, c);
-#ifdef PF_DEBUG
-				{
-					const char *why = NULL;
-
-					DEBUG_CHECK(cdir_is_valid(&f->dir, &why),
-						    why);
-				}
-#endif
+				DEBUG_CHECK(cdir_is_valid, &f->dir);
 			}
 			file_wrunlock(f);
 		}
@@ -1078,7 +1024,6 @@ struct store *store_create(const struct store_config *cfg)
 	struct store_config def = { 0 };
 	struct pf_mem boot;
 	struct store *st;
-	unsigned int i;
 
 	if (!cfg)
 		cfg = &def;
@@ -1107,9 +1052,7 @@ struct store *store_create(const struct store_config *cfg)
 	st->huge_threshold = cfg->huge_threshold ? cfg->huge_threshold :
 						   PAGE * 7 / 8;
 	st->hash = cfg->hash ? cfg->hash : default_hash;
-	for (i = 0; i < CTR_STRIPES; i++)
-		for (unsigned int c = 0; c < SC_NR; c++)
-			atomic_init(&st->ctr[i].v[c], 0);
+	ctr_stripes_init(st->ctr, CTR_STRIPES);
 	pthread_mutex_init(&st->files_lock, NULL);
 
 	{
