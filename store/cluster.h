@@ -39,7 +39,7 @@
  *
  * Metadata per stored page, all layers:
  *    8 bytes  slot
- *    8 bytes  pool: handle-table entry + back-reference (alloc/pool.h),
+ *    8 bytes  pool: handle-table entry + back-reference (alloc/include/pool.h),
  *             only for a page that has its own object; a folded page shares
  *             its object's, a same-filled page has none
  *   --------

@@ -6,8 +6,8 @@
  *
  * lock ordering: st->compactor.lock is only held to sleep on the condition
  * variable; compaction itself runs with no store lock held and takes only
- * the pool's class locks, a bounded number of moves at a time
- * (pool_compact()).
+ * the pool's locks (a size class's shard locks), a bounded number of moves
+ * at a time (pool_compact()).
  *
  * Empty clusters need no sweep here: the store frees a cluster the moment
  * its last slot is released.
@@ -62,7 +62,7 @@ static void *compactor_main(void *arg)
 		pthread_mutex_unlock(&bg->lock);
 
 		/* Budgeted steps with pauses, so foreground writes and reads
-		 * get the class locks and the CPU between them. */
+		 * get the pool's locks and the CPU between them. */
 		ratio = atomic_load(&st->defrag_ratio);
 		while (!atomic_load(&bg->stop) &&
 		       pool_frag_pct(st->pool) > ratio) {

@@ -2,7 +2,7 @@
 /*
  * fold.c - the fold index (see fold.h for what it costs).
  *
- * lock ordering: fold shard lock, then the pool's class locks (through the
+ * lock ordering: fold shard lock, then the pool's locks (through the
  * same() callback). Shard locks are never nested with each other.
  *
  * A shard holds its entries in chunks of FOLD_CHUNK entries reached through

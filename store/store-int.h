@@ -103,7 +103,7 @@ CTR_STRIPE(file_ctr_stripe, FC_NR);
  * A file. Lock order: st->files_lock (only to link/unlink and iterate),
  * then the file lock (read for slot work, write to add/remove clusters),
  * then a cluster lock, then a fold shard lock or the pattern lock, then the
- * pool's class locks.
+ * pool's own locks (inside pool calls).
  *
  * Invariants (with the file lock held for writing and no write in flight):
  *   end_page == index of the last non-empty slot + 1, or 0

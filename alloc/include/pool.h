@@ -165,8 +165,8 @@ int pool_read(struct pool *pool, pool_handle_t handle, void *dst, size_t len);
  * full compaction ("shrink"), which leaves at most one partly used span per
  * class and then packs those spans' objects into larger classes where that
  * frees pages (their class_bytes grow by the larger slots). At most budget
- * objects are moved per call; each class lock is held for a bounded number
- * of moves at a time so foreground work interleaves.
+ * objects are moved per call; a class's shard locks are held for a bounded
+ * number of moves at a time so foreground work interleaves.
  *
  * Returns the number of pages released to the OS by this call (emptied
  * spans, cached empty spans, trimmed tails); the spans objects move into may
@@ -277,7 +277,7 @@ uint64_t pool_meta_cost(struct pool *pool, size_t size);
 uint64_t pool_meta_trim(struct pool *pool);
 
 /* Run the full invariant checker; false (and a message in *why) if broken.
- * Takes every class lock in turn. For tests and debug builds. */
+ * Takes every shard lock in turn. For tests and debug builds. */
 bool pool_is_valid(struct pool *pool, const char **why);
 
 #endif /* PAGEFOLD_POOL_H */

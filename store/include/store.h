@@ -21,7 +21,7 @@
  * the fold index, the pattern table - and the caller's records it
  * allocated with store_mem_alloc() (fs/: inodes, names, directory tables),
  * and is what the limit sees. All of that metadata comes from the pool's
- * metadata heap (alloc/pool.h), not from malloc: freed, it goes back to the
+ * metadata heap (alloc/include/pool.h), not from malloc: freed, it goes back to the
  * OS, also under mlockall(), where glibc keeps freed memory resident (it
  * releases with madvise(MADV_DONTNEED), which locked pages refuse). The
  * heap's own cost is counted too: partly used slabs (metadata freed in
