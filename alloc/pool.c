@@ -2497,6 +2497,9 @@ void pool_get_stats(struct pool *p, struct pool_stats *st)
 	st->writer_pages = RD(p->refill.writer_faults);
 	st->refill = p->refill.running;
 	st->refill_cpu_ns = RD(p->refill.cpu_ns);
+	pthread_mutex_lock(&p->refill.lock);
+	st->refill_queued = p->refill.head - p->refill.tail;
+	pthread_mutex_unlock(&p->refill.lock);
 }
 
 void *pool_meta_alloc(struct pool *p, size_t size, bool zero, size_t *usable)

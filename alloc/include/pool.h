@@ -241,6 +241,7 @@ struct pool_stats {
 				    in itself (on the write path) */
 	bool refill;             /* the refill thread runs */
 	uint64_t refill_cpu_ns;  /* CPU time the refill thread used */
+	uint32_t refill_queued;  /* pages asked for, not yet taken by it */
 	uint64_t counters[POOL_C_NR];
 	uint32_t nr_classes;     /* entries used in classes[] */
 	struct pool_class_stats classes[256];
