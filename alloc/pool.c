@@ -60,13 +60,13 @@
 #include "arena.h"
 #include "atomic.h"
 #include "mheap.h"
+#include "bg.h"
 #include "bug.h"
 
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -234,11 +234,7 @@ struct pool_class {
 #define REFILL_POLLS    500u      /* ... 5-10 ms of them */
 
 struct pool_refill {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	pthread_t thread;
-	bool running;              /* the thread exists */
-	bool stop;
+	struct bg_thread t;        /* t.lock guards the ring and sleeping */
 	int sleeping;              /* atomic */
 	uint32_t head, tail;
 	uint32_t ring[REFILL_RING]; /* arena pages to fault in */
@@ -736,15 +732,15 @@ static void refill_ask(struct pool *p, uint32_t page)
 	struct pool_refill *r = &p->refill;
 
 	/* Never wait for the refill thread: a busy ring drops the ask. */
-	if (pthread_mutex_trylock(&r->lock))
+	if (pthread_mutex_trylock(&r->t.lock))
 		return;
 	if (r->head - r->tail < REFILL_RING) {
 		r->ring[r->head++ % REFILL_RING] = page;
 		__atomic_fetch_add(&r->asked, 1, __ATOMIC_RELAXED);
 		if (r->sleeping)
-			pthread_cond_signal(&r->cond);
+			pthread_cond_signal(&r->t.cond);
 	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->t.lock);
 }
 
 /* A ready run was taken or missed (arena want set): wake the thread if it
@@ -756,9 +752,9 @@ static void refill_kick(struct pool *p)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!__atomic_load_n(&r->sleeping, __ATOMIC_RELAXED))
 		return;
-	pthread_mutex_lock(&r->lock);
-	pthread_cond_signal(&r->cond);
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_lock(&r->t.lock);
+	pthread_cond_signal(&r->t.cond);
+	pthread_mutex_unlock(&r->t.lock);
 }
 
 /* Fault in a span page a writer asked for, if it still belongs to a span
@@ -814,14 +810,14 @@ static void *refill_main(void *arg)
 		uint32_t n = 0, work = 0;
 		uint64_t room;
 
-		pthread_mutex_lock(&r->lock);
-		if (r->stop) {
-			pthread_mutex_unlock(&r->lock);
+		pthread_mutex_lock(&r->t.lock);
+		if (RD(r->t.stop)) {
+			pthread_mutex_unlock(&r->t.lock);
 			break;
 		}
 		while (n < 64 && r->tail != r->head)
 			batch[n++] = r->ring[r->tail++ % REFILL_RING];
-		pthread_mutex_unlock(&r->lock);
+		pthread_mutex_unlock(&r->t.lock);
 		for (uint32_t i = 0; i < n; i++)
 			refill_span_page(p, batch[i]);
 		work = n;
@@ -851,60 +847,17 @@ static void *refill_main(void *arg)
 			continue;
 		}
 		/* Idle for a while: sleep until a writer asks. */
-		pthread_mutex_lock(&r->lock);
+		pthread_mutex_lock(&r->t.lock);
 		__atomic_store_n(&r->sleeping, 1, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (!r->stop && r->tail == r->head &&
+		if (!RD(r->t.stop) && r->tail == r->head &&
 		    !__atomic_load_n(&p->arena.want, __ATOMIC_RELAXED))
-			pthread_cond_wait(&r->cond, &r->lock);
+			pthread_cond_wait(&r->t.cond, &r->t.lock);
 		__atomic_store_n(&r->sleeping, 0, __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&r->lock);
+		pthread_mutex_unlock(&r->t.lock);
 		idle = 0;
 	}
 	return NULL;
-}
-
-/* Start the refill thread; 0 or -errno (then the pool works without). */
-static int refill_start(struct pool *p)
-{
-	struct pool_refill *r = &p->refill;
-	sigset_t all, old;
-	int ret;
-
-	if (pthread_mutex_init(&r->lock, NULL))
-		return -ENOMEM;
-	if (pthread_cond_init(&r->cond, NULL)) {
-		pthread_mutex_destroy(&r->lock);
-		return -ENOMEM;
-	}
-	/* Signals are the caller's threads' business. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&r->thread, NULL, refill_main, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret) {
-		pthread_cond_destroy(&r->cond);
-		pthread_mutex_destroy(&r->lock);
-		return ret;
-	}
-	r->running = true;
-	return 0;
-}
-
-static void refill_stop(struct pool *p)
-{
-	struct pool_refill *r = &p->refill;
-
-	if (!r->running)
-		return;
-	pthread_mutex_lock(&r->lock);
-	r->stop = true;
-	pthread_cond_signal(&r->cond);
-	pthread_mutex_unlock(&r->lock);
-	pthread_join(r->thread, NULL);
-	pthread_cond_destroy(&r->cond);
-	pthread_mutex_destroy(&r->lock);
-	r->running = false;
 }
 
 /* ----------------------------------------------------------------- spans */
@@ -970,7 +923,7 @@ static int span_create(struct pool *p, struct pool_class *c,
 	int ret;
 
 	ret = arena_get_ready(&p->arena, c->pages, &page, &res);
-	if (p->refill.running)
+	if (p->refill.t.running)
 		refill_kick(p);
 	if (ret)
 		return ret;
@@ -1395,7 +1348,7 @@ struct pool *pool_create(const struct pool_config *cfg)
 	pthread_mutexattr_destroy(&attr);
 	/* Without the thread (refused), pages fault in on the write path. */
 	if (cfg && cfg->refill)
-		(void)refill_start(p);
+		(void)bg_thread_start(&p->refill.t, refill_main, p);
 	return p;
 
 destroy_class_locks:
@@ -1420,7 +1373,7 @@ void pool_destroy(struct pool *p)
 {
 	if (!p)
 		return;
-	refill_stop(p);
+	bg_thread_stop(&p->refill.t);
 	for (uint32_t i = 0; i < p->nr_classes; i++) {
 		struct pool_class *c = &p->cls[i];
 
@@ -1571,7 +1524,7 @@ static int shard_alloc(struct pool *p, struct pool_class *c,
 	 * finds it resident. Without, it grows when an object needs a page,
 	 * by that page and one ahead, faulted in together. */
 	ahead = need;
-	if (need && p->refill.running) {
+	if (need && p->refill.t.running) {
 		ahead = pages_for_bytes(((slot + 1) * c->size) + AHEAD_BYTES);
 		ahead = ahead < c->pages ? ahead : c->pages;
 		ahead = ahead > need ? ahead : need;
@@ -1579,7 +1532,7 @@ static int shard_alloc(struct pool *p, struct pool_class *c,
 	if (ahead > s->resident) {
 		/* What the object needs whatever the window. */
 		uint32_t base = need > s->resident ? need : s->resident;
-		uint32_t want = p->refill.running ? ahead :
+		uint32_t want = p->refill.t.running ? ahead :
 				s->resident + PREFAULT_PAGES;
 
 		want = want > c->pages ? c->pages : want;
@@ -1620,7 +1573,7 @@ static int shard_alloc(struct pool *p, struct pool_class *c,
 	if (charged) {
 		uint32_t from = s->resident;
 
-		if (!p->refill.running) {
+		if (!p->refill.t.running) {
 			if (charged > 1)
 				prefault(p, s->page + from, charged);
 			__atomic_fetch_add(&p->refill.writer_faults, charged,
@@ -1637,7 +1590,7 @@ static int shard_alloc(struct pool *p, struct pool_class *c,
 		}
 		span_grow(sh, s, need);
 		/* After the grow: the thread checks resident. */
-		for (uint32_t k = now; p->refill.running && k < need; k++)
+		for (uint32_t k = now; p->refill.t.running && k < need; k++)
 			refill_ask(p, s->page + k);
 	}
 	span_take_slot(s, slot);
@@ -2495,11 +2448,11 @@ void pool_get_stats(struct pool *p, struct pool_stats *st)
 	st->ready_misses = RD(p->arena.ready_misses);
 	st->refill_pages = RD(p->refill.filled) + RD(p->arena.filled);
 	st->writer_pages = RD(p->refill.writer_faults);
-	st->refill = p->refill.running;
+	st->refill = p->refill.t.running;
 	st->refill_cpu_ns = RD(p->refill.cpu_ns);
-	pthread_mutex_lock(&p->refill.lock);
+	pthread_mutex_lock(&p->refill.t.lock);
 	st->refill_queued = p->refill.head - p->refill.tail;
-	pthread_mutex_unlock(&p->refill.lock);
+	pthread_mutex_unlock(&p->refill.t.lock);
 }
 
 void *pool_meta_alloc(struct pool *p, size_t size, bool zero, size_t *usable)

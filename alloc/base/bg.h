@@ -2,11 +2,13 @@
 /*
  * bg.h - a background thread that sleeps on cond (CLOCK_MONOTONIC) under
  * lock until it is woken or its time comes, and leaves when stop is set:
- * compaction (compact.c), aging and recompression (recomp.c), the disk
- * tier's writeback (backing.c).
+ * the pool's refill (alloc/pool.c); the store's compaction (compact.c),
+ * aging and recompression (recomp.c) and writeback (backing.c). The
+ * thread starts with every signal blocked: signals are the threads of
+ * whoever uses the store. In alloc/base/, as bug.h: every layer's.
  */
-#ifndef PAGEFOLD_STORE_BG_H
-#define PAGEFOLD_STORE_BG_H
+#ifndef PAGEFOLD_BASE_BG_H
+#define PAGEFOLD_BASE_BG_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,4 +32,4 @@ void bg_thread_stop(struct bg_thread *bg);
  * pthread_cond_timedwait(&bg->cond, ...). */
 void bg_deadline_in(struct timespec *ts, uint64_t ms);
 
-#endif /* PAGEFOLD_STORE_BG_H */
+#endif /* PAGEFOLD_BASE_BG_H */

@@ -5,11 +5,14 @@
  * lock ordering: bg->lock is only held to sleep on the condition variable
  * and to set stop; the thread's work runs without it.
  */
+#include <signal.h>
+
 #include "bg.h"
 
 int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg)
 {
 	pthread_condattr_t attr;
+	sigset_t all, old;
 	int err;
 
 	atomic_init(&bg->stop, false);
@@ -18,7 +21,10 @@ int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&bg->cond, &attr);
 	pthread_condattr_destroy(&attr);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = pthread_create(&bg->thread, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		pthread_cond_destroy(&bg->cond);
 		pthread_mutex_destroy(&bg->lock);
