@@ -122,7 +122,7 @@ static int blk_reserve(struct backing *bd, uint32_t n)
 		return -EFBIG;
 	while (cap < n)
 		cap = cap > MAX_BLOCKS / 2 ? MAX_BLOCKS : cap * 2;
-	nb = pf_alloc(&bd->mem, (size_t)cap * sizeof(*nb), true, false, NULL);
+	nb = pf_alloc(&bd->mem, (size_t)cap * sizeof(*nb), META_ZERO, NULL);
 	if (!nb)
 		return -ENOMEM;
 	if (bd->blk)
@@ -138,7 +138,7 @@ static void pend_add(struct backing *bd, uint32_t b)
 	if (bd->npend == bd->pend_cap) {
 		uint32_t cap = bd->pend_cap ? bd->pend_cap * 2 : 256;
 		uint32_t *np = pf_alloc(&bd->mem, (size_t)cap * sizeof(*np),
-					false, false, NULL);
+					0, NULL);
 
 		if (!np)
 			return;	/* stays allocated until it is reused... never;
@@ -197,7 +197,7 @@ static int ref_grow(struct backing *bd)
 	struct refent *old = bd->refs, *nr;
 	uint32_t ocap = bd->refs_cap;
 
-	nr = pf_alloc(&bd->mem, (size_t)cap * sizeof(*nr), true, false, NULL);
+	nr = pf_alloc(&bd->mem, (size_t)cap * sizeof(*nr), META_ZERO, NULL);
 	if (!nr)
 		return -ENOMEM;
 	bd->refs = nr;

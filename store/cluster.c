@@ -24,7 +24,7 @@ _Static_assert(CLUSTER_SLOTS <= UINT16_MAX, "live and cap are 16 bits");
 struct cluster *cluster_new(struct pf_mem *mem, unsigned int cap, int *err)
 {
 	struct cluster *c = pf_alloc(mem, sizeof(*c) + cap * sizeof(slot_t),
-				     true, true, err);
+				     META_ZERO | META_LIMITED, err);
 
 	if (c) {
 		pf_lock_init(&c->lock);
@@ -140,7 +140,8 @@ struct cluster *cdir_lookup(const struct cdir *d, uint64_t ci)
 static struct dir_node *node_new(struct cdir *d, struct pf_mem *mem,
 				 int *err)
 {
-	struct dir_node *n = pf_alloc(mem, sizeof(*n), true, true, err);
+	struct dir_node *n = pf_alloc(mem, sizeof(*n),
+				      META_ZERO | META_LIMITED, err);
 
 	if (n)
 		d->nodes++;

@@ -108,7 +108,7 @@ struct fold_index *fold_create(struct pf_mem *mem, fold_same_fn same,
 	struct fold_index *fi;
 	unsigned int i;
 
-	fi = pf_alloc(mem, sizeof(*fi), true, true, NULL);
+	fi = pf_alloc(mem, sizeof(*fi), META_ZERO | META_LIMITED, NULL);
 	if (!fi)
 		return NULL;
 	fi->mem = mem;
@@ -200,10 +200,12 @@ static int dir_grow(struct fold_index *fi, struct fold_shard *sh)
 
 	if (cap > MAX_CHUNKS)
 		return -ENOSPC;
-	dir = pf_alloc(fi->mem, cap * sizeof(*dir), true, true, &err);
-	cm = pf_alloc(fi->mem, cap * sizeof(*cm), true, true, &err);
+	dir = pf_alloc(fi->mem, cap * sizeof(*dir), META_ZERO | META_LIMITED,
+		       &err);
+	cm = pf_alloc(fi->mem, cap * sizeof(*cm), META_ZERO | META_LIMITED,
+		      &err);
 	if (old)
-		r = pf_alloc(fi->mem, sizeof(*r), false, true, &err);
+		r = pf_alloc(fi->mem, sizeof(*r), META_LIMITED, &err);
 	if (!dir || !cm || (old && !r)) {
 		pf_free(fi->mem, dir);
 		pf_free(fi->mem, cm);
@@ -235,7 +237,7 @@ static int chunk_add(struct fold_index *fi, struct fold_shard *sh)
 		if (err)
 			return err;
 	}
-	chunk = pf_alloc(fi->mem, FOLD_CHUNK * sizeof(*chunk), false, true,
+	chunk = pf_alloc(fi->mem, FOLD_CHUNK * sizeof(*chunk), META_LIMITED,
 			 &err);
 	if (!chunk)
 		return err;

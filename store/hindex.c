@@ -14,8 +14,8 @@ static int resize(struct hindex *hx, struct pf_mem *mem, uint32_t cells,
 	uint32_t *cell, i, mask = cells - 1;
 	int err = 0;
 
-	cell = pf_alloc(mem, (size_t)cells * sizeof(*cell), true, limited,
-			&err);
+	cell = pf_alloc(mem, (size_t)cells * sizeof(*cell),
+			META_ZERO | (limited ? META_LIMITED : 0), &err);
 	if (!cell)
 		return err;
 	for (i = 0; hx->cell && i <= hx->mask; i++) {

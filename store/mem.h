@@ -56,21 +56,29 @@ static inline void pf_mem_set_pool(struct pf_mem *m, struct pool *pool)
 	m->pool = pool;
 }
 
+/* How pf_alloc() allocates, or'ed. */
+enum meta_flags {
+	META_ZERO = 1,		/* zeroed */
+	META_LIMITED = 2,	/* -ENOSPC past the memory limit; without it,
+				   for what must not fail because of the
+				   limit (nothing on the data path) */
+};
+
 /* From the pool's heap; NULL (*err untouched) when it cannot serve, or
  * with *err = -ENOSPC when the limit would be passed. */
-static inline void *pf_alloc_heap(struct pf_mem *m, size_t n, bool zero,
-				  bool limited, int *err)
+static inline void *pf_alloc_heap(struct pf_mem *m, size_t n,
+				  unsigned int flags, int *err)
 {
 	size_t usable;
 	void *p;
 
-	if (limited && m->over &&
+	if ((flags & META_LIMITED) && m->over &&
 	    m->over(m->ctx, pool_meta_cost(m->pool, n))) {
 		if (err)
 			*err = -ENOSPC;
 		return NULL;
 	}
-	p = pool_meta_alloc(m->pool, n, zero, &usable);
+	p = pool_meta_alloc(m->pool, n, flags & META_ZERO, &usable);
 	if (p)
 		atomic_fetch_add_explicit(&m->bytes, usable,
 					  memory_order_relaxed);
@@ -83,20 +91,19 @@ static inline uint64_t pf_mem_bytes(struct pf_mem *m)
 }
 
 /*
- * Allocate n bytes (zeroed when zero is set). On failure returns NULL and
- * stores -ENOSPC (the limit would be passed) or -ENOMEM in *err (err may be
- * NULL). limited=false skips the limit check, for allocations that must not
- * fail because of the limit (none on the data path).
+ * Allocate n bytes as flags say (enum meta_flags). On failure returns NULL
+ * and stores -ENOSPC (the limit would be passed) or -ENOMEM in *err (err
+ * may be NULL).
  */
-static inline void *pf_alloc(struct pf_mem *m, size_t n, bool zero,
-			     bool limited, int *err)
+static inline void *pf_alloc(struct pf_mem *m, size_t n, unsigned int flags,
+			     int *err)
 {
 	void *p;
 
 	if (m->pool) {
 		int e = 0;
 
-		p = pf_alloc_heap(m, n, zero, limited, &e);
+		p = pf_alloc_heap(m, n, flags, &e);
 		if (p || e) {
 			if (e && err)
 				*err = e;
@@ -104,12 +111,13 @@ static inline void *pf_alloc(struct pf_mem *m, size_t n, bool zero,
 		}
 	}
 	/* + 16: malloc may hand out up to 15 bytes more than asked. */
-	if (limited && m->over && m->over(m->ctx, (uint64_t)n + 16)) {
+	if ((flags & META_LIMITED) && m->over &&
+	    m->over(m->ctx, (uint64_t)n + 16)) {
 		if (err)
 			*err = -ENOSPC;
 		return NULL;
 	}
-	p = zero ? calloc(1, n) : malloc(n);
+	p = (flags & META_ZERO) ? calloc(1, n) : malloc(n);
 	if (!p) {
 		if (err)
 			*err = -ENOMEM;
@@ -133,7 +141,7 @@ static inline void *pf_alloc_aligned(struct pf_mem *m, size_t n, size_t align,
 	if (m->pool && align <= 4096) {
 		int e = 0;
 
-		p = pf_alloc_heap(m, len, true, true, &e);
+		p = pf_alloc_heap(m, len, META_ZERO | META_LIMITED, &e);
 		if (p || e) {
 			if (e && err)
 				*err = e;

@@ -86,7 +86,7 @@ struct pattern_table *pattern_create(struct pf_mem *mem)
 {
 	struct pattern_table *pt;
 
-	pt = pf_alloc(mem, sizeof(*pt), true, true, NULL);
+	pt = pf_alloc(mem, sizeof(*pt), META_ZERO | META_LIMITED, NULL);
 	if (!pt)
 		return NULL;
 	pf_lock_init(&pt->lock);
@@ -160,8 +160,10 @@ static int entries_resize(struct pattern_table *pt, uint32_t cap)
 	uint64_t *bits;
 	int err = 0;
 
-	e = pf_alloc(pt->mem, (size_t)cap * sizeof(*e), false, grow, &err);
-	bits = e ? pf_alloc(pt->mem, bits_bytes(cap), true, grow, &err) : NULL;
+	e = pf_alloc(pt->mem, (size_t)cap * sizeof(*e),
+		     grow ? META_LIMITED : 0, &err);
+	bits = e ? pf_alloc(pt->mem, bits_bytes(cap),
+			    META_ZERO | (grow ? META_LIMITED : 0), &err) : NULL;
 	if (!bits) {
 		pf_free(pt->mem, e);
 		return err;
