@@ -272,94 +272,116 @@ void ctl_fmt_files_row(struct strbuf *sb, const char *path, bool deleted,
 
 #define CTL_MAX_WRITE 64
 
-/* Copy a written value into str (NUL-terminated), dropping one trailing
- * newline; -EINVAL if it holds a NUL byte or is too long. */
-static int ctl_value(const char *buf, size_t len, char str[CTL_MAX_WRITE])
+/* A written value as a string: one trailing newline dropped; err is
+ * -EINVAL if it holds a NUL byte or is too long. */
+struct ctl_value {
+	char s[CTL_MAX_WRITE];
+	int err;
+};
+
+static struct ctl_value ctl_value(const char *buf, size_t len)
 {
+	struct ctl_value v = { .err = -EINVAL };
+
 	if (len > 0 && buf[len - 1] == '\n')
 		len--;
 	if (len >= CTL_MAX_WRITE || memchr(buf, '\0', len))
-		return -EINVAL;
-	memcpy(str, buf, len);
-	str[len] = '\0';
-	return 0;
+		return v;
+	memcpy(v.s, buf, len);
+	v.s[len] = '\0';
+	v.err = 0;
+	return v;
+}
+
+/* Exactly word: the triggers' "1", mem_used_max's "0". */
+static int ctl_parse_word(const char *buf, size_t len, const char *word)
+{
+	struct ctl_value v = ctl_value(buf, len);
+
+	if (v.err)
+		return v.err;
+	return strcmp(v.s, word) == 0 ? 0 : -EINVAL;
 }
 
 int ctl_parse_trigger(const char *buf, size_t len)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	return ctl_parse_word(buf, len, "1");
+}
 
-	if (ret)
-		return ret;
-	return strcmp(s, "1") == 0 ? 0 : -EINVAL;
+int ctl_parse_reset(const char *buf, size_t len)
+{
+	return ctl_parse_word(buf, len, "0");
 }
 
 int ctl_parse_size(const char *buf, size_t len, uint64_t *bytes)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
 
-	if (ret)
-		return ret;
-	return opt_parse_size(s, bytes);
+	return v.err ? v.err : opt_parse_size(v.s, bytes);
+}
+
+int ctl_parse_mem_limit(const char *buf, size_t len, uint64_t ram,
+			uint64_t *bytes)
+{
+	struct ctl_value v = ctl_value(buf, len);
+
+	return v.err ? v.err : opt_parse_mem_limit(v.s, ram, bytes);
+}
+
+/* A decimal number in min..max (opt_parse_uint()). */
+static int ctl_parse_uint(const char *buf, size_t len, uint64_t min,
+			  uint64_t max, uint64_t *val)
+{
+	struct ctl_value v = ctl_value(buf, len);
+
+	return v.err ? v.err : opt_parse_uint(v.s, min, max, val);
 }
 
 int ctl_parse_percent(const char *buf, size_t len, unsigned int *pct)
 {
-	char s[CTL_MAX_WRITE];
 	uint64_t v;
-	int ret = ctl_value(buf, len, s);
+	int ret = ctl_parse_uint(buf, len, 0, 100, &v);
 
-	if (ret)
-		return ret;
-	ret = opt_parse_uint(s, 0, 100, &v);
-	if (ret)
-		return ret;
-	*pct = (unsigned int)v;
-	return 0;
+	if (!ret)
+		*pct = (unsigned int)v;
+	return ret;
+}
+
+int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs)
+{
+	return ctl_parse_uint(buf, len, 0, STORE_RECOMPRESS_AFTER_MAX, secs);
+}
+
+int ctl_parse_bool(const char *buf, size_t len, bool *on)
+{
+	struct ctl_value v = ctl_value(buf, len);
+
+	return v.err ? v.err : opt_parse_bool(v.s, on);
 }
 
 int ctl_parse_fold(const char *buf, size_t len, bool *is_trigger,
 		   enum store_fold_mode *mode)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
 
-	if (ret)
-		return ret;
-	if (strcmp(s, "1") == 0) {
-		*is_trigger = true;
-		return 0;
-	}
-	*is_trigger = false;
-	return opt_parse_fold(s, mode);
-}
-
-int ctl_parse_reset(const char *buf, size_t len)
-{
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
-
-	if (ret)
-		return ret;
-	return strcmp(s, "0") == 0 ? 0 : -EINVAL;
+	if (v.err)
+		return v.err;
+	*is_trigger = strcmp(v.s, "1") == 0;
+	return *is_trigger ? 0 : opt_parse_fold(v.s, mode);
 }
 
 int ctl_parse_idle(const char *buf, size_t len, uint64_t *seconds)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
 
-	if (ret)
-		return ret;
-	if (strcmp(s, "all") == 0 || strcmp(s, "1") == 0) {
+	if (v.err)
+		return v.err;
+	if (strcmp(v.s, "all") == 0 || strcmp(v.s, "1") == 0) {
 		*seconds = 0;	/* every page */
 		return 0;
 	}
 	/* zram's other form: pages untouched for at least N seconds. */
-	ret = opt_parse_uint(s, 2, UINT64_MAX / 8, seconds);
-	return ret;
+	return opt_parse_uint(v.s, 2, UINT64_MAX / 8, seconds);
 }
 
 /* The next blank-separated word of *p (at most size - 1 bytes) into word;
@@ -383,22 +405,22 @@ static bool next_word(const char **p, char *word, size_t size, bool *bad)
 	return true;
 }
 
-int ctl_parse_recompress(const char *buf, size_t len,
-			 struct store_recomp_opts *o)
+/*
+ * zram's key=value words for recompress: type=idle|huge|huge_idle,
+ * threshold=BYTES, algo=CODEC[:LEVEL], priority=1, in any order, each at
+ * most once but priority; recomp_algorithm takes algo and priority alone
+ * (all false). At least one word.
+ */
+static int ctl_parse_recomp_words(const char *s, bool all,
+				  struct store_recomp_opts *o)
 {
-	char s[CTL_MAX_WRITE], word[CTL_MAX_WRITE];
+	char word[CTL_MAX_WRITE];
 	const char *p = s;
 	bool bad = false, any = false;
 	uint64_t v;
-	int ret = ctl_value(buf, len, s);
+	int ret;
 
-	if (ret)
-		return ret;
 	memset(o, 0, sizeof(*o));
-	if (strcmp(s, "1") == 0)
-		return 0;	/* pagefold's own form: idle pages */
-	/* zram's: type=idle|huge|huge_idle threshold=BYTES algo=CODEC
-	 * priority=1, in any order, each at most once. */
 	while (next_word(&p, word, sizeof(word), &bad)) {
 		char *val = strchr(word, '=');
 
@@ -406,7 +428,7 @@ int ctl_parse_recompress(const char *buf, size_t len,
 		if (!val)
 			return -EINVAL;
 		*val++ = '\0';
-		if (strcmp(word, "type") == 0 && !o->type) {
+		if (all && strcmp(word, "type") == 0 && !o->type) {
 			if (strcmp(val, "idle") == 0)
 				o->type = STORE_RECOMP_IDLE;
 			else if (strcmp(val, "huge") == 0)
@@ -415,7 +437,8 @@ int ctl_parse_recompress(const char *buf, size_t len,
 				o->type = STORE_RECOMP_IDLE | STORE_RECOMP_HUGE;
 			else
 				return -EINVAL;
-		} else if (strcmp(word, "threshold") == 0 && !o->threshold) {
+		} else if (all && strcmp(word, "threshold") == 0 &&
+			   !o->threshold) {
 			ret = opt_parse_uint(val, 1, STORE_PAGE_SIZE, &v);
 			if (ret)
 				return ret;
@@ -437,121 +460,75 @@ int ctl_parse_recompress(const char *buf, size_t len,
 	return bad || !any ? -EINVAL : 0;
 }
 
-int ctl_parse_mem_limit(const char *buf, size_t len, uint64_t ram,
-			uint64_t *bytes)
+int ctl_parse_recompress(const char *buf, size_t len,
+			 struct store_recomp_opts *o)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
 
-	if (ret)
-		return ret;
-	return opt_parse_mem_limit(s, ram, bytes);
-}
-
-int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs)
-{
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
-
-	if (ret)
-		return ret;
-	return opt_parse_uint(s, 0, STORE_RECOMPRESS_AFTER_MAX, secs);
+	if (v.err)
+		return v.err;
+	if (strcmp(v.s, "1") == 0) {
+		memset(o, 0, sizeof(*o));
+		return 0;	/* pagefold's own form: idle pages */
+	}
+	return ctl_parse_recomp_words(v.s, true, o);
 }
 
 int ctl_parse_recomp(const char *buf, size_t len,
 		     struct store_recomp_algorithm *a)
 {
-	char s[CTL_MAX_WRITE], word[CTL_MAX_WRITE];
-	const char *p = s;
-	bool bad = false, have_algo = false;
-	uint64_t v;
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
+	struct store_recomp_opts o;
+	int ret;
 
+	if (v.err)
+		return v.err;
+	if (!strchr(v.s, '='))
+		return opt_parse_codec(v.s, a);
+	/* zram's form: algo=CODEC [priority=1] */
+	ret = ctl_parse_recomp_words(v.s, false, &o);
 	if (ret)
 		return ret;
-	if (!strchr(s, '='))
-		return opt_parse_codec(s, a);
-	/* zram's form: algo=CODEC [priority=1] */
-	while (next_word(&p, word, sizeof(word), &bad)) {
-		char *val = strchr(word, '=');
-
-		if (!val)
-			return -EINVAL;
-		*val++ = '\0';
-		if (strcmp(word, "algo") == 0 && !have_algo) {
-			ret = opt_parse_codec(val, a);
-			if (ret)
-				return ret;
-			have_algo = true;
-		} else if (strcmp(word, "priority") == 0) {
-			ret = opt_parse_uint(val, 1, 1, &v);
-			if (ret)
-				return ret;
-		} else {
-			return -EINVAL;
-		}
-	}
-	return bad || !have_algo ? -EINVAL : 0;
+	if (!o.algo_set)
+		return -EINVAL;
+	*a = o.algo;
+	return 0;
 }
 
 int ctl_parse_intake(const char *buf, size_t len, bool *cold,
 		     struct store_recomp_algorithm *a)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
 
-	if (ret)
-		return ret;
-	return opt_parse_intake(s, cold, a);
-}
-
-int ctl_parse_bool(const char *buf, size_t len, bool *on)
-{
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
-
-	if (ret)
-		return ret;
-	return opt_parse_bool(s, on);
+	return v.err ? v.err : opt_parse_intake(v.s, cold, a);
 }
 
 int ctl_parse_group_size(const char *buf, size_t len, unsigned int *pages)
 {
-	char s[CTL_MAX_WRITE];
 	uint64_t v;
-	int ret = ctl_value(buf, len, s);
+	int ret = ctl_parse_uint(buf, len, 1, STORE_GROUP_MAX, &v);
 
-	if (ret)
-		return ret;
-	ret = opt_parse_uint(s, 1, STORE_GROUP_MAX, &v);
-	if (ret)
-		return ret;
-	*pages = (unsigned int)v;
-	return 0;
+	if (!ret)
+		*pages = (unsigned int)v;
+	return ret;
 }
 
 /* A plain count (writeback_limit: pages), as zram's. */
 static int ctl_parse_count(const char *buf, size_t len, uint64_t *v)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
-
-	if (ret)
-		return ret;
-	return opt_parse_uint(s, 0, UINT64_MAX, v);
+	return ctl_parse_uint(buf, len, 0, UINT64_MAX, v);
 }
 
 int ctl_parse_writeback(const char *buf, size_t len, unsigned int *type)
 {
-	char s[CTL_MAX_WRITE];
-	const char *w = s;
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
+	const char *w = v.s;
 
-	if (ret)
-		return ret;
+	if (v.err)
+		return v.err;
 	/* zram's words, bare or (newer kernels) as type=WORD */
-	if (strncmp(s, "type=", 5) == 0)
-		w = s + 5;
+	if (strncmp(w, "type=", 5) == 0)
+		w += 5;
 	if (strcmp(w, "idle") == 0)
 		*type = STORE_WB_IDLE;
 	else if (strcmp(w, "huge") == 0)
