@@ -56,13 +56,20 @@ void ctl_fmt_io_stat(struct strbuf *sb, const struct store_stats *ss,
 		      ss->notify_free);
 }
 
+/* A line of .ctl/stat: "name value", the value a number or, with str,
+ * a word. */
+struct stat_row {
+	const char *name;
+	uint64_t val;
+	const char *str;
+};
+
 void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		  const struct ctl_fs_stats *fss)
 {
-	const struct {
-		const char *name;
-		uint64_t val;
-	} rows[] = {
+	const struct store_bd_stats *bs = &fss->bd;
+	char recomp[32], intake[32];
+	const struct stat_row rows[] = {
 		{ "orig_data_size", ss->orig_data_size },
 		{ "compr_data_size", ss->compr_data_size },
 		{ "mem_used_total", ss->mem_used_total },
@@ -122,36 +129,10 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "pool_reserve_bytes", ss->pool_reserve_bytes },
 		{ "pool_refill_pages", ss->pool_refill_pages },
 		{ "pool_writer_pages", ss->pool_writer_pages },
-	};
-	char alg[32];
-
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		strbuf_printf(sb, "%s %" PRIu64 "\n", rows[i].name, rows[i].val);
-	strbuf_printf(sb, "fold %s\n", opt_fold_name(fss->fold));
-	store_recomp_algorithm_format(&fss->recomp, alg, sizeof(alg));
-	strbuf_printf(sb, "recomp_algorithm %s\n", alg);
-	opt_format_intake(fss->intake_cold, &fss->intake, alg, sizeof(alg));
-	strbuf_printf(sb, "intake %s\n", alg);
-}
-
-void ctl_fmt_bd_stat(struct strbuf *sb, const struct store_bd_stats *bs)
-{
-	/* zram's three, in pages of 4 KiB ... */
-	strbuf_printf(sb, "%8" PRIu64 " %8" PRIu64 " %8" PRIu64,
-		      bs->bd_count, bs->bd_reads, bs->bd_writes);
-	/* ... then pagefold's own, only ever appended. */
-	strbuf_printf(sb, " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8u %8" PRIu64
-		      "\n", bs->file_bytes, bs->obj_bytes, bs->objs,
-		      bs->frag_pct, bs->failed_writes);
-}
-
-void ctl_fmt_bd_rows(struct strbuf *sb, const struct store_bd_stats *bs,
-		     uint64_t writeback_after, uint64_t mem_high)
-{
-	const struct {
-		const char *name;
-		uint64_t val;
-	} rows[] = {
+		{ "fold", .str = opt_fold_name(fss->fold) },
+		{ "recomp_algorithm", .str = recomp },
+		{ "intake", .str = intake },
+		/* the disk tier */
 		{ "bd_count", bs->bd_count },
 		{ "bd_reads", bs->bd_reads },
 		{ "bd_writes", bs->bd_writes },
@@ -165,12 +146,31 @@ void ctl_fmt_bd_rows(struct strbuf *sb, const struct store_bd_stats *bs,
 		{ "bd_map_bytes", bs->map_bytes },
 		{ "bd_direct", bs->direct },
 		{ "bd_punch", bs->punch },
-		{ "writeback_after", writeback_after },
-		{ "mem_high", mem_high },
+		{ "writeback_after", fss->writeback_after },
+		{ "mem_high", fss->mem_high },
 	};
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		strbuf_printf(sb, "%s %" PRIu64 "\n", rows[i].name, rows[i].val);
+	store_recomp_algorithm_format(&fss->recomp, recomp, sizeof(recomp));
+	opt_format_intake(fss->intake_cold, &fss->intake, intake,
+			  sizeof(intake));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (rows[i].str)
+			strbuf_printf(sb, "%s %s\n", rows[i].name, rows[i].str);
+		else
+			strbuf_printf(sb, "%s %" PRIu64 "\n", rows[i].name,
+				      rows[i].val);
+	}
+}
+
+void ctl_fmt_bd_stat(struct strbuf *sb, const struct store_bd_stats *bs)
+{
+	/* zram's three, in pages of 4 KiB ... */
+	strbuf_printf(sb, "%8" PRIu64 " %8" PRIu64 " %8" PRIu64,
+		      bs->bd_count, bs->bd_reads, bs->bd_writes);
+	/* ... then pagefold's own, only ever appended. */
+	strbuf_printf(sb, " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8u %8" PRIu64
+		      "\n", bs->file_bytes, bs->obj_bytes, bs->objs,
+		      bs->frag_pct, bs->failed_writes);
 }
 
 void ctl_fmt_zswap_stat(struct strbuf *sb, const struct zswap_stats *zs)
@@ -646,6 +646,9 @@ static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 	fss->read_idle = store_get_read_idle(fs->st);
 	fss->group_size = store_get_group_size(fs->st);
 	fss->pool_reserve = store_get_pool_reserve(fs->st);
+	store_get_bd_stats(fs->st, &fss->bd);
+	fss->writeback_after = store_get_writeback_after(fs->st);
+	fss->mem_high = store_get_mem_high(fs->st);
 }
 
 /* The store's figures now. */
@@ -684,15 +687,11 @@ static int show_stat(struct pf_fs *fs, const struct ctl_file *f,
 {
 	struct store_stats ss = stats_now(fs->st);
 	struct ctl_fs_stats fss;
-	struct store_bd_stats bs;
 
 	(void)f;
 	ctl_fs_stats(fs, &fss);
 	fss.idle_pages = store_idle_pages(fs->st);
 	ctl_fmt_stat(sb, &ss, &fss);
-	store_get_bd_stats(fs->st, &bs);
-	ctl_fmt_bd_rows(sb, &bs, store_get_writeback_after(fs->st),
-			store_get_mem_high(fs->st));
 	return 0;
 }
 

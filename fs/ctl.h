@@ -127,6 +127,9 @@ struct ctl_fs_stats {
 	unsigned int group_size;    /* pages per cold group, 1 = none */
 	uint64_t idle_pages;        /* store_idle_pages(), counted at the read */
 	uint64_t pool_reserve;      /* bound on the pool's reserve, bytes */
+	struct store_bd_stats bd;   /* the disk tier */
+	uint64_t writeback_after;   /* its policy: seconds idle, */
+	uint64_t mem_high;          /* ... above this many bytes */
 };
 
 /* Formatters: pure, append to sb. */
@@ -185,9 +188,6 @@ int ctl_parse_writeback(const char *buf, size_t len, unsigned int *type);
 int ctl_parse_backing(const char *buf, size_t len, char *path, size_t size);
 /* bd_stat: zram's three columns, then pagefold's. */
 void ctl_fmt_bd_stat(struct strbuf *sb, const struct store_bd_stats *bs);
-/* The disk tier's rows of .ctl/stat (after the others). */
-void ctl_fmt_bd_rows(struct strbuf *sb, const struct store_bd_stats *bs,
-		     uint64_t writeback_after, uint64_t mem_high);
 
 /*
  * Writes refused at the memory limit, told to the user. A write the store
