@@ -256,6 +256,7 @@ static void usage(const char *prog)
 	printf("Mounts a filesystem whose files are page stores kept in memory,\n"
 	       "compressed (LZ4) and with identical pages folded into one.\n"
 	       "Statistics, triggers and settings are in mountpoint/.ctl.\n\n");
+	/* The defaults from where they are set (store.h, opts.h, recv.h). */
 	printf("pagefold options:\n"
 	       "    -o mem_limit=SIZE      most memory the store may hold, in bytes or\n"
 	       "                           with a K, M, G or T suffix, at most the\n"
@@ -264,12 +265,12 @@ static void usage(const char *prog)
 	       "                           written (default); scan: only when 1 is\n"
 	       "                           written to .ctl/fold; off: never\n"
 	       "    -o defrag_ratio=PCT    0..100: pool fragmentation above which\n"
-	       "                           compaction runs (default 20)\n"
+	       "                           compaction runs (default %u)\n"
 	       "    -o max_threads=N       worker threads, all started at mount\n"
-	       "                           (default: twice the CPUs, 4..16)\n"
+	       "                           (default: twice the CPUs, %d..%d)\n"
 	       "    -o recompress_after=S  seconds a page must stay untouched before\n"
 	       "                           it is recompressed with the cold codec;\n"
-	       "                           0 = only when asked (default 300)\n"
+	       "                           0 = only when asked (default %u)\n"
 	       "    -o recomp_algorithm=A  the cold codec: zstd or lz4hc, optionally\n"
 	       "                           :LEVEL (default zstd:6)\n"
 	       "    -o intake=A            what written pages are compressed with:\n"
@@ -280,12 +281,12 @@ static void usage(const char *prog)
 	       "    -o read_idle=0|1       1: a page read is left idle, so the next\n"
 	       "                           aging tick recompresses it (swap: a page\n"
 	       "                           read is back in RAM); default 0\n"
-	       "    -o group_size=N        1..16: idle pages of a file recompressed\n"
+	       "    -o group_size=N        1..%u: idle pages of a file recompressed\n"
 	       "                           together, N to a zstd frame; 1 = each\n"
-	       "                           alone (default 8)\n"
+	       "                           alone (default %u)\n"
 	       "    -o pool_reserve=SIZE   resident memory the pool keeps ready for\n"
 	       "                           new spans (counted in mem_used_total), at\n"
-	       "                           most 256M; 0 = none (default 256K)\n"
+	       "                           most %lluM; 0 = none (default %uK)\n"
 	       "    -o pool_refill=0|1     1: a background thread faults the pool's\n"
 	       "                           new pages in ahead of the writers\n"
 	       "                           (default 0)\n"
@@ -300,7 +301,7 @@ static void usage(const char *prog)
 	       "                           0 = off (default)\n"
 	       "    -o spin_us=US          after serving a request, one worker polls\n"
 	       "                           for the next one this long before it\n"
-	       "                           sleeps; 0 = never poll (default 50)\n"
+	       "                           sleeps; 0 = never poll (default %u)\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -s                     one worker thread\n"
 	       "    -d, -o debug           print every request (implies -f)\n"
@@ -308,7 +309,14 @@ static void usage(const char *prog)
 	       "    -V, --version          print versions\n"
 	       "    -o clone_fd, -o max_idle_threads=N\n"
 	       "                           accepted for compatibility; no effect\n\n"
-	       "FUSE options (allow_other, default_permissions, ...):\n");
+	       "FUSE options (allow_other, default_permissions, ...):\n",
+	       STORE_DEFRAG_RATIO_DEFAULT,
+	       OPT_THREADS_DEFAULT_MIN, OPT_THREADS_DEFAULT_MAX,
+	       STORE_RECOMPRESS_AFTER_DEFAULT,
+	       STORE_GROUP_MAX, STORE_GROUP_DEFAULT,
+	       (unsigned long long)(STORE_POOL_RESERVE_MAX >> 20),
+	       STORE_POOL_RESERVE_DEFAULT >> 10,
+	       PF_SPIN_US_DEFAULT);
 	fuse_lowlevel_help();
 }
 
