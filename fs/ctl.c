@@ -2,10 +2,12 @@
 /*
  * ctl.c - the /.ctl pseudo-files.
  *
- * The first half is pure: the table, the formatters and the parsers. The second half (pf_ctl_*) connects them to the store and
- * the fs counters; ops.c calls it from open and write.
+ * The first half is pure: the formatters and the parsers. The second half
+ * connects them to the store and the fs counters: each file's show and
+ * write functions, then the table of the files (ctl_files[], ctl.h), which
+ * ops.c reaches through pf_ctl_show() and pf_ctl_write() at open and write.
  *
- * lock ordering: pf_ctl_show(CTL_FILES) takes fs->ns_lock then an inode's
+ * lock ordering: showing /.ctl/files takes fs->ns_lock then an inode's
  * attr_lock (through pf_fs_for_each_file); nothing else here takes a lock.
  */
 #include <errno.h>
@@ -23,45 +25,6 @@
 #include "log.h"
 #include "opts.h"
 #include "pf.h"
-
-const struct ctl_entry ctl_table[CTL_NR] = {
-	[CTL_MM_STAT]      = { "mm_stat",      0444 },
-	[CTL_IO_STAT]      = { "io_stat",      0444 },
-	[CTL_STAT]         = { "stat",         0444 },
-	[CTL_CLASSES]      = { "classes",      0444 },
-	[CTL_FILES]        = { "files",        0444 },
-	[CTL_COMPACT]      = { "compact",      0200 },
-	[CTL_SHRINK]       = { "shrink",       0200 },
-	[CTL_FOLD]         = { "fold",         0644 },
-	[CTL_MEM_LIMIT]    = { "mem_limit",    0644 },
-	[CTL_DEFRAG_RATIO] = { "defrag_ratio", 0644 },
-	[CTL_MEM_USED_MAX] = { "mem_used_max", 0644 },
-	[CTL_RECOMPRESS]   = { "recompress",   0200 },
-	[CTL_IDLE]         = { "idle",         0200 },
-	[CTL_RECOMPRESS_AFTER] = { "recompress_after", 0644 },
-	[CTL_RECOMP_ALGORITHM] = { "recomp_algorithm", 0644 },
-	[CTL_INTAKE]       = { "intake",       0644 },
-	[CTL_COMP_ALGORITHM] = { "comp_algorithm", 0644 },
-	[CTL_READ_IDLE]    = { "read_idle",    0644 },
-	[CTL_GROUP_SIZE]   = { "group_size",   0644 },
-	[CTL_ZSWAP_STAT]   = { "zswap_stat",   0444 },
-	[CTL_POOL_RESERVE] = { "pool_reserve", 0644 },
-	[CTL_BACKING_DEV]  = { "backing_dev",  0644 },
-	[CTL_WRITEBACK]    = { "writeback",    0200 },
-	[CTL_WRITEBACK_LIMIT] = { "writeback_limit", 0644 },
-	[CTL_WRITEBACK_LIMIT_ENABLE] = { "writeback_limit_enable", 0644 },
-	[CTL_BD_STAT]      = { "bd_stat",      0444 },
-	[CTL_WRITEBACK_AFTER] = { "writeback_after", 0644 },
-	[CTL_MEM_HIGH]     = { "mem_high",     0644 },
-};
-
-int ctl_lookup(const char *name)
-{
-	for (int i = 0; i < CTL_NR; i++)
-		if (strcmp(ctl_table[i].name, name) == 0)
-			return i;
-	return -1;
-}
 
 /* ---- formatters ---- */
 
@@ -94,13 +57,20 @@ void ctl_fmt_io_stat(struct strbuf *sb, const struct store_stats *ss,
 		      ss->notify_free);
 }
 
+/* A line of .ctl/stat: "name value", the value a number or, with str,
+ * a word. */
+struct stat_row {
+	const char *name;
+	uint64_t val;
+	const char *str;
+};
+
 void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		  const struct ctl_fs_stats *fss)
 {
-	const struct {
-		const char *name;
-		uint64_t val;
-	} rows[] = {
+	const struct store_bd_stats *bs = &fss->bd;
+	char recomp[32], intake[32];
+	const struct stat_row rows[] = {
 		{ "orig_data_size", ss->orig_data_size },
 		{ "compr_data_size", ss->compr_data_size },
 		{ "mem_used_total", ss->mem_used_total },
@@ -160,36 +130,10 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "pool_reserve_bytes", ss->pool_reserve_bytes },
 		{ "pool_refill_pages", ss->pool_refill_pages },
 		{ "pool_writer_pages", ss->pool_writer_pages },
-	};
-	char alg[32];
-
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		strbuf_printf(sb, "%s %" PRIu64 "\n", rows[i].name, rows[i].val);
-	strbuf_printf(sb, "fold %s\n", opt_fold_name(fss->fold));
-	store_recomp_algorithm_format(&fss->recomp, alg, sizeof(alg));
-	strbuf_printf(sb, "recomp_algorithm %s\n", alg);
-	opt_format_intake(fss->intake_cold, &fss->intake, alg, sizeof(alg));
-	strbuf_printf(sb, "intake %s\n", alg);
-}
-
-void ctl_fmt_bd_stat(struct strbuf *sb, const struct store_bd_stats *bs)
-{
-	/* zram's three, in pages of 4 KiB ... */
-	strbuf_printf(sb, "%8" PRIu64 " %8" PRIu64 " %8" PRIu64,
-		      bs->bd_count, bs->bd_reads, bs->bd_writes);
-	/* ... then pagefold's own, only ever appended. */
-	strbuf_printf(sb, " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8u %8" PRIu64
-		      "\n", bs->file_bytes, bs->obj_bytes, bs->objs,
-		      bs->frag_pct, bs->failed_writes);
-}
-
-void ctl_fmt_bd_rows(struct strbuf *sb, const struct store_bd_stats *bs,
-		     uint64_t writeback_after, uint64_t mem_high)
-{
-	const struct {
-		const char *name;
-		uint64_t val;
-	} rows[] = {
+		{ "fold", .str = opt_fold_name(fss->fold) },
+		{ "recomp_algorithm", .str = recomp },
+		{ "intake", .str = intake },
+		/* the disk tier */
 		{ "bd_count", bs->bd_count },
 		{ "bd_reads", bs->bd_reads },
 		{ "bd_writes", bs->bd_writes },
@@ -203,12 +147,31 @@ void ctl_fmt_bd_rows(struct strbuf *sb, const struct store_bd_stats *bs,
 		{ "bd_map_bytes", bs->map_bytes },
 		{ "bd_direct", bs->direct },
 		{ "bd_punch", bs->punch },
-		{ "writeback_after", writeback_after },
-		{ "mem_high", mem_high },
+		{ "writeback_after", fss->writeback_after },
+		{ "mem_high", fss->mem_high },
 	};
 
-	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		strbuf_printf(sb, "%s %" PRIu64 "\n", rows[i].name, rows[i].val);
+	store_recomp_algorithm_format(&fss->recomp, recomp, sizeof(recomp));
+	opt_format_intake(fss->intake_cold, &fss->intake, intake,
+			  sizeof(intake));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (rows[i].str)
+			strbuf_printf(sb, "%s %s\n", rows[i].name, rows[i].str);
+		else
+			strbuf_printf(sb, "%s %" PRIu64 "\n", rows[i].name,
+				      rows[i].val);
+	}
+}
+
+void ctl_fmt_bd_stat(struct strbuf *sb, const struct store_bd_stats *bs)
+{
+	/* zram's three, in pages of 4 KiB ... */
+	strbuf_printf(sb, "%8" PRIu64 " %8" PRIu64 " %8" PRIu64,
+		      bs->bd_count, bs->bd_reads, bs->bd_writes);
+	/* ... then pagefold's own, only ever appended. */
+	strbuf_printf(sb, " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8u %8" PRIu64
+		      "\n", bs->file_bytes, bs->obj_bytes, bs->objs,
+		      bs->frag_pct, bs->failed_writes);
 }
 
 void ctl_fmt_zswap_stat(struct strbuf *sb, const struct zswap_stats *zs)
@@ -273,94 +236,116 @@ void ctl_fmt_files_row(struct strbuf *sb, const char *path, bool deleted,
 
 #define CTL_MAX_WRITE 64
 
-/* Copy a written value into str (NUL-terminated), dropping one trailing
- * newline; -EINVAL if it holds a NUL byte or is too long. */
-static int ctl_value(const char *buf, size_t len, char str[CTL_MAX_WRITE])
+/* A written value as a string: one trailing newline dropped; err is
+ * -EINVAL if it holds a NUL byte or is too long. */
+struct ctl_value {
+	char s[CTL_MAX_WRITE];
+	int err;
+};
+
+static struct ctl_value ctl_value(const char *buf, size_t len)
 {
+	struct ctl_value v = { .err = -EINVAL };
+
 	if (len > 0 && buf[len - 1] == '\n')
 		len--;
 	if (len >= CTL_MAX_WRITE || memchr(buf, '\0', len))
-		return -EINVAL;
-	memcpy(str, buf, len);
-	str[len] = '\0';
-	return 0;
+		return v;
+	memcpy(v.s, buf, len);
+	v.s[len] = '\0';
+	v.err = 0;
+	return v;
+}
+
+/* Exactly word: the triggers' "1", mem_used_max's "0". */
+static int ctl_parse_word(const char *buf, size_t len, const char *word)
+{
+	struct ctl_value v = ctl_value(buf, len);
+
+	if (v.err)
+		return v.err;
+	return strcmp(v.s, word) == 0 ? 0 : -EINVAL;
 }
 
 int ctl_parse_trigger(const char *buf, size_t len)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	return ctl_parse_word(buf, len, "1");
+}
 
-	if (ret)
-		return ret;
-	return strcmp(s, "1") == 0 ? 0 : -EINVAL;
+int ctl_parse_reset(const char *buf, size_t len)
+{
+	return ctl_parse_word(buf, len, "0");
 }
 
 int ctl_parse_size(const char *buf, size_t len, uint64_t *bytes)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
 
-	if (ret)
-		return ret;
-	return opt_parse_size(s, bytes);
+	return v.err ? v.err : opt_parse_size(v.s, bytes);
+}
+
+int ctl_parse_mem_limit(const char *buf, size_t len, uint64_t ram,
+			uint64_t *bytes)
+{
+	struct ctl_value v = ctl_value(buf, len);
+
+	return v.err ? v.err : opt_parse_mem_limit(v.s, ram, bytes);
+}
+
+/* A decimal number in min..max (opt_parse_uint()). */
+static int ctl_parse_uint(const char *buf, size_t len, uint64_t min,
+			  uint64_t max, uint64_t *val)
+{
+	struct ctl_value v = ctl_value(buf, len);
+
+	return v.err ? v.err : opt_parse_uint(v.s, min, max, val);
 }
 
 int ctl_parse_percent(const char *buf, size_t len, unsigned int *pct)
 {
-	char s[CTL_MAX_WRITE];
 	uint64_t v;
-	int ret = ctl_value(buf, len, s);
+	int ret = ctl_parse_uint(buf, len, 0, 100, &v);
 
-	if (ret)
-		return ret;
-	ret = opt_parse_uint(s, 0, 100, &v);
-	if (ret)
-		return ret;
-	*pct = (unsigned int)v;
-	return 0;
+	if (!ret)
+		*pct = (unsigned int)v;
+	return ret;
+}
+
+int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs)
+{
+	return ctl_parse_uint(buf, len, 0, STORE_RECOMPRESS_AFTER_MAX, secs);
+}
+
+int ctl_parse_bool(const char *buf, size_t len, bool *on)
+{
+	struct ctl_value v = ctl_value(buf, len);
+
+	return v.err ? v.err : opt_parse_bool(v.s, on);
 }
 
 int ctl_parse_fold(const char *buf, size_t len, bool *is_trigger,
 		   enum store_fold_mode *mode)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
 
-	if (ret)
-		return ret;
-	if (strcmp(s, "1") == 0) {
-		*is_trigger = true;
-		return 0;
-	}
-	*is_trigger = false;
-	return opt_parse_fold(s, mode);
-}
-
-int ctl_parse_reset(const char *buf, size_t len)
-{
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
-
-	if (ret)
-		return ret;
-	return strcmp(s, "0") == 0 ? 0 : -EINVAL;
+	if (v.err)
+		return v.err;
+	*is_trigger = strcmp(v.s, "1") == 0;
+	return *is_trigger ? 0 : opt_parse_fold(v.s, mode);
 }
 
 int ctl_parse_idle(const char *buf, size_t len, uint64_t *seconds)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
 
-	if (ret)
-		return ret;
-	if (strcmp(s, "all") == 0 || strcmp(s, "1") == 0) {
+	if (v.err)
+		return v.err;
+	if (strcmp(v.s, "all") == 0 || strcmp(v.s, "1") == 0) {
 		*seconds = 0;	/* every page */
 		return 0;
 	}
 	/* zram's other form: pages untouched for at least N seconds. */
-	ret = opt_parse_uint(s, 2, UINT64_MAX / 8, seconds);
-	return ret;
+	return opt_parse_uint(v.s, 2, UINT64_MAX / 8, seconds);
 }
 
 /* The next blank-separated word of *p (at most size - 1 bytes) into word;
@@ -384,22 +369,22 @@ static bool next_word(const char **p, char *word, size_t size, bool *bad)
 	return true;
 }
 
-int ctl_parse_recompress(const char *buf, size_t len,
-			 struct store_recomp_opts *o)
+/*
+ * zram's key=value words for recompress: type=idle|huge|huge_idle,
+ * threshold=BYTES, algo=CODEC[:LEVEL], priority=1, in any order, each at
+ * most once but priority; recomp_algorithm takes algo and priority alone
+ * (all false). At least one word.
+ */
+static int ctl_parse_recomp_words(const char *s, bool all,
+				  struct store_recomp_opts *o)
 {
-	char s[CTL_MAX_WRITE], word[CTL_MAX_WRITE];
+	char word[CTL_MAX_WRITE];
 	const char *p = s;
 	bool bad = false, any = false;
 	uint64_t v;
-	int ret = ctl_value(buf, len, s);
+	int ret;
 
-	if (ret)
-		return ret;
 	memset(o, 0, sizeof(*o));
-	if (strcmp(s, "1") == 0)
-		return 0;	/* pagefold's own form: idle pages */
-	/* zram's: type=idle|huge|huge_idle threshold=BYTES algo=CODEC
-	 * priority=1, in any order, each at most once. */
 	while (next_word(&p, word, sizeof(word), &bad)) {
 		char *val = strchr(word, '=');
 
@@ -407,7 +392,7 @@ int ctl_parse_recompress(const char *buf, size_t len,
 		if (!val)
 			return -EINVAL;
 		*val++ = '\0';
-		if (strcmp(word, "type") == 0 && !o->type) {
+		if (all && strcmp(word, "type") == 0 && !o->type) {
 			if (strcmp(val, "idle") == 0)
 				o->type = STORE_RECOMP_IDLE;
 			else if (strcmp(val, "huge") == 0)
@@ -416,7 +401,8 @@ int ctl_parse_recompress(const char *buf, size_t len,
 				o->type = STORE_RECOMP_IDLE | STORE_RECOMP_HUGE;
 			else
 				return -EINVAL;
-		} else if (strcmp(word, "threshold") == 0 && !o->threshold) {
+		} else if (all && strcmp(word, "threshold") == 0 &&
+			   !o->threshold) {
 			ret = opt_parse_uint(val, 1, STORE_PAGE_SIZE, &v);
 			if (ret)
 				return ret;
@@ -438,121 +424,59 @@ int ctl_parse_recompress(const char *buf, size_t len,
 	return bad || !any ? -EINVAL : 0;
 }
 
-int ctl_parse_mem_limit(const char *buf, size_t len, uint64_t ram,
-			uint64_t *bytes)
+int ctl_parse_recompress(const char *buf, size_t len,
+			 struct store_recomp_opts *o)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
 
-	if (ret)
-		return ret;
-	return opt_parse_mem_limit(s, ram, bytes);
-}
-
-int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs)
-{
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
-
-	if (ret)
-		return ret;
-	return opt_parse_uint(s, 0, STORE_RECOMPRESS_AFTER_MAX, secs);
+	if (v.err)
+		return v.err;
+	if (strcmp(v.s, "1") == 0) {
+		memset(o, 0, sizeof(*o));
+		return 0;	/* pagefold's own form: idle pages */
+	}
+	return ctl_parse_recomp_words(v.s, true, o);
 }
 
 int ctl_parse_recomp(const char *buf, size_t len,
 		     struct store_recomp_algorithm *a)
 {
-	char s[CTL_MAX_WRITE], word[CTL_MAX_WRITE];
-	const char *p = s;
-	bool bad = false, have_algo = false;
-	uint64_t v;
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
+	struct store_recomp_opts o;
+	int ret;
 
+	if (v.err)
+		return v.err;
+	if (!strchr(v.s, '='))
+		return opt_parse_codec(v.s, a);
+	/* zram's form: algo=CODEC [priority=1] */
+	ret = ctl_parse_recomp_words(v.s, false, &o);
 	if (ret)
 		return ret;
-	if (!strchr(s, '='))
-		return opt_parse_codec(s, a);
-	/* zram's form: algo=CODEC [priority=1] */
-	while (next_word(&p, word, sizeof(word), &bad)) {
-		char *val = strchr(word, '=');
-
-		if (!val)
-			return -EINVAL;
-		*val++ = '\0';
-		if (strcmp(word, "algo") == 0 && !have_algo) {
-			ret = opt_parse_codec(val, a);
-			if (ret)
-				return ret;
-			have_algo = true;
-		} else if (strcmp(word, "priority") == 0) {
-			ret = opt_parse_uint(val, 1, 1, &v);
-			if (ret)
-				return ret;
-		} else {
-			return -EINVAL;
-		}
-	}
-	return bad || !have_algo ? -EINVAL : 0;
+	if (!o.algo_set)
+		return -EINVAL;
+	*a = o.algo;
+	return 0;
 }
 
 int ctl_parse_intake(const char *buf, size_t len, bool *cold,
 		     struct store_recomp_algorithm *a)
 {
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
 
-	if (ret)
-		return ret;
-	return opt_parse_intake(s, cold, a);
-}
-
-int ctl_parse_bool(const char *buf, size_t len, bool *on)
-{
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
-
-	if (ret)
-		return ret;
-	return opt_parse_bool(s, on);
-}
-
-int ctl_parse_group_size(const char *buf, size_t len, unsigned int *pages)
-{
-	char s[CTL_MAX_WRITE];
-	uint64_t v;
-	int ret = ctl_value(buf, len, s);
-
-	if (ret)
-		return ret;
-	ret = opt_parse_uint(s, 1, STORE_GROUP_MAX, &v);
-	if (ret)
-		return ret;
-	*pages = (unsigned int)v;
-	return 0;
-}
-
-/* A plain count (writeback_limit: pages), as zram's. */
-static int ctl_parse_count(const char *buf, size_t len, uint64_t *v)
-{
-	char s[CTL_MAX_WRITE];
-	int ret = ctl_value(buf, len, s);
-
-	if (ret)
-		return ret;
-	return opt_parse_uint(s, 0, UINT64_MAX, v);
+	return v.err ? v.err : opt_parse_intake(v.s, cold, a);
 }
 
 int ctl_parse_writeback(const char *buf, size_t len, unsigned int *type)
 {
-	char s[CTL_MAX_WRITE];
-	const char *w = s;
-	int ret = ctl_value(buf, len, s);
+	struct ctl_value v = ctl_value(buf, len);
+	const char *w = v.s;
 
-	if (ret)
-		return ret;
+	if (v.err)
+		return v.err;
 	/* zram's words, bare or (newer kernels) as type=WORD */
-	if (strncmp(s, "type=", 5) == 0)
-		w = s + 5;
+	if (strncmp(w, "type=", 5) == 0)
+		w += 5;
 	if (strcmp(w, "idle") == 0)
 		*type = STORE_WB_IDLE;
 	else if (strcmp(w, "huge") == 0)
@@ -693,7 +617,7 @@ void pf_ctl_enospc_resumed(struct pf_fs *fs)
 					       ctl_now_ms(), &n), &n);
 }
 
-/* ---- glue to the store and the fs ---- */
+/* ---- the files ---- */
 
 static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 {
@@ -723,6 +647,67 @@ static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 	fss->read_idle = store_get_read_idle(fs->st);
 	fss->group_size = store_get_group_size(fs->st);
 	fss->pool_reserve = store_get_pool_reserve(fs->st);
+	store_get_bd_stats(fs->st, &fss->bd);
+	fss->writeback_after = store_get_writeback_after(fs->st);
+	fss->mem_high = store_get_mem_high(fs->st);
+}
+
+/* The store's figures now. */
+static struct store_stats stats_now(struct store *st)
+{
+	struct store_stats ss;
+
+	store_get_stats(st, &ss);
+	return ss;
+}
+
+/* Stats files. */
+
+static int show_mm_stat(struct pf_fs *fs, const struct ctl_file *f,
+			struct strbuf *sb)
+{
+	struct store_stats ss = stats_now(fs->st);
+
+	(void)f;
+	ctl_fmt_mm_stat(sb, &ss);
+	return 0;
+}
+
+static int show_io_stat(struct pf_fs *fs, const struct ctl_file *f,
+			struct strbuf *sb)
+{
+	struct store_stats ss = stats_now(fs->st);
+
+	(void)f;
+	ctl_fmt_io_stat(sb, &ss, pf_counter_read(fs, PF_C_INVALID_IO));
+	return 0;
+}
+
+static int show_stat(struct pf_fs *fs, const struct ctl_file *f,
+		     struct strbuf *sb)
+{
+	struct store_stats ss = stats_now(fs->st);
+	struct ctl_fs_stats fss;
+
+	(void)f;
+	ctl_fs_stats(fs, &fss);
+	fss.idle_pages = store_idle_pages(fs->st);
+	ctl_fmt_stat(sb, &ss, &fss);
+	return 0;
+}
+
+static int show_classes(struct pf_fs *fs, const struct ctl_file *f,
+			struct strbuf *sb)
+{
+	struct store_class_stats cls[256];
+	unsigned int n;
+
+	(void)f;
+	n = store_get_classes(fs->st, cls, sizeof(cls) / sizeof(cls[0]));
+	if (n > sizeof(cls) / sizeof(cls[0]))
+		n = sizeof(cls) / sizeof(cls[0]);
+	ctl_fmt_classes(sb, cls, n);
+	return 0;
 }
 
 /* A row of /.ctl/files (pf_fs_for_each_file()). */
@@ -735,278 +720,361 @@ static int files_row(void *ctx, const char *path, bool deleted, uint64_t size,
 	return sb->err;
 }
 
-int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb)
+static int show_files(struct pf_fs *fs, const struct ctl_file *f,
+		      struct strbuf *sb)
 {
-	struct store_stats ss;
-	struct ctl_fs_stats fss;
-	struct store_class_stats cls[256];
-	unsigned int n;
-	int ret = 0;
+	(void)f;
+	ctl_fmt_files_header(sb);
+	return pf_fs_for_each_file(fs, files_row, sb);
+}
 
-	switch (id) {
-	case CTL_MM_STAT:
-		store_get_stats(fs->st, &ss);
-		ctl_fmt_mm_stat(sb, &ss);
-		break;
-	case CTL_IO_STAT:
-		store_get_stats(fs->st, &ss);
-		ctl_fmt_io_stat(sb, &ss, pf_counter_read(fs, PF_C_INVALID_IO));
-		break;
-	case CTL_STAT: {
-		struct store_bd_stats bs;
+static int show_zswap_stat(struct pf_fs *fs, const struct ctl_file *f,
+			   struct strbuf *sb)
+{
+	struct zswap_stats zs;
+	int ret = zswap_read_stats(&zs);
 
-		store_get_stats(fs->st, &ss);
-		ctl_fs_stats(fs, &fss);
-		fss.idle_pages = store_idle_pages(fs->st);
-		ctl_fmt_stat(sb, &ss, &fss);
-		store_get_bd_stats(fs->st, &bs);
-		ctl_fmt_bd_rows(sb, &bs, store_get_writeback_after(fs->st),
-				store_get_mem_high(fs->st));
-		break;
-	}
-	case CTL_CLASSES:
-		n = store_get_classes(fs->st, cls, sizeof(cls) / sizeof(cls[0]));
-		if (n > sizeof(cls) / sizeof(cls[0]))
-			n = sizeof(cls) / sizeof(cls[0]);
-		ctl_fmt_classes(sb, cls, n);
-		break;
-	case CTL_FILES:
-		ctl_fmt_files_header(sb);
-		ret = pf_fs_for_each_file(fs, files_row, sb);
-		break;
-	case CTL_FOLD:
-		strbuf_printf(sb, "%s\n", opt_fold_name(store_get_fold_mode(fs->st)));
-		break;
-	case CTL_MEM_LIMIT:
-		store_get_stats(fs->st, &ss);
-		strbuf_printf(sb, "%" PRIu64 "\n", ss.mem_limit);
-		break;
-	case CTL_DEFRAG_RATIO:
-		strbuf_printf(sb, "%u\n", store_get_defrag_ratio(fs->st));
-		break;
-	case CTL_MEM_USED_MAX:
-		store_get_stats(fs->st, &ss);
-		strbuf_printf(sb, "%" PRIu64 "\n", ss.mem_used_max);
-		break;
-	case CTL_RECOMPRESS_AFTER:
-		strbuf_printf(sb, "%" PRIu64 "\n",
-			      store_get_recompress_after(fs->st));
-		break;
-	case CTL_RECOMP_ALGORITHM: {
-		struct store_recomp_algorithm a;
-		char alg[32];
-
-		store_get_recomp_algorithm(fs->st, &a);
-		store_recomp_algorithm_format(&a, alg, sizeof(alg));
-		strbuf_printf(sb, "%s\n", alg);
-		break;
-	}
-	case CTL_INTAKE: {
-		struct store_recomp_algorithm a;
-		char alg[32];
-		bool cold = store_get_intake(fs->st, &a);
-
-		opt_format_intake(cold, &a, alg, sizeof(alg));
-		strbuf_printf(sb, "%s\n", alg);
-		break;
-	}
-	case CTL_COMP_ALGORITHM: {
-		/* zram's form: the codecs, the one in use in brackets. */
-		static const char *const names[] = { "lz4", "lz4hc", "zstd" };
-		struct store_recomp_algorithm a;
-		char alg[32];
-		bool cold = store_get_intake(fs->st, &a);
-
-		opt_format_intake(cold, &a, alg, sizeof(alg));
-		alg[strcspn(alg, ":")] = '\0';
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			strbuf_printf(sb, strcmp(names[i], alg) ? "%s%s" : "%s[%s]",
-				      i ? " " : "", names[i]);
-		strbuf_printf(sb, "\n");
-		break;
-	}
-	case CTL_READ_IDLE:
-		strbuf_printf(sb, "%d\n", store_get_read_idle(fs->st) ? 1 : 0);
-		break;
-	case CTL_GROUP_SIZE:
-		strbuf_printf(sb, "%u\n", store_get_group_size(fs->st));
-		break;
-	case CTL_POOL_RESERVE:
-		strbuf_printf(sb, "%" PRIu64 "\n", store_get_pool_reserve(fs->st));
-		break;
-	case CTL_ZSWAP_STAT: {
-		struct zswap_stats zs;
-
-		ret = zswap_read_stats(&zs);
-		if (!ret)
-			ctl_fmt_zswap_stat(sb, &zs);
-		break;
-	}
-	case CTL_BACKING_DEV: {
-		char path[PATH_MAX];
-
-		store_get_backing(fs->st, path, sizeof(path));
-		strbuf_printf(sb, "%s\n", path);
-		break;
-	}
-	case CTL_WRITEBACK_LIMIT:
-		strbuf_printf(sb, "%" PRIu64 "\n",
-			      store_get_writeback_limit(fs->st));
-		break;
-	case CTL_WRITEBACK_LIMIT_ENABLE:
-		strbuf_printf(sb, "%d\n",
-			      store_get_writeback_limit_enable(fs->st) ? 1 : 0);
-		break;
-	case CTL_BD_STAT: {
-		struct store_bd_stats bs;
-
-		store_get_bd_stats(fs->st, &bs);
-		ctl_fmt_bd_stat(sb, &bs);
-		break;
-	}
-	case CTL_WRITEBACK_AFTER:
-		strbuf_printf(sb, "%" PRIu64 "\n",
-			      store_get_writeback_after(fs->st));
-		break;
-	case CTL_MEM_HIGH:
-		strbuf_printf(sb, "%" PRIu64 "\n", store_get_mem_high(fs->st));
-		break;
-	default:
-		ret = -EACCES; /* write-only */
-		break;
-	}
+	(void)fs;
+	(void)f;
 	if (!ret)
-		ret = sb->err;
+		ctl_fmt_zswap_stat(sb, &zs);
 	return ret;
 }
 
-int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len)
+static int show_bd_stat(struct pf_fs *fs, const struct ctl_file *f,
+			struct strbuf *sb)
 {
-	struct store_recomp_algorithm alg;
-	enum store_fold_mode mode = STORE_FOLD_INLINE;
-	bool trigger = false, cold = false, on = false;
-	unsigned int pct;
+	struct store_bd_stats bs;
+
+	(void)f;
+	store_get_bd_stats(fs->st, &bs);
+	ctl_fmt_bd_stat(sb, &bs);
+	return 0;
+}
+
+/* Generic settings and triggers (the row's num, flag or trigger). */
+
+static int show_num(struct pf_fs *fs, const struct ctl_file *f,
+		    struct strbuf *sb)
+{
+	uint64_t v = f->num.get ? f->num.get(fs->st) : f->num.get_uint(fs->st);
+
+	strbuf_printf(sb, "%" PRIu64 "\n", v);
+	return 0;
+}
+
+static int write_num(struct pf_fs *fs, const struct ctl_file *f,
+		     const char *buf, size_t len)
+{
 	uint64_t v;
 	int ret;
 
-	switch (id) {
-	case CTL_COMPACT:
-		ret = ctl_parse_trigger(buf, len);
-		if (!ret)
-			ret = store_compact(fs->st, NULL);
-		break;
-	case CTL_SHRINK:
-		ret = ctl_parse_trigger(buf, len);
-		if (!ret)
-			ret = store_shrink(fs->st, NULL);
-		break;
-	case CTL_FOLD:
-		ret = ctl_parse_fold(buf, len, &trigger, &mode);
-		if (!ret)
-			ret = trigger ? store_fold(fs->st, NULL) :
-					store_set_fold_mode(fs->st, mode);
-		break;
-	case CTL_MEM_LIMIT:
-		ret = ctl_parse_mem_limit(buf, len, opt_ram_bytes(), &v);
-		if (!ret)
-			ret = store_set_mem_limit(fs->st, v);
-		break;
-	case CTL_DEFRAG_RATIO:
-		ret = ctl_parse_percent(buf, len, &pct);
-		if (!ret)
-			ret = store_set_defrag_ratio(fs->st, pct);
-		break;
-	case CTL_MEM_USED_MAX:
-		ret = ctl_parse_reset(buf, len);
-		if (!ret)
-			store_reset_mem_used_max(fs->st);
-		break;
-	case CTL_RECOMPRESS: {
-		struct store_recomp_opts ro;
-
-		ret = ctl_parse_recompress(buf, len, &ro);
-		if (!ret)
-			ret = store_recompress_with(fs->st, &ro, NULL);
-		break;
-	}
-	case CTL_IDLE:
-		ret = ctl_parse_idle(buf, len, &v);
-		if (!ret)
-			ret = v ? store_mark_idle_since(fs->st, v, NULL) :
-				  store_mark_idle(fs->st, NULL);
-		break;
-	case CTL_RECOMPRESS_AFTER:
-		ret = ctl_parse_seconds(buf, len, &v);
-		if (!ret)
-			ret = store_set_recompress_after(fs->st, v);
-		break;
-	case CTL_RECOMP_ALGORITHM:
-		ret = ctl_parse_recomp(buf, len, &alg);
-		if (!ret)
-			ret = store_set_recomp_algorithm(fs->st, &alg);
-		break;
-	case CTL_INTAKE:
-	case CTL_COMP_ALGORITHM:
-		ret = ctl_parse_intake(buf, len, &cold, &alg);
-		if (!ret)
-			ret = store_set_intake(fs->st, cold ? &alg : NULL);
-		break;
-	case CTL_READ_IDLE:
-		ret = ctl_parse_bool(buf, len, &on);
-		if (!ret)
-			store_set_read_idle(fs->st, on);
-		break;
-	case CTL_GROUP_SIZE:
-		ret = ctl_parse_group_size(buf, len, &pct);
-		if (!ret)
-			ret = store_set_group_size(fs->st, pct);
-		break;
-	case CTL_POOL_RESERVE:
+	if (f->num.bytes) {
 		ret = ctl_parse_size(buf, len, &v);
-		if (!ret && v > STORE_POOL_RESERVE_MAX)
+		if (!ret && v > f->num.max)
 			ret = -ERANGE;
-		if (!ret)
-			ret = store_set_pool_reserve(fs->st, v);
-		break;
-	case CTL_BACKING_DEV: {
-		char path[PATH_MAX];
+	} else {
+		ret = ctl_parse_uint(buf, len, f->num.min, f->num.max, &v);
+	}
+	if (ret)
+		return ret;
+	if (f->num.set)
+		return f->num.set(fs->st, v);
+	return f->num.set_uint(fs->st, (unsigned int)v);
+}
 
-		ret = ctl_parse_backing(buf, len, path, sizeof(path));
-		if (!ret)
-			ret = pf_backing_attach(fs->st, path[0] ? path : NULL);
-		break;
-	}
-	case CTL_WRITEBACK: {
-		unsigned int type;
+static int show_flag(struct pf_fs *fs, const struct ctl_file *f,
+		     struct strbuf *sb)
+{
+	strbuf_printf(sb, "%d\n", f->flag.get(fs->st) ? 1 : 0);
+	return 0;
+}
 
-		ret = ctl_parse_writeback(buf, len, &type);
-		if (!ret)
-			ret = store_writeback(fs->st, type, NULL);
-		break;
-	}
-	case CTL_WRITEBACK_LIMIT:
-		ret = ctl_parse_count(buf, len, &v);
-		if (!ret)
-			ret = store_set_writeback_limit(fs->st, v);
-		break;
-	case CTL_WRITEBACK_LIMIT_ENABLE:
-		ret = ctl_parse_bool(buf, len, &on);
-		if (!ret)
-			store_set_writeback_limit_enable(fs->st, on);
-		break;
-	case CTL_WRITEBACK_AFTER:
-		ret = ctl_parse_seconds(buf, len, &v);
-		if (!ret)
-			ret = store_set_writeback_after(fs->st, v);
-		break;
-	case CTL_MEM_HIGH:
-		ret = ctl_parse_size(buf, len, &v);
-		if (!ret)
-			ret = store_set_mem_high(fs->st, v);
-		break;
-	default:
-		ret = -EACCES; /* read-only */
-		break;
-	}
+static int write_flag(struct pf_fs *fs, const struct ctl_file *f,
+		      const char *buf, size_t len)
+{
+	bool on = false;
+	int ret = ctl_parse_bool(buf, len, &on);
+
+	if (!ret)
+		f->flag.set(fs->st, on);
 	return ret;
+}
+
+static int write_trigger(struct pf_fs *fs, const struct ctl_file *f,
+			 const char *buf, size_t len)
+{
+	int ret = ctl_parse_trigger(buf, len);
+
+	return ret ? ret : f->trigger(fs->st, NULL);
+}
+
+/* Settings and triggers of their own kind. */
+
+static int show_fold(struct pf_fs *fs, const struct ctl_file *f,
+		     struct strbuf *sb)
+{
+	(void)f;
+	strbuf_printf(sb, "%s\n", opt_fold_name(store_get_fold_mode(fs->st)));
+	return 0;
+}
+
+/* A mode, or "1": a fold scan now. */
+static int write_fold(struct pf_fs *fs, const struct ctl_file *f,
+		      const char *buf, size_t len)
+{
+	enum store_fold_mode mode = STORE_FOLD_INLINE;
+	bool trigger = false;
+	int ret = ctl_parse_fold(buf, len, &trigger, &mode);
+
+	(void)f;
+	if (ret)
+		return ret;
+	return trigger ? store_fold(fs->st, NULL) :
+			 store_set_fold_mode(fs->st, mode);
+}
+
+/* mem_limit and mem_used_max as the stats have them. */
+static uint64_t get_mem_limit(struct store *st)
+{
+	return stats_now(st).mem_limit;
+}
+
+static uint64_t get_mem_used_max(struct store *st)
+{
+	return stats_now(st).mem_used_max;
+}
+
+/* A size, at most the machine's RAM. */
+static int write_mem_limit(struct pf_fs *fs, const struct ctl_file *f,
+			   const char *buf, size_t len)
+{
+	uint64_t v;
+	int ret = ctl_parse_mem_limit(buf, len, opt_ram_bytes(), &v);
+
+	(void)f;
+	return ret ? ret : store_set_mem_limit(fs->st, v);
+}
+
+/* "0": the high-water mark back to the current use. */
+static int write_mem_used_max(struct pf_fs *fs, const struct ctl_file *f,
+			      const char *buf, size_t len)
+{
+	int ret = ctl_parse_reset(buf, len);
+
+	(void)f;
+	if (!ret)
+		store_reset_mem_used_max(fs->st);
+	return ret;
+}
+
+static int write_recompress(struct pf_fs *fs, const struct ctl_file *f,
+			    const char *buf, size_t len)
+{
+	struct store_recomp_opts ro;
+	int ret = ctl_parse_recompress(buf, len, &ro);
+
+	(void)f;
+	return ret ? ret : store_recompress_with(fs->st, &ro, NULL);
+}
+
+static int write_idle(struct pf_fs *fs, const struct ctl_file *f,
+		      const char *buf, size_t len)
+{
+	uint64_t secs;
+	int ret = ctl_parse_idle(buf, len, &secs);
+
+	(void)f;
+	if (ret)
+		return ret;
+	return secs ? store_mark_idle_since(fs->st, secs, NULL) :
+		      store_mark_idle(fs->st, NULL);
+}
+
+static int show_recomp_algorithm(struct pf_fs *fs, const struct ctl_file *f,
+				 struct strbuf *sb)
+{
+	struct store_recomp_algorithm a;
+	char alg[32];
+
+	(void)f;
+	store_get_recomp_algorithm(fs->st, &a);
+	store_recomp_algorithm_format(&a, alg, sizeof(alg));
+	strbuf_printf(sb, "%s\n", alg);
+	return 0;
+}
+
+static int write_recomp_algorithm(struct pf_fs *fs, const struct ctl_file *f,
+				  const char *buf, size_t len)
+{
+	struct store_recomp_algorithm a;
+	int ret = ctl_parse_recomp(buf, len, &a);
+
+	(void)f;
+	return ret ? ret : store_set_recomp_algorithm(fs->st, &a);
+}
+
+/* The intake as opt_format_intake() writes it: "lz4", "zstd:1". */
+static void format_intake(struct pf_fs *fs, char *alg, size_t size)
+{
+	struct store_recomp_algorithm a;
+	bool cold = store_get_intake(fs->st, &a);
+
+	opt_format_intake(cold, &a, alg, size);
+}
+
+static int show_intake(struct pf_fs *fs, const struct ctl_file *f,
+		       struct strbuf *sb)
+{
+	char alg[32];
+
+	(void)f;
+	format_intake(fs, alg, sizeof(alg));
+	strbuf_printf(sb, "%s\n", alg);
+	return 0;
+}
+
+/* zram's form of the intake: the codecs, the one in use in brackets. */
+static int show_comp_algorithm(struct pf_fs *fs, const struct ctl_file *f,
+			       struct strbuf *sb)
+{
+	static const char *const names[] = { "lz4", "lz4hc", "zstd" };
+	char alg[32];
+
+	(void)f;
+	format_intake(fs, alg, sizeof(alg));
+	alg[strcspn(alg, ":")] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		strbuf_printf(sb, strcmp(names[i], alg) ? "%s%s" : "%s[%s]",
+			      i ? " " : "", names[i]);
+	strbuf_printf(sb, "\n");
+	return 0;
+}
+
+/* intake and comp_algorithm: "lz4" or a cold codec. */
+static int write_intake(struct pf_fs *fs, const struct ctl_file *f,
+			const char *buf, size_t len)
+{
+	struct store_recomp_algorithm a;
+	bool cold = false;
+	int ret = ctl_parse_intake(buf, len, &cold, &a);
+
+	(void)f;
+	return ret ? ret : store_set_intake(fs->st, cold ? &a : NULL);
+}
+
+static int show_backing_dev(struct pf_fs *fs, const struct ctl_file *f,
+			    struct strbuf *sb)
+{
+	char path[PATH_MAX];
+
+	(void)f;
+	store_get_backing(fs->st, path, sizeof(path));
+	strbuf_printf(sb, "%s\n", path);
+	return 0;
+}
+
+static int write_backing_dev(struct pf_fs *fs, const struct ctl_file *f,
+			     const char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	int ret = ctl_parse_backing(buf, len, path, sizeof(path));
+
+	(void)f;
+	return ret ? ret : pf_backing_attach(fs->st, path[0] ? path : NULL);
+}
+
+static int write_writeback(struct pf_fs *fs, const struct ctl_file *f,
+			   const char *buf, size_t len)
+{
+	unsigned int type;
+	int ret = ctl_parse_writeback(buf, len, &type);
+
+	(void)f;
+	return ret ? ret : store_writeback(fs->st, type, NULL);
+}
+
+/* ---- the table ---- */
+
+/* Rows of the generic kinds (ctl.h). */
+#define STATS(name, show) { name, 0444, show, NULL }
+#define TRIGGER(name, fn) { name, 0200, NULL, write_trigger, .trigger = fn }
+#define NUMBER(name, get_, set_, min_, max_) \
+	{ name, 0644, show_num, write_num, \
+	  .num = { .get = get_, .set = set_, .min = min_, .max = max_ } }
+#define UINT_NUMBER(name, get_, set_, min_, max_) \
+	{ name, 0644, show_num, write_num, \
+	  .num = { .get_uint = get_, .set_uint = set_, .min = min_, \
+		   .max = max_ } }
+#define BYTES(name, get_, set_, max_) \
+	{ name, 0644, show_num, write_num, \
+	  .num = { .get = get_, .set = set_, .max = max_, .bytes = true } }
+#define FLAG(name, get_, set_) \
+	{ name, 0644, show_flag, write_flag, .flag = { get_, set_ } }
+
+const struct ctl_file ctl_files[] = {
+	STATS("mm_stat", show_mm_stat),
+	STATS("io_stat", show_io_stat),
+	STATS("stat", show_stat),
+	STATS("classes", show_classes),
+	STATS("files", show_files),
+	TRIGGER("compact", store_compact),
+	TRIGGER("shrink", store_shrink),
+	/* a setting (the mode) and a trigger (1) in one */
+	{ "fold", 0644, show_fold, write_fold },
+	{ "mem_limit", 0644, show_num, write_mem_limit,
+	  .num = { .get = get_mem_limit } },
+	UINT_NUMBER("defrag_ratio", store_get_defrag_ratio,
+		    store_set_defrag_ratio, 0, 100),
+	{ "mem_used_max", 0644, show_num, write_mem_used_max,
+	  .num = { .get = get_mem_used_max } },
+	{ "recompress", 0200, NULL, write_recompress },
+	{ "idle", 0200, NULL, write_idle },
+	NUMBER("recompress_after", store_get_recompress_after,
+	       store_set_recompress_after, 0, STORE_RECOMPRESS_AFTER_MAX),
+	{ "recomp_algorithm", 0644, show_recomp_algorithm,
+	  write_recomp_algorithm },
+	{ "intake", 0644, show_intake, write_intake },
+	/* zram's name and form for the intake */
+	{ "comp_algorithm", 0644, show_comp_algorithm, write_intake },
+	FLAG("read_idle", store_get_read_idle, store_set_read_idle),
+	UINT_NUMBER("group_size", store_get_group_size, store_set_group_size,
+		    1, STORE_GROUP_MAX),
+	STATS("zswap_stat", show_zswap_stat),
+	BYTES("pool_reserve", store_get_pool_reserve, store_set_pool_reserve,
+	      STORE_POOL_RESERVE_MAX),
+	/* the disk tier */
+	{ "backing_dev", 0644, show_backing_dev, write_backing_dev },
+	{ "writeback", 0200, NULL, write_writeback },
+	NUMBER("writeback_limit", store_get_writeback_limit,
+	       store_set_writeback_limit, 0, UINT64_MAX),
+	FLAG("writeback_limit_enable", store_get_writeback_limit_enable,
+	     store_set_writeback_limit_enable),
+	STATS("bd_stat", show_bd_stat),
+	NUMBER("writeback_after", store_get_writeback_after,
+	       store_set_writeback_after, 0, STORE_RECOMPRESS_AFTER_MAX),
+	BYTES("mem_high", store_get_mem_high, store_set_mem_high, UINT64_MAX),
+};
+
+const unsigned int ctl_nfiles = sizeof(ctl_files) / sizeof(ctl_files[0]);
+
+int ctl_lookup(const char *name)
+{
+	for (unsigned int i = 0; i < ctl_nfiles; i++)
+		if (strcmp(ctl_files[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int pf_ctl_show(struct pf_fs *fs, const struct ctl_file *f, struct strbuf *sb)
+{
+	int ret = f->show ? f->show(fs, f, sb) : -EACCES; /* write-only */
+
+	return ret ? ret : sb->err;
+}
+
+int pf_ctl_write(struct pf_fs *fs, const struct ctl_file *f, const char *buf,
+		 size_t len)
+{
+	return f->write ? f->write(fs, f, buf, len) : -EACCES; /* read-only */
 }

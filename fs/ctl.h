@@ -22,48 +22,82 @@
 #include "strbuf.h"
 #include "zswap.h"
 
-enum ctl_id {
-	CTL_MM_STAT,
-	CTL_IO_STAT,
-	CTL_STAT,
-	CTL_CLASSES,
-	CTL_FILES,
-	CTL_COMPACT,
-	CTL_SHRINK,
-	CTL_FOLD,         /* setting (mode) and trigger (write 1) in one */
-	CTL_MEM_LIMIT,
-	CTL_DEFRAG_RATIO,
-	CTL_MEM_USED_MAX,
-	CTL_RECOMPRESS,
-	CTL_IDLE,
-	CTL_RECOMPRESS_AFTER,
-	CTL_RECOMP_ALGORITHM,
-	CTL_INTAKE,
-	CTL_COMP_ALGORITHM,	/* zram's name and format for the intake */
-	CTL_READ_IDLE,
-	CTL_GROUP_SIZE,
-	CTL_ZSWAP_STAT,
-	CTL_POOL_RESERVE,
-	/* the disk tier */
-	CTL_BACKING_DEV,
-	CTL_WRITEBACK,
-	CTL_WRITEBACK_LIMIT,
-	CTL_WRITEBACK_LIMIT_ENABLE,
-	CTL_BD_STAT,
-	CTL_WRITEBACK_AFTER,
-	CTL_MEM_HIGH,
-	CTL_NR
-};
+struct pf_fs;
+struct ctl_file;
 
-struct ctl_entry {
+/*
+ * The files under /.ctl: one row of ctl_files[] (ctl.c) each, served in
+ * that order. A new file is a new row, with a show or write function of its
+ * own where the generic ones below do not fit, and an entry in
+ * pagefold-ctl(5).
+ *
+ * A row:
+ *   name   the file's name under /.ctl.
+ *   mode   0444 a stats file, 0200 a trigger, 0644 a setting; show is set
+ *          exactly when mode has 0444, write exactly when it has 0200.
+ *          ops.c refuses other opens with EACCES before calling either.
+ *   show   the file's whole contents, appended to sb when the file is
+ *          opened for reading: 0 or -errno, which the open returns (so does
+ *          a failed append, sb->err, which pf_ctl_show() checks).
+ *   write  one value written to the file: buf holds len bytes, not
+ *          NUL-terminated, optionally followed by one newline (the
+ *          ctl_parse_*() below); parses it and applies it: 0 or -errno,
+ *          which the write(2) returns: -EINVAL for what is not a value,
+ *          -ERANGE for a value the setting cannot mean (as the parsers).
+ *          A refused value leaves the setting as it was.
+ *   num, flag, trigger
+ *          the parameters of the generic show and write functions (ctl.c),
+ *          for the files that are one number, one 0/1 flag, or a trigger
+ *          with nothing to parse; a row with functions of its own leaves
+ *          them out.
+ */
+typedef int ctl_show_fn(struct pf_fs *fs, const struct ctl_file *f,
+			struct strbuf *sb);
+typedef int ctl_write_fn(struct pf_fs *fs, const struct ctl_file *f,
+			 const char *buf, size_t len);
+
+struct ctl_file {
 	const char *name;
-	mode_t mode;      /* 0444 stats, 0200 triggers, 0644 settings */
+	mode_t mode;
+	ctl_show_fn *show;
+	ctl_write_fn *write;
+	union {
+		/* One number, read through get and set through set (or, for
+		 * a setting the store keeps as an unsigned int, get_uint and
+		 * set_uint); shown in decimal; written as a decimal number in
+		 * min..max, or with bytes, as a size (ctl_parse_size(): K, M,
+		 * G or T) of at most max. */
+		struct {
+			uint64_t (*get)(struct store *st);
+			int (*set)(struct store *st, uint64_t v);
+			unsigned int (*get_uint)(struct store *st);
+			int (*set_uint)(struct store *st, unsigned int v);
+			uint64_t min, max;
+			bool bytes;
+		} num;
+		/* 0 or 1. */
+		struct {
+			bool (*get)(struct store *st);
+			void (*set)(struct store *st, bool on);
+		} flag;
+		/* Written "1": runs it (what it reports is not shown). */
+		int (*trigger)(struct store *st, uint64_t *out);
+	};
 };
 
-extern const struct ctl_entry ctl_table[CTL_NR];
+extern const struct ctl_file ctl_files[];
+extern const unsigned int ctl_nfiles;
 
-/* Index of the file called name, or -1. */
+/* Index of the file called name in ctl_files[], or -1. mm_stat, zram's
+ * first file, is the first row. */
 int ctl_lookup(const char *name);
+#define CTL_MM_STAT 0
+
+/* The contents of f at open, and a write to it: f's show and write, with
+ * -EACCES where f has none. */
+int pf_ctl_show(struct pf_fs *fs, const struct ctl_file *f, struct strbuf *sb);
+int pf_ctl_write(struct pf_fs *fs, const struct ctl_file *f, const char *buf,
+		 size_t len);
 
 /* fs-level figures that the stats files show beside the store's: a
  * snapshot of fs/'s counters (enum pf_counter) and settings. */
@@ -93,6 +127,9 @@ struct ctl_fs_stats {
 	unsigned int group_size;    /* pages per cold group, 1 = none */
 	uint64_t idle_pages;        /* store_idle_pages(), counted at the read */
 	uint64_t pool_reserve;      /* bound on the pool's reserve, bytes */
+	struct store_bd_stats bd;   /* the disk tier */
+	uint64_t writeback_after;   /* its policy: seconds idle, */
+	uint64_t mem_high;          /* ... above this many bytes */
 };
 
 /* Formatters: pure, append to sb. */
@@ -143,8 +180,6 @@ int ctl_parse_intake(const char *buf, size_t len, bool *cold,
 		     struct store_recomp_algorithm *a);
 /* "0" or "1". */
 int ctl_parse_bool(const char *buf, size_t len, bool *on);
-/* group_size: 1..STORE_GROUP_MAX; -EINVAL, -ERANGE. */
-int ctl_parse_group_size(const char *buf, size_t len, unsigned int *pages);
 /* writeback: zram's "idle", "huge", "huge_idle", "incompressible", also as
  * "type=WORD"; the STORE_WB_* in *type. */
 int ctl_parse_writeback(const char *buf, size_t len, unsigned int *type);
@@ -153,9 +188,6 @@ int ctl_parse_writeback(const char *buf, size_t len, unsigned int *type);
 int ctl_parse_backing(const char *buf, size_t len, char *path, size_t size);
 /* bd_stat: zram's three columns, then pagefold's. */
 void ctl_fmt_bd_stat(struct strbuf *sb, const struct store_bd_stats *bs);
-/* The disk tier's rows of .ctl/stat (after the others). */
-void ctl_fmt_bd_rows(struct strbuf *sb, const struct store_bd_stats *bs,
-		     uint64_t writeback_after, uint64_t mem_high);
 
 /*
  * Writes refused at the memory limit, told to the user. A write the store
@@ -225,7 +257,6 @@ extern struct ctl_enospc ctl_enospc_state;
 
 /* The write path's calls: a write of a regular file was refused with
  * ENOSPC (after counting it in enospc_reqs) / succeeded. */
-struct pf_fs;
 void pf_ctl_enospc_refused(struct pf_fs *fs);
 void pf_ctl_enospc_resumed(struct pf_fs *fs);
 static inline void pf_ctl_enospc_written(struct pf_fs *fs)

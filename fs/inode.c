@@ -245,14 +245,14 @@ struct pf_fs *pf_fs_create(uid_t owner_uid, gid_t owner_gid)
 	}
 	child_add(fs, fs->root, fs->ctl_dir);
 
-	for (int i = 0; i < CTL_NR; i++) {
-		inode = inode_new(fs, PF_CTL, S_IFREG | ctl_table[i].mode,
+	for (unsigned int i = 0; i < ctl_nfiles; i++) {
+		inode = inode_new(fs, PF_CTL, S_IFREG | ctl_files[i].mode,
 				  owner_uid, owner_gid, NULL);
 		if (!inode)
 			goto free_tree;
-		inode->ctl = (enum ctl_id)i;
+		inode->ctl = &ctl_files[i];
 		inode->nlink = 1;
-		inode->name = ns_strdup(fs, ctl_table[i].name, false, NULL);
+		inode->name = ns_strdup(fs, ctl_files[i].name, false, NULL);
 		if (!inode->name) {
 			inode_free(fs, inode);
 			goto free_tree;

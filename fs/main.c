@@ -33,16 +33,10 @@
 /* ---- options ---- */
 
 struct pf_conf {
-	struct store_config store;
-	bool defrag_set;
-	unsigned int threads;     /* 0 = default */
-	unsigned int spin_us;     /* recv.h */
+	struct opt_mount opt;     /* the options, at their defaults first */
 	bool show_help;
 	bool show_version;
 	const char *nonopt[2];    /* [source] mountpoint */
-	char *backing_file;       /* disk tier; NULL = none */
-	uint64_t writeback_after;
-	uint64_t mem_high;
 	int n_nonopt;
 	char err[256];            /* first error, printed once */
 };
@@ -66,11 +60,6 @@ enum {
 	KEY_WB_AFTER,
 	KEY_MEM_HIGH,
 };
-
-/* Pages idle this long go to the cold codec unless the options say
- * otherwise: most swapped-out pages sit for minutes, and zstd then holds
- * them in ~2/3 of the memory LZ4 needs. */
-#define PF_RECOMPRESS_AFTER 300
 
 static const struct fuse_opt pf_opt_spec[] = {
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -160,11 +149,11 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 			return conf_error(conf, "bad mem_limit '%s': %s", val,
 					  ret == -ERANGE ? "too large" :
 					  "expected bytes with an optional K, M, G or T suffix");
-		conf->store.mem_limit = v;
+		conf->opt.store.mem_limit = v;
 		return 0;
 	}
 	case KEY_FOLD:
-		if (opt_parse_fold(val, &conf->store.fold))
+		if (opt_parse_fold(val, &conf->opt.store.fold))
 			return conf_error(conf, "bad fold '%s': expected inline, scan or off",
 					  val);
 		return 0;
@@ -172,42 +161,41 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 		if (opt_parse_uint(val, 0, 100, &v))
 			return conf_error(conf, "bad defrag_ratio '%s': expected 0..100",
 					  val);
-		conf->store.defrag_ratio = (unsigned int)v;
-		conf->defrag_set = true;
+		conf->opt.store.defrag_ratio = (unsigned int)v;
 		return 0;
 	case KEY_THREADS:
 		if (opt_parse_uint(val, 1, PF_MAX_THREADS, &v))
 			return conf_error(conf, "bad max_threads '%s': expected 1..%d",
 					  val, PF_MAX_THREADS);
-		conf->threads = (unsigned int)v;
+		conf->opt.threads = (unsigned int)v;
 		return 0;
 	case KEY_SPIN:
 		if (opt_parse_uint(val, 0, PF_SPIN_US_MAX, &v))
 			return conf_error(conf, "bad spin_us '%s': expected microseconds, 0..%u",
 					  val, PF_SPIN_US_MAX);
-		conf->spin_us = (unsigned int)v;
+		conf->opt.spin_us = (unsigned int)v;
 		return 0;
 	case KEY_RECOMP_AFTER:
 		if (opt_parse_uint(val, 0, STORE_RECOMPRESS_AFTER_MAX, &v))
 			return conf_error(conf, "bad recompress_after '%s': expected seconds, 0..%llu",
 					  val, (unsigned long long)STORE_RECOMPRESS_AFTER_MAX);
-		conf->store.recompress_after = v;
+		conf->opt.store.recompress_after = v;
 		return 0;
 	case KEY_RECOMP_ALG:
-		ret = opt_parse_codec(val, &conf->store.recomp);
+		ret = opt_parse_codec(val, &conf->opt.store.recomp);
 		if (ret)
 			return codec_error(conf, "recomp_algorithm", val, ret,
 					   "zstd or lz4hc, optionally :LEVEL");
 		return 0;
 	case KEY_INTAKE:
-		ret = opt_parse_intake(val, &conf->store.intake_cold,
-				       &conf->store.intake);
+		ret = opt_parse_intake(val, &conf->opt.store.intake_cold,
+				       &conf->opt.store.intake);
 		if (ret)
 			return codec_error(conf, "intake", val, ret,
 					   "lz4, or zstd or lz4hc, optionally :LEVEL");
 		return 0;
 	case KEY_READ_IDLE:
-		if (opt_parse_bool(val, &conf->store.read_idle))
+		if (opt_parse_bool(val, &conf->opt.store.read_idle))
 			return conf_error(conf, "bad read_idle '%s': expected 0 or 1",
 					  val);
 		return 0;
@@ -215,13 +203,14 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 		if (opt_parse_uint(val, 1, STORE_GROUP_MAX, &v))
 			return conf_error(conf, "bad group_size '%s': expected pages, 1..%u",
 					  val, STORE_GROUP_MAX);
-		conf->store.group_size = (unsigned int)v;
+		conf->opt.store.group_size = (unsigned int)v;
 		return 0;
 	case KEY_POOL_RESERVE:
 		if (opt_parse_size(val, &v) || v > STORE_POOL_RESERVE_MAX)
 			return conf_error(conf, "bad pool_reserve '%s': expected bytes with an optional K or M suffix, at most 256M",
 					  val);
-		conf->store.pool_reserve = v ? v : STORE_POOL_RESERVE_NONE;
+		/* 0 in store_config is the default: none has its own value */
+		conf->opt.store.pool_reserve = v ? v : STORE_POOL_RESERVE_NONE;
 		return 0;
 	case KEY_POOL_REFILL: {
 		bool on;
@@ -229,28 +218,28 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 		if (opt_parse_bool(val, &on))
 			return conf_error(conf, "bad pool_refill '%s': expected 0 or 1",
 					  val);
-		conf->store.refill = on;
+		conf->opt.store.refill = on;
 		return 0;
 	}
 	case KEY_BACKING_FILE:
 		if (!*val)
 			return conf_error(conf, "bad backing_file '': expected a path");
-		free(conf->backing_file);
-		conf->backing_file = strdup(val);
-		if (!conf->backing_file)
+		free(conf->opt.backing_file);
+		conf->opt.backing_file = strdup(val);
+		if (!conf->opt.backing_file)
 			return conf_error(conf, "out of memory");
 		return 0;
 	case KEY_WB_AFTER:
 		if (opt_parse_uint(val, 0, STORE_RECOMPRESS_AFTER_MAX, &v))
 			return conf_error(conf, "bad writeback_after '%s': expected seconds, 0..%llu",
 					  val, (unsigned long long)STORE_RECOMPRESS_AFTER_MAX);
-		conf->writeback_after = v;
+		conf->opt.writeback_after = v;
 		return 0;
 	case KEY_MEM_HIGH:
 		if (opt_parse_size(val, &v))
 			return conf_error(conf, "bad mem_high '%s': expected bytes with an optional K, M, G or T suffix",
 					  val);
-		conf->mem_high = v;
+		conf->opt.mem_high = v;
 		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		if (conf->n_nonopt == 2)
@@ -269,6 +258,7 @@ static void usage(const char *prog)
 	printf("Mounts a filesystem whose files are page stores kept in memory,\n"
 	       "compressed (LZ4) and with identical pages folded into one.\n"
 	       "Statistics, triggers and settings are in mountpoint/.ctl.\n\n");
+	/* The defaults from where they are set (store.h, opts.h, recv.h). */
 	printf("pagefold options:\n"
 	       "    -o mem_limit=SIZE      most memory the store may hold, in bytes or\n"
 	       "                           with a K, M, G or T suffix, at most the\n"
@@ -277,12 +267,12 @@ static void usage(const char *prog)
 	       "                           written (default); scan: only when 1 is\n"
 	       "                           written to .ctl/fold; off: never\n"
 	       "    -o defrag_ratio=PCT    0..100: pool fragmentation above which\n"
-	       "                           compaction runs (default 20)\n"
+	       "                           compaction runs (default %u)\n"
 	       "    -o max_threads=N       worker threads, all started at mount\n"
-	       "                           (default: twice the CPUs, 4..16)\n"
+	       "                           (default: twice the CPUs, %d..%d)\n"
 	       "    -o recompress_after=S  seconds a page must stay untouched before\n"
 	       "                           it is recompressed with the cold codec;\n"
-	       "                           0 = only when asked (default 300)\n"
+	       "                           0 = only when asked (default %u)\n"
 	       "    -o recomp_algorithm=A  the cold codec: zstd or lz4hc, optionally\n"
 	       "                           :LEVEL (default zstd:6)\n"
 	       "    -o intake=A            what written pages are compressed with:\n"
@@ -293,12 +283,12 @@ static void usage(const char *prog)
 	       "    -o read_idle=0|1       1: a page read is left idle, so the next\n"
 	       "                           aging tick recompresses it (swap: a page\n"
 	       "                           read is back in RAM); default 0\n"
-	       "    -o group_size=N        1..16: idle pages of a file recompressed\n"
+	       "    -o group_size=N        1..%u: idle pages of a file recompressed\n"
 	       "                           together, N to a zstd frame; 1 = each\n"
-	       "                           alone (default 8)\n"
+	       "                           alone (default %u)\n"
 	       "    -o pool_reserve=SIZE   resident memory the pool keeps ready for\n"
 	       "                           new spans (counted in mem_used_total), at\n"
-	       "                           most 256M; 0 = none (default 256K)\n"
+	       "                           most %lluM; 0 = none (default %uK)\n"
 	       "    -o pool_refill=0|1     1: a background thread faults the pool's\n"
 	       "                           new pages in ahead of the writers\n"
 	       "                           (default 0)\n"
@@ -313,7 +303,7 @@ static void usage(const char *prog)
 	       "                           0 = off (default)\n"
 	       "    -o spin_us=US          after serving a request, one worker polls\n"
 	       "                           for the next one this long before it\n"
-	       "                           sleeps; 0 = never poll (default 50)\n"
+	       "                           sleeps; 0 = never poll (default %u)\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -s                     one worker thread\n"
 	       "    -d, -o debug           print every request (implies -f)\n"
@@ -321,7 +311,14 @@ static void usage(const char *prog)
 	       "    -V, --version          print versions\n"
 	       "    -o clone_fd, -o max_idle_threads=N\n"
 	       "                           accepted for compatibility; no effect\n\n"
-	       "FUSE options (allow_other, default_permissions, ...):\n");
+	       "FUSE options (allow_other, default_permissions, ...):\n",
+	       STORE_DEFRAG_RATIO_DEFAULT,
+	       OPT_THREADS_DEFAULT_MIN, OPT_THREADS_DEFAULT_MAX,
+	       STORE_RECOMPRESS_AFTER_DEFAULT,
+	       STORE_GROUP_MAX, STORE_GROUP_DEFAULT,
+	       (unsigned long long)(STORE_POOL_RESERVE_MAX >> 20),
+	       STORE_POOL_RESERVE_DEFAULT >> 10,
+	       PF_SPIN_US_DEFAULT);
 	fuse_lowlevel_help();
 }
 
@@ -448,14 +445,6 @@ static int check_mountpoint(const char *arg, const char *mnt)
 }
 
 
-static unsigned int default_threads(void)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	long n = cpus > 0 ? 2 * cpus : 4;
-
-	return (unsigned int)(n < 4 ? 4 : n > 16 ? 16 : n);
-}
-
 /* Helpers for large requests: one per CPU beside the requesting worker. */
 static unsigned int default_helpers(void)
 {
@@ -537,28 +526,28 @@ static int serve_mounted(struct pf_fs *fs, struct fuse_session *se,
 
 	pf_swap_safety(fs);
 
-	fs->st = store_create(&conf->store);
+	fs->st = store_create(&conf->opt.store);
 	if (!fs->st) {
 		pf_log(LOG_ERR, "cannot create the store: out of memory");
 		return -ENOMEM;
 	}
-	if (conf->defrag_set) {
-		ret = store_set_defrag_ratio(fs->st, conf->store.defrag_ratio);
-		if (ret)
-			pf_log(LOG_WARNING, "defrag_ratio: %s", strerror(-ret));
-	}
+	/* store_create() takes a defrag_ratio of 0 for the default; the
+	 * setter takes it as it is. */
+	ret = store_set_defrag_ratio(fs->st, conf->opt.store.defrag_ratio);
+	if (ret)
+		pf_log(LOG_WARNING, "defrag_ratio: %s", strerror(-ret));
 	if (*backing_fd >= 0) {
 		ret = store_set_backing_fd(fs->st, *backing_fd,
-					   conf->backing_file);
+					   conf->opt.backing_file);
 		*backing_fd = -1;	/* the store's now, or closed */
 		if (ret) {
 			pf_log(LOG_ERR, "backing_file %s: %s",
-			       conf->backing_file, strerror(-ret));
+			       conf->opt.backing_file, strerror(-ret));
 			return ret;
 		}
 	}
-	(void)store_set_writeback_after(fs->st, conf->writeback_after);
-	(void)store_set_mem_high(fs->st, conf->mem_high);
+	(void)store_set_writeback_after(fs->st, conf->opt.writeback_after);
+	(void)store_set_mem_high(fs->st, conf->opt.mem_high);
 
 	/* Like the workers: started now, under mlockall(), blocking the
 	 * signals only the main thread takes. */
@@ -571,7 +560,7 @@ static int serve_mounted(struct pf_fs *fs, struct fuse_session *se,
 		return ret;
 	}
 
-	fs->spin_us = conf->spin_us;
+	fs->spin_us = conf->opt.spin_us;
 	ret = pf_recv_setup(se, fs->spin_us);
 	if (ret) {
 		pf_log(LOG_WARNING, "spin_us: cannot poll the fuse device (%s); workers only sleep",
@@ -612,11 +601,7 @@ int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts opts = { 0 };
-	struct pf_conf conf = {
-		.store.recompress_after = PF_RECOMPRESS_AFTER,
-		.store.fold = STORE_FOLD_INLINE,
-		.spin_us = PF_SPIN_US_DEFAULT,
-	};
+	struct pf_conf conf = { 0 };
 	struct fuse_session *se = NULL;
 	struct pf_fs *fs = NULL;
 	char mnt[PATH_MAX];
@@ -626,6 +611,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	pf_malloc_setup();	/* before any thread, any allocation worth it */
+	opt_mount_defaults(&conf.opt);
 	ret = parse_command_line(argv[0], &args, &conf, mnt);
 	if (ret) {
 		status = ret > 0 ? 0 : 1;
@@ -636,11 +622,11 @@ int main(int argc, char **argv)
 
 	/* The disk tier's file: opened (and refused) here, with the error on
 	 * the terminal, before the mount could hide a path below it. */
-	if (conf.backing_file) {
-		ret = pf_backing_open(conf.backing_file, &backing_fd);
+	if (conf.opt.backing_file) {
+		ret = pf_backing_open(conf.opt.backing_file, &backing_fd);
 		if (ret) {
 			fprintf(stderr, "pagefold: bad backing_file '%s': %s\n",
-				conf.backing_file,
+				conf.opt.backing_file,
 				ret == -EDEADLK ? "on a pagefold mount (writeback through pagefold deadlocks)" :
 				ret == -EINVAL ? "not a regular file" :
 				strerror(-ret));
@@ -649,11 +635,11 @@ int main(int argc, char **argv)
 		/* Shown in .ctl/backing_dev: absolute, as the daemon's working
 		 * directory will be /. */
 		{
-			char *abs = realpath(conf.backing_file, NULL);
+			char *abs = realpath(conf.opt.backing_file, NULL);
 
 			if (abs) {
-				free(conf.backing_file);
-				conf.backing_file = abs;
+				free(conf.opt.backing_file);
+				conf.opt.backing_file = abs;
 			}
 		}
 	}
@@ -664,7 +650,7 @@ int main(int argc, char **argv)
 		goto free_args;
 	}
 	fs->threads = opts.singlethread ? 1 :
-		      conf.threads ? conf.threads : default_threads();
+		      conf.opt.threads;
 
 	se = fuse_session_new(&args, &pf_ops, sizeof(pf_ops), fs);
 	if (!se)
@@ -705,7 +691,7 @@ destroy_fs:
 free_args:
 	if (backing_fd >= 0)
 		close(backing_fd);
-	free(conf.backing_file);
+	free(conf.opt.backing_file);
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
 	return status;

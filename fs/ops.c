@@ -389,7 +389,7 @@ static int ctl_open(struct pf_fs *fs, fuse_req_t req, struct pf_inode *inode,
 		    struct fuse_file_info *fi)
 {
 	int acc = fi->flags & O_ACCMODE;
-	mode_t mode = ctl_table[inode->ctl].mode;
+	mode_t mode = inode->ctl->mode;
 	struct ctl_handle *h = NULL;
 	struct strbuf sb;
 	int ret;

@@ -1,13 +1,31 @@
 // SPDX-License-Identifier: MIT
 /*
- * opts.c - value parsing for mount options and /.ctl settings.
+ * opts.c - the mount options' defaults; value parsing for mount options
+ * and /.ctl settings.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysinfo.h>
+#include <unistd.h>
 
 #include "opts.h"
+#include "recv.h"
+
+void opt_mount_defaults(struct opt_mount *m)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	long n = cpus > 0 ? 2 * cpus : OPT_THREADS_DEFAULT_MIN;
+
+	*m = (struct opt_mount){
+		.threads = (unsigned int)(n < OPT_THREADS_DEFAULT_MIN ?
+					  OPT_THREADS_DEFAULT_MIN :
+					  n > OPT_THREADS_DEFAULT_MAX ?
+					  OPT_THREADS_DEFAULT_MAX : n),
+		.spin_us = PF_SPIN_US_DEFAULT,
+	};
+	store_config_default(&m->store);
+}
 
 /* Decimal digits only; *end is left at the first non-digit. */
 static int parse_digits(const char *s, uint64_t *val, const char **end)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * opts.h - parsing and naming of the values pagefold accepts, shared by the
- * mount options (main.c) and the /.ctl settings (ctl.c), so that both take
- * the same values and refuse the same ones. Pure functions on
- * NUL-terminated strings (no blanks, no signs, decimal digits only), but
- * opt_ram_bytes(), which asks the kernel.
+ * opts.h - the mount options' defaults, and the parsing and naming of the
+ * values pagefold accepts, shared by the mount options (main.c) and the
+ * /.ctl settings (ctl.c), so that both take the same values and refuse
+ * the same ones. Pure functions on NUL-terminated strings (no blanks, no
+ * signs, decimal digits only), but opt_ram_bytes() and
+ * opt_mount_defaults(), which ask the kernel.
  */
 #ifndef PAGEFOLD_FS_OPTS_H
 #define PAGEFOLD_FS_OPTS_H
@@ -14,6 +15,29 @@
 #include <stdint.h>
 
 #include "store.h"
+
+/*
+ * The mount options' values, each at its default until the command line
+ * sets it (main.c): opt_mount_defaults() is the one place fs/ decides
+ * them. The store's are store_config_default()'s (store.h); the daemon's
+ * own are in the comments below.
+ */
+struct opt_mount {
+	struct store_config store;
+	/* Worker threads, all started at mount: twice the CPUs, at least
+	 * OPT_THREADS_DEFAULT_MIN, at most OPT_THREADS_DEFAULT_MAX. */
+	unsigned int threads;
+	unsigned int spin_us;      /* PF_SPIN_US_DEFAULT (recv.h) */
+	char *backing_file;        /* the disk tier; NULL: none */
+	/* The writeback policy (store_set_writeback_after(),
+	 * store_set_mem_high()): 0, off. */
+	uint64_t writeback_after;
+	uint64_t mem_high;
+};
+#define OPT_THREADS_DEFAULT_MIN 4
+#define OPT_THREADS_DEFAULT_MAX 16
+
+void opt_mount_defaults(struct opt_mount *m);
 
 /*
  * Errors, the same for every value (mount options and /.ctl settings):

@@ -90,7 +90,7 @@ struct pf_inode {
 	struct store_file *sf; /* ns_lock to change; stable while open */
 
 	char *target;        /* symlinks */
-	enum ctl_id ctl;     /* PF_CTL */
+	const struct ctl_file *ctl; /* PF_CTL: its row of ctl_files[] */
 };
 
 /* fs-level counters, read through pf_counter_read(). */
@@ -196,10 +196,6 @@ void pf_dirlist_free(struct pf_dirlist *dl);
 typedef int pf_file_visit_fn(void *ctx, const char *path, bool deleted,
 			     uint64_t size, const struct store_file_stats *fst);
 int pf_fs_for_each_file(struct pf_fs *fs, pf_file_visit_fn *visit, void *ctx);
-
-/* ctl.c: contents of a /.ctl file at open; a write to one. */
-int pf_ctl_show(struct pf_fs *fs, enum ctl_id id, struct strbuf *sb);
-int pf_ctl_write(struct pf_fs *fs, enum ctl_id id, const char *buf, size_t len);
 
 /* file.c: byte ranges of regular files onto store pages. All return 0 or
  * -errno; the inode must be a regular file the caller holds open or

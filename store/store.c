@@ -1019,14 +1019,28 @@ void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 
 /* ---- the store ---- */
 
+void store_config_default(struct store_config *cfg)
+{
+	*cfg = (struct store_config){
+		.fold = STORE_FOLD_DEFAULT,
+		.huge_threshold = STORE_HUGE_THRESHOLD_DEFAULT,
+		.defrag_ratio = STORE_DEFRAG_RATIO_DEFAULT,
+		.recompress_after = STORE_RECOMPRESS_AFTER_DEFAULT,
+		.group_size = codec_group_available() ? STORE_GROUP_DEFAULT : 1,
+		.pool_reserve = STORE_POOL_RESERVE_DEFAULT,
+	};
+}
+
 struct store *store_create(const struct store_config *cfg)
 {
-	struct store_config def = { 0 };
+	struct store_config def;
 	struct pf_mem boot;
 	struct store *st;
 
-	if (!cfg)
+	if (!cfg) {
+		store_config_default(&def);
 		cfg = &def;
+	}
 	if (cfg->fold > STORE_FOLD_OFF || cfg->defrag_ratio > 100 ||
 	    cfg->huge_threshold > PAGE)
 		return NULL;
@@ -1043,14 +1057,11 @@ struct store *store_create(const struct store_config *cfg)
 	atomic_init(&st->mem_used_max, 0);
 	atomic_init(&st->rc.walk_bytes, 0);	/* mem_total() reads it */
 	atomic_init(&st->fold_mode, cfg->fold);
-	atomic_init(&st->defrag_ratio,
-		    cfg->defrag_ratio ? cfg->defrag_ratio : 20);
-	/* 7/8 of a page: the pool packs objects across page boundaries, so
-	 * a 3.5 KiB object costs 3.5 KiB; measured on real programs' pages,
-	 * 3/4 stored ~2% of them raw for ~0.8% more memory, 7/8 is the
-	 * smallest total (up to 4095 packs slightly worse). */
+	/* A field left 0 takes its default (store.h). */
+	atomic_init(&st->defrag_ratio, cfg->defrag_ratio ? cfg->defrag_ratio :
+				       STORE_DEFRAG_RATIO_DEFAULT);
 	st->huge_threshold = cfg->huge_threshold ? cfg->huge_threshold :
-						   PAGE * 7 / 8;
+			     STORE_HUGE_THRESHOLD_DEFAULT;
 	st->hash = cfg->hash ? cfg->hash : default_hash;
 	ctr_stripes_init(st->ctr, CTR_STRIPES);
 	pthread_mutex_init(&st->files_lock, NULL);

@@ -83,15 +83,51 @@ struct store_recomp_algorithm {
 	int level;		/* 0 = the codec's default */
 };
 
+/*
+ * The store's defaults, each in this one place with the reason for it:
+ * what store_config_default() fills in, what store_create() takes for a
+ * field left 0 where 0 is not a value of the field, and what pagefold(8)
+ * documents for the mount options of the same names. The rest is off or
+ * none by default: no memory limit, no cold intake, read_idle and the
+ * refill off; the cold codec is zstd at its own default level, 6 (lz4hc
+ * at 9 in a build without zstd).
+ */
+/* Fold as pages are written: a page stored twice costs one object from
+ * its first write on, for a hash and an index lookup per write. */
+#define STORE_FOLD_DEFAULT STORE_FOLD_INLINE
+/* 7/8 of a page: the pool packs objects across page boundaries, so a 3.5
+ * KiB object costs 3.5 KiB; measured on real programs' pages, 3/4 stored
+ * ~2% of them raw for ~0.8% more memory, 7/8 is the smallest total (up to
+ * 4095 packs slightly worse). */
+#define STORE_HUGE_THRESHOLD_DEFAULT (STORE_PAGE_SIZE * 7 / 8)
+/* Compaction copies every object it moves: the background thread waits
+ * until a fifth of the pool's pages is unused, and store_compact() empties
+ * the spans less than four fifths used. */
+#define STORE_DEFRAG_RATIO_DEFAULT 20u
+/* Five minutes: most swapped-out pages sit for minutes, and zstd then
+ * holds them in ~2/3 of the memory LZ4 needs. */
+#define STORE_RECOMPRESS_AFTER_DEFAULT 300u
+/* 8 pages to a zstd frame: real programs' pages took 0.557 of zram's
+ * memory against 0.638 one page a frame, and a random 4 KiB read of a cold
+ * page ran at 0.41 of LZ4's speed; 16 saved 2% more for 0.26
+ * (tests/bench/README.md, bench-recompress). 1 (no groups) in a build
+ * without zstd. */
+#define STORE_GROUP_DEFAULT 8u
+/* All the reserve can hold in use (2 pages for each span length, 1 to 32
+ * pages), so by default the bound is never what limits it. */
+#define STORE_POOL_RESERVE_DEFAULT (256u << 10)
+
 struct store_config {
 	uint64_t mem_limit;          /* bytes, 0 = no limit */
-	enum store_fold_mode fold;   /* default STORE_FOLD_INLINE */
+	enum store_fold_mode fold;   /* STORE_FOLD_INLINE (0) by default */
 	unsigned int huge_threshold; /* compressed size >= this: stored raw;
-					0 = default (7/8 of a page, 3584) */
+					0 = STORE_HUGE_THRESHOLD_DEFAULT */
 	unsigned int defrag_ratio;   /* percent, 0..100: background compaction
 					starts when fragmentation passes it and
 					store_compact() empties spans used below
-					100 - defrag_ratio; 0 = default (20) */
+					100 - defrag_ratio; 0 here is
+					STORE_DEFRAG_RATIO_DEFAULT (a ratio of
+					0: store_set_defrag_ratio()) */
 	bool no_background;          /* don't start the background threads
 					(compaction, aging + recompression) */
 	uint64_t recompress_after;   /* seconds idle before a page goes to the
@@ -103,9 +139,10 @@ struct store_config {
 	struct store_recomp_algorithm intake; /* with intake_cold */
 	bool read_idle;              /* a read leaves the page idle
 					(store_set_read_idle()) */
-	unsigned int group_size;     /* pages per cold group; 0 = default
-					(STORE_GROUP_DEFAULT), 1 = none
-					(store_set_group_size()) */
+	unsigned int group_size;     /* pages per cold group, 1 = none
+					(store_set_group_size()); 0 = the
+					build's default (STORE_GROUP_DEFAULT,
+					1 without zstd) */
 	/* The pool's reserve of resident pages for new spans, bytes (rounded
 	 * down to pages; counted in mem_used_total): 0 = the default,
 	 * STORE_POOL_RESERVE_DEFAULT; STORE_POOL_RESERVE_NONE: none. */
@@ -122,11 +159,15 @@ struct store_config {
 	uint64_t (*hash)(const void *page, size_t len);
 };
 
-#define STORE_POOL_RESERVE_DEFAULT (256u << 10)
 #define STORE_POOL_RESERVE_NONE    UINT64_MAX
 #define STORE_POOL_RESERVE_MAX     (UINT64_C(256) << 20)
 
-/* NULL on allocation failure. cfg may be NULL for defaults. */
+/* Every field of *cfg at its default, as the value itself (no 0 standing
+ * for one): the defaults above, recompress_after included, and the group
+ * size this build can use. */
+void store_config_default(struct store_config *cfg);
+
+/* NULL on allocation failure. cfg NULL: store_config_default()'s. */
 struct store *store_create(const struct store_config *cfg);
 /* Stops the background thread, frees every file and the pool; NULL is ok. */
 void store_destroy(struct store *st);
@@ -390,7 +431,6 @@ void store_set_read_idle(struct store *st, bool on);
  * -EOPNOTSUPP above 1 without zstd in the build.
  */
 #define STORE_GROUP_MAX     16u
-#define STORE_GROUP_DEFAULT 8u
 int store_set_group_size(struct store *st, unsigned int pages);
 unsigned int store_get_group_size(struct store *st);
 bool store_get_read_idle(struct store *st);
