@@ -69,7 +69,7 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		  const struct ctl_fs_stats *fss)
 {
 	const struct store_bd_stats *bs = &fss->bd;
-	char recomp[32], intake[32];
+	char cold[32], intake[32];
 	const struct stat_row rows[] = {
 		{ "orig_data_size", ss->orig_data_size },
 		{ "compr_data_size", ss->compr_data_size },
@@ -131,7 +131,7 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "pool_refill_pages", ss->pool_refill_pages },
 		{ "pool_writer_pages", ss->pool_writer_pages },
 		{ "fold", .str = opt_fold_name(fss->fold) },
-		{ "recomp_algorithm", .str = recomp },
+		{ "recomp_algorithm", .str = cold },
 		{ "intake", .str = intake },
 		/* the disk tier */
 		{ "bd_count", bs->bd_count },
@@ -151,7 +151,7 @@ void ctl_fmt_stat(struct strbuf *sb, const struct store_stats *ss,
 		{ "mem_high", fss->mem_high },
 	};
 
-	store_recomp_algorithm_format(&fss->recomp, recomp, sizeof(recomp));
+	store_cold_codec_format(&fss->cold_codec, cold, sizeof(cold));
 	opt_format_intake(fss->intake_cold, &fss->intake, intake,
 			  sizeof(intake));
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -375,8 +375,8 @@ static bool next_word(const char **p, char *word, size_t size, bool *bad)
  * most once but priority; recomp_algorithm takes algo and priority alone
  * (all false). At least one word.
  */
-static int ctl_parse_recomp_words(const char *s, bool all,
-				  struct store_recomp_opts *o)
+static int ctl_parse_zram_words(const char *s, bool all,
+				struct store_recompress_opts *o)
 {
 	char word[CTL_MAX_WRITE];
 	const char *p = s;
@@ -394,11 +394,12 @@ static int ctl_parse_recomp_words(const char *s, bool all,
 		*val++ = '\0';
 		if (all && strcmp(word, "type") == 0 && !o->type) {
 			if (strcmp(val, "idle") == 0)
-				o->type = STORE_RECOMP_IDLE;
+				o->type = STORE_RECOMPRESS_IDLE;
 			else if (strcmp(val, "huge") == 0)
-				o->type = STORE_RECOMP_HUGE;
+				o->type = STORE_RECOMPRESS_HUGE;
 			else if (strcmp(val, "huge_idle") == 0)
-				o->type = STORE_RECOMP_IDLE | STORE_RECOMP_HUGE;
+				o->type = STORE_RECOMPRESS_IDLE |
+					  STORE_RECOMPRESS_HUGE;
 			else
 				return -EINVAL;
 		} else if (all && strcmp(word, "threshold") == 0 &&
@@ -425,7 +426,7 @@ static int ctl_parse_recomp_words(const char *s, bool all,
 }
 
 int ctl_parse_recompress(const char *buf, size_t len,
-			 struct store_recomp_opts *o)
+			 struct store_recompress_opts *o)
 {
 	struct ctl_value v = ctl_value(buf, len);
 
@@ -435,14 +436,14 @@ int ctl_parse_recompress(const char *buf, size_t len,
 		memset(o, 0, sizeof(*o));
 		return 0;	/* pagefold's own form: idle pages */
 	}
-	return ctl_parse_recomp_words(v.s, true, o);
+	return ctl_parse_zram_words(v.s, true, o);
 }
 
-int ctl_parse_recomp(const char *buf, size_t len,
-		     struct store_recomp_algorithm *a)
+int ctl_parse_cold_codec(const char *buf, size_t len,
+		     struct store_cold_codec *a)
 {
 	struct ctl_value v = ctl_value(buf, len);
-	struct store_recomp_opts o;
+	struct store_recompress_opts o;
 	int ret;
 
 	if (v.err)
@@ -450,7 +451,7 @@ int ctl_parse_recomp(const char *buf, size_t len,
 	if (!strchr(v.s, '='))
 		return opt_parse_codec(v.s, a);
 	/* zram's form: algo=CODEC [priority=1] */
-	ret = ctl_parse_recomp_words(v.s, false, &o);
+	ret = ctl_parse_zram_words(v.s, false, &o);
 	if (ret)
 		return ret;
 	if (!o.algo_set)
@@ -460,7 +461,7 @@ int ctl_parse_recomp(const char *buf, size_t len,
 }
 
 int ctl_parse_intake(const char *buf, size_t len, bool *cold,
-		     struct store_recomp_algorithm *a)
+		     struct store_cold_codec *a)
 {
 	struct ctl_value v = ctl_value(buf, len);
 
@@ -642,7 +643,7 @@ static void ctl_fs_stats(struct pf_fs *fs, struct ctl_fs_stats *fss)
 	fss->fold = store_get_fold_mode(fs->st);
 	fss->defrag_ratio = store_get_defrag_ratio(fs->st);
 	fss->recompress_after = store_get_recompress_after(fs->st);
-	store_get_recomp_algorithm(fs->st, &fss->recomp);
+	store_get_cold_codec(fs->st, &fss->cold_codec);
 	fss->intake_cold = store_get_intake(fs->st, &fss->intake);
 	fss->read_idle = store_get_read_idle(fs->st);
 	fss->group_size = store_get_group_size(fs->st);
@@ -871,7 +872,7 @@ static int write_mem_used_max(struct pf_fs *fs, const struct ctl_file *f,
 static int write_recompress(struct pf_fs *fs, const struct ctl_file *f,
 			    const char *buf, size_t len)
 {
-	struct store_recomp_opts ro;
+	struct store_recompress_opts ro;
 	int ret = ctl_parse_recompress(buf, len, &ro);
 
 	(void)f;
@@ -894,12 +895,12 @@ static int write_idle(struct pf_fs *fs, const struct ctl_file *f,
 static int show_recomp_algorithm(struct pf_fs *fs, const struct ctl_file *f,
 				 struct strbuf *sb)
 {
-	struct store_recomp_algorithm a;
+	struct store_cold_codec a;
 	char alg[32];
 
 	(void)f;
-	store_get_recomp_algorithm(fs->st, &a);
-	store_recomp_algorithm_format(&a, alg, sizeof(alg));
+	store_get_cold_codec(fs->st, &a);
+	store_cold_codec_format(&a, alg, sizeof(alg));
 	strbuf_printf(sb, "%s\n", alg);
 	return 0;
 }
@@ -907,17 +908,17 @@ static int show_recomp_algorithm(struct pf_fs *fs, const struct ctl_file *f,
 static int write_recomp_algorithm(struct pf_fs *fs, const struct ctl_file *f,
 				  const char *buf, size_t len)
 {
-	struct store_recomp_algorithm a;
-	int ret = ctl_parse_recomp(buf, len, &a);
+	struct store_cold_codec a;
+	int ret = ctl_parse_cold_codec(buf, len, &a);
 
 	(void)f;
-	return ret ? ret : store_set_recomp_algorithm(fs->st, &a);
+	return ret ? ret : store_set_cold_codec(fs->st, &a);
 }
 
 /* The intake as opt_format_intake() writes it: "lz4", "zstd:1". */
 static void format_intake(struct pf_fs *fs, char *alg, size_t size)
 {
-	struct store_recomp_algorithm a;
+	struct store_cold_codec a;
 	bool cold = store_get_intake(fs->st, &a);
 
 	opt_format_intake(cold, &a, alg, size);
@@ -955,7 +956,7 @@ static int show_comp_algorithm(struct pf_fs *fs, const struct ctl_file *f,
 static int write_intake(struct pf_fs *fs, const struct ctl_file *f,
 			const char *buf, size_t len)
 {
-	struct store_recomp_algorithm a;
+	struct store_cold_codec a;
 	bool cold = false;
 	int ret = ctl_parse_intake(buf, len, &cold, &a);
 

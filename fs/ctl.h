@@ -120,9 +120,9 @@ struct ctl_fs_stats {
 	enum store_fold_mode fold;  /* current fold mode */
 	unsigned int defrag_ratio;  /* current defrag ratio, percent */
 	uint64_t recompress_after;  /* seconds, 0 = off */
-	struct store_recomp_algorithm recomp; /* the cold codec */
+	struct store_cold_codec cold_codec; /* the cold codec */
 	bool intake_cold;           /* the intake is a cold codec ... */
-	struct store_recomp_algorithm intake; /* ... this one */
+	struct store_cold_codec intake; /* ... this one */
 	bool read_idle;             /* a read leaves the page idle */
 	unsigned int group_size;    /* pages per cold group, 1 = none */
 	uint64_t idle_pages;        /* store_idle_pages(), counted at the read */
@@ -171,13 +171,13 @@ int ctl_parse_idle(const char *buf, size_t len, uint64_t *seconds);
  * order: type=idle|huge|huge_idle threshold=BYTES algo=CODEC[:LEVEL]
  * priority=1. ERANGE for a threshold past 4096 or a level out of range. */
 int ctl_parse_recompress(const char *buf, size_t len,
-			 struct store_recomp_opts *o);
+			 struct store_recompress_opts *o);
 int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs);
-int ctl_parse_recomp(const char *buf, size_t len,
-		     struct store_recomp_algorithm *a);
+int ctl_parse_cold_codec(const char *buf, size_t len,
+		     struct store_cold_codec *a);
 /* intake: "lz4" or a cold codec (opt_parse_intake()). */
 int ctl_parse_intake(const char *buf, size_t len, bool *cold,
-		     struct store_recomp_algorithm *a);
+		     struct store_cold_codec *a);
 /* "0" or "1". */
 int ctl_parse_bool(const char *buf, size_t len, bool *on);
 /* writeback: zram's "idle", "huge", "huge_idle", "incompressible", also as

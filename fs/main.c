@@ -103,7 +103,7 @@ static int conf_error(struct pf_conf *conf, const char *fmt, ...)
 static int codec_error(struct pf_conf *conf, const char *name,
 		       const char *val, int ret, const char *expected)
 {
-	struct store_recomp_algorithm a;
+	struct store_cold_codec a;
 	const char *colon = strchr(val, ':');
 	int min = 0, max = 0;
 
@@ -111,9 +111,9 @@ static int codec_error(struct pf_conf *conf, const char *name,
 		return conf_error(conf, "bad %s '%s': pagefold was built without it",
 				  name, val);
 	if (ret == -ERANGE && colon &&
-	    store_recomp_algorithm_parse(val, (size_t)(colon - val), &a) == 0) {
+	    store_cold_codec_parse(val, (size_t)(colon - val), &a) == 0) {
 		a.level = 0;
-		(void)store_recomp_algorithm_check(&a, &min, &max);
+		(void)store_cold_codec_check(&a, &min, &max);
 		return conf_error(conf, "bad %s '%s': level out of %d..%d",
 				  name, val, min, max);
 	}
@@ -182,7 +182,7 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 		conf->opt.store.recompress_after = v;
 		return 0;
 	case KEY_RECOMP_ALG:
-		ret = opt_parse_codec(val, &conf->opt.store.recomp);
+		ret = opt_parse_codec(val, &conf->opt.store.cold_codec);
 		if (ret)
 			return codec_error(conf, "recomp_algorithm", val, ret,
 					   "zstd or lz4hc, optionally :LEVEL");

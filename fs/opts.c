@@ -124,16 +124,16 @@ int opt_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *val)
 	return 0;
 }
 
-int opt_parse_codec(const char *s, struct store_recomp_algorithm *a)
+int opt_parse_codec(const char *s, struct store_cold_codec *a)
 {
 	const char *colon = strchr(s, ':');
-	struct store_recomp_algorithm c;
+	struct store_cold_codec c;
 	uint64_t level = 0;
 	const char *end;
 	int min, max, ret, lvl_ret = 0;
 
 	/* The name alone: the store knows the codecs. */
-	if (store_recomp_algorithm_parse(s, colon ? (size_t)(colon - s) :
+	if (store_cold_codec_parse(s, colon ? (size_t)(colon - s) :
 					 strlen(s), &c))
 		return -EINVAL;
 	if (colon) {
@@ -149,7 +149,7 @@ int opt_parse_codec(const char *s, struct store_recomp_algorithm *a)
 		}
 	}
 	c.level = 0;
-	ret = store_recomp_algorithm_check(&c, &min, &max);
+	ret = store_cold_codec_check(&c, &min, &max);
 	if (ret == -EINVAL)
 		return -EINVAL;
 	if (colon && (lvl_ret || level < (uint64_t)min || level > (uint64_t)max))
@@ -161,7 +161,7 @@ int opt_parse_codec(const char *s, struct store_recomp_algorithm *a)
 	return 0;
 }
 
-int opt_parse_intake(const char *s, bool *cold, struct store_recomp_algorithm *a)
+int opt_parse_intake(const char *s, bool *cold, struct store_cold_codec *a)
 {
 	int ret;
 
@@ -176,12 +176,12 @@ int opt_parse_intake(const char *s, bool *cold, struct store_recomp_algorithm *a
 	return 0;
 }
 
-int opt_format_intake(bool cold, const struct store_recomp_algorithm *a,
+int opt_format_intake(bool cold, const struct store_cold_codec *a,
 		      char *buf, size_t size)
 {
 	if (!cold)
 		return snprintf(buf, size, "lz4");
-	return store_recomp_algorithm_format(a, buf, size);
+	return store_cold_codec_format(a, buf, size);
 }
 
 int opt_parse_bool(const char *s, bool *on)

@@ -68,16 +68,16 @@ int opt_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *val);
 /* A cold codec as recomp_algorithm takes it: "zstd[:LEVEL]" or
  * "lz4hc[:LEVEL]" (no level: the codec's default, a->level = 0). -EINVAL
  * for an unknown codec or a malformed level, -ERANGE for a level outside
- * the codec's range (store_recomp_algorithm_check()), -EOPNOTSUPP for a
+ * the codec's range (store_cold_codec_check()), -EOPNOTSUPP for a
  * codec this build lacks. */
-int opt_parse_codec(const char *s, struct store_recomp_algorithm *a);
+int opt_parse_codec(const char *s, struct store_cold_codec *a);
 
 /* The intake (store_set_intake()): "lz4" (*cold = false) or a cold codec
  * as opt_parse_codec() takes it (*cold = true, the codec in *a), with its
  * errors. opt_format_intake() writes the same form back ("lz4",
  * "zstd:1"); returns the length. */
-int opt_parse_intake(const char *s, bool *cold, struct store_recomp_algorithm *a);
-int opt_format_intake(bool cold, const struct store_recomp_algorithm *a,
+int opt_parse_intake(const char *s, bool *cold, struct store_cold_codec *a);
+int opt_format_intake(bool cold, const struct store_cold_codec *a,
 		      char *buf, size_t size);
 
 /* "0" or "1"; another number is -ERANGE ("2"), or -EINVAL when it spells

@@ -3,7 +3,7 @@
  * backing.c - the disk tier: writeback of pages to a backing file, the
  * space map of that file, reads from it, and the writeback policy thread.
  *
- * A writeback walk (as recomp.c's) visits every cluster of every file under
+ * A writeback walk (as recompress.c's) visits every cluster of every file under
  * its lock and copies the objects of the slots it wants into a batch
  * buffer (object after object, 16-byte aligned); a full batch, or the end
  * of a file, is flushed: whole free blocks are found for it, it is written
@@ -61,7 +61,7 @@ struct refent {
 
 struct backing {
 	struct store *st;
-	struct pf_mem mem;		/* blk, pend, refs: mem_used_total */
+	struct meta_mem mem;		/* blk, pend, refs: mem_used_total */
 	pthread_mutex_t wb;
 	pthread_rwlock_t io;
 	pthread_mutex_t lock;		/* everything below up to the stats */
@@ -122,12 +122,12 @@ static int blk_reserve(struct backing *bd, uint32_t n)
 		return -EFBIG;
 	while (cap < n)
 		cap = cap > MAX_BLOCKS / 2 ? MAX_BLOCKS : cap * 2;
-	nb = pf_alloc(&bd->mem, (size_t)cap * sizeof(*nb), META_ZERO, NULL);
+	nb = meta_alloc(&bd->mem, (size_t)cap * sizeof(*nb), META_ZERO, NULL);
 	if (!nb)
 		return -ENOMEM;
 	if (bd->blk)
 		memcpy(nb, bd->blk, (size_t)bd->cap * sizeof(*nb));
-	pf_free(&bd->mem, bd->blk);
+	meta_free(&bd->mem, bd->blk);
 	bd->blk = nb;
 	bd->cap = cap;
 	return 0;
@@ -137,7 +137,7 @@ static void pend_add(struct backing *bd, uint32_t b)
 {
 	if (bd->npend == bd->pend_cap) {
 		uint32_t cap = bd->pend_cap ? bd->pend_cap * 2 : 256;
-		uint32_t *np = pf_alloc(&bd->mem, (size_t)cap * sizeof(*np),
+		uint32_t *np = meta_alloc(&bd->mem, (size_t)cap * sizeof(*np),
 					0, NULL);
 
 		if (!np)
@@ -145,7 +145,7 @@ static void pend_add(struct backing *bd, uint32_t b)
 				   counted as fragmentation, not lost */
 		if (bd->pend)
 			memcpy(np, bd->pend, bd->npend * sizeof(*np));
-		pf_free(&bd->mem, bd->pend);
+		meta_free(&bd->mem, bd->pend);
 		bd->pend = np;
 		bd->pend_cap = cap;
 	}
@@ -197,7 +197,7 @@ static int ref_grow(struct backing *bd)
 	struct refent *old = bd->refs, *nr;
 	uint32_t ocap = bd->refs_cap;
 
-	nr = pf_alloc(&bd->mem, (size_t)cap * sizeof(*nr), META_ZERO, NULL);
+	nr = meta_alloc(&bd->mem, (size_t)cap * sizeof(*nr), META_ZERO, NULL);
 	if (!nr)
 		return -ENOMEM;
 	bd->refs = nr;
@@ -212,7 +212,7 @@ static int ref_grow(struct backing *bd)
 			;
 		nr[j] = old[i];
 	}
-	pf_free(&bd->mem, old);
+	meta_free(&bd->mem, old);
 	return 0;
 }
 
@@ -327,9 +327,9 @@ static int cmp_u32(const void *a, const void *b)
 /* Give the block map, the pending list and the refs table back. */
 static void map_free(struct backing *bd)
 {
-	pf_free(&bd->mem, bd->blk);
-	pf_free(&bd->mem, bd->pend);
-	pf_free(&bd->mem, bd->refs);
+	meta_free(&bd->mem, bd->blk);
+	meta_free(&bd->mem, bd->pend);
+	meta_free(&bd->mem, bd->refs);
 	bd->blk = NULL;
 	bd->pend = NULL;
 	bd->refs = NULL;
@@ -598,8 +598,6 @@ struct wb_walk {
 
 static bool wb_wants(const struct wb_walk *w, slot_t s)
 {
-	bool idle = slot_age(s) >= w->threshold, huge = slot_flag(s);
-
 	if (slot_type(s) < SLOT_OBJ || slot_on_disk(s))
 		return false;
 	/* A grouped page's payload is its group's head object, shared with
@@ -609,16 +607,10 @@ static bool wb_wants(const struct wb_walk *w, slot_t s)
 	 * (rewritten, or read and so hot again) can be written back. */
 	if (slot_is_group(s))
 		return false;
-	switch (w->type) {
-	case STORE_WB_HUGE:
-		return huge;
-	case STORE_WB_HUGE | STORE_WB_IDLE:
-		return huge && idle;
-	case STORE_WB_INCOMPRESSIBLE:
+	if (w->type == STORE_WB_INCOMPRESSIBLE)
 		return (s & SLOT_KEEP) != 0;
-	default:
-		return idle;
-	}
+	return slot_of_type(s, w->type & STORE_WB_HUGE, w->type & STORE_WB_IDLE,
+			    w->threshold);
 }
 
 /* Take one page from the limit; false when it is used up. */
@@ -657,10 +649,10 @@ static bool wb_install(struct wb_walk *w, struct store_file *f,
 		file_rdunlock(f);
 		return false;
 	}
-	pf_lock(&c->lock);
+	futex_lock(&c->lock);
 	s = e->i < c->cap ? c->slot[e->i] : 0;
 	if ((s & SLOT_SEEN_MASK) != e->seen) {
-		pf_unlock(&c->lock);
+		futex_unlock(&c->lock);
 		file_rdunlock(f);
 		return false;
 	}
@@ -670,7 +662,7 @@ static bool wb_install(struct wb_walk *w, struct store_file *f,
 	slot_account(st, f, new, 1);
 	c->slot[e->i] = new;
 	atomic_fetch_add(&w->bd->bd_count, 1);
-	pf_unlock(&c->lock);
+	futex_unlock(&c->lock);
 	file_rdunlock(f);
 
 	/* The memory copy goes. */
@@ -814,7 +806,7 @@ static bool wb_cluster(struct wb_walk *w, struct store_file *f, uint64_t from,
 			file_rdunlock(f);
 			break;
 		}
-		pf_lock(&c->lock);
+		futex_lock(&c->lock);
 		for (; i < c->cap; i++) {
 			slot_t s = c->slot[i];
 			struct shared *sh = NULL;
@@ -887,7 +879,7 @@ static bool wb_cluster(struct wb_walk *w, struct store_file *f, uint64_t from,
 			w->nent++;
 			w->used = (w->used + size + GRAN - 1) & ~(GRAN - 1);
 		}
-		pf_unlock(&c->lock);
+		futex_unlock(&c->lock);
 		file_rdunlock(f);
 		if (!flush)
 			break;
@@ -1087,8 +1079,8 @@ struct backing *backing_create(struct store *st)
 	if (!bd)
 		return NULL;
 	bd->st = st;
-	pf_mem_init(&bd->mem, NULL, NULL);
-	pf_mem_set_pool(&bd->mem, st->pool);
+	meta_mem_init(&bd->mem, NULL, NULL);
+	meta_mem_set_pool(&bd->mem, st->pool);
 	pthread_mutex_init(&bd->wb, NULL);
 	pthread_rwlock_init(&bd->io, NULL);
 	pthread_mutex_init(&bd->lock, NULL);
@@ -1137,7 +1129,7 @@ void backing_stop(struct backing *bd)
 
 uint64_t backing_mem_bytes(struct backing *bd)
 {
-	return bd ? pf_mem_bytes(&bd->mem) + atomic_load(&bd->walk_bytes) : 0;
+	return bd ? meta_mem_bytes(&bd->mem) + atomic_load(&bd->walk_bytes) : 0;
 }
 
 /* ---- opening the file ---- */
@@ -1356,7 +1348,7 @@ void store_get_bd_stats(struct store *st, struct store_bd_stats *bs)
 			       (bd->file_blocks * BLK)) : 0;
 	bs->direct = bd->direct;
 	bs->punch = bd->punch;
-	bs->map_bytes = pf_mem_bytes(&bd->mem);
+	bs->map_bytes = meta_mem_bytes(&bd->mem);
 	pthread_mutex_unlock(&bd->lock);
 }
 

@@ -21,19 +21,19 @@ _Static_assert(CLUSTER_SLOTS <= UINT16_MAX, "live and cap are 16 bits");
 
 #define MAX_HEIGHT 6	/* 36 bits >= 31 bits of cluster index */
 
-struct cluster *cluster_new(struct pf_mem *mem, unsigned int cap, int *err)
+struct cluster *cluster_new(struct meta_mem *mem, unsigned int cap, int *err)
 {
-	struct cluster *c = pf_alloc(mem, sizeof(*c) + cap * sizeof(slot_t),
+	struct cluster *c = meta_alloc(mem, sizeof(*c) + cap * sizeof(slot_t),
 				     META_ZERO | META_LIMITED, err);
 
 	if (c) {
-		pf_lock_init(&c->lock);
+		futex_lock_init(&c->lock);
 		c->cap = (uint16_t)cap;
 	}
 	return c;
 }
 
-struct cluster *cluster_grow(struct pf_mem *mem, struct cluster *c,
+struct cluster *cluster_grow(struct meta_mem *mem, struct cluster *c,
 			     unsigned int cap, int *err)
 {
 	struct cluster *n = cluster_new(mem, cap, err);
@@ -45,9 +45,9 @@ struct cluster *cluster_grow(struct pf_mem *mem, struct cluster *c,
 	return n;
 }
 
-void cluster_free(struct pf_mem *mem, struct cluster *c)
+void cluster_free(struct meta_mem *mem, struct cluster *c)
 {
-	pf_free(mem, c);
+	meta_free(mem, c);
 }
 
 bool cluster_is_valid(const struct cluster *c, const char **why)
@@ -137,10 +137,10 @@ struct cluster *cdir_lookup(const struct cdir *d, uint64_t ci)
 	return n;
 }
 
-static struct dir_node *node_new(struct cdir *d, struct pf_mem *mem,
+static struct dir_node *node_new(struct cdir *d, struct meta_mem *mem,
 				 int *err)
 {
-	struct dir_node *n = pf_alloc(mem, sizeof(*n),
+	struct dir_node *n = meta_alloc(mem, sizeof(*n),
 				      META_ZERO | META_LIMITED, err);
 
 	if (n)
@@ -148,15 +148,15 @@ static struct dir_node *node_new(struct cdir *d, struct pf_mem *mem,
 	return n;
 }
 
-static void node_free(struct cdir *d, struct pf_mem *mem, struct dir_node *n)
+static void node_free(struct cdir *d, struct meta_mem *mem, struct dir_node *n)
 {
 	d->nodes--;
-	pf_free(mem, n);
+	meta_free(mem, n);
 }
 
 /* Drop a root that has nothing or only child[0] until the tree is no taller
  * than needed. */
-static void cdir_shrink(struct cdir *d, struct pf_mem *mem)
+static void cdir_shrink(struct cdir *d, struct meta_mem *mem)
 {
 	while (d->height > 0) {
 		struct dir_node *r = d->root;
@@ -180,7 +180,7 @@ static void cdir_shrink(struct cdir *d, struct pf_mem *mem)
 }
 
 /* Free the empty nodes on the path to ci, bottom up, then shrink. */
-static void cdir_prune(struct cdir *d, struct pf_mem *mem, uint64_t ci)
+static void cdir_prune(struct cdir *d, struct meta_mem *mem, uint64_t ci)
 {
 	struct dir_node *path[MAX_HEIGHT + 1];
 	unsigned int h, depth = 0;
@@ -204,7 +204,7 @@ static void cdir_prune(struct cdir *d, struct pf_mem *mem, uint64_t ci)
 	cdir_shrink(d, mem);
 }
 
-int cdir_insert(struct cdir *d, struct pf_mem *mem, uint64_t ci,
+int cdir_insert(struct cdir *d, struct meta_mem *mem, uint64_t ci,
 		struct cluster *c)
 {
 	struct dir_node *parent = NULL;
@@ -264,7 +264,7 @@ void cdir_replace(struct cdir *d, uint64_t ci, struct cluster *c)
 	*slot = c;
 }
 
-struct cluster *cdir_remove(struct cdir *d, struct pf_mem *mem, uint64_t ci)
+struct cluster *cdir_remove(struct cdir *d, struct meta_mem *mem, uint64_t ci)
 {
 	struct dir_node *parent = NULL;
 	struct cluster *c;
@@ -357,7 +357,7 @@ struct cluster *cdir_prev(const struct cdir *d, uint64_t ci, uint64_t *found)
 	return prev_rec(d->root, d->height, 0, ci, found);
 }
 
-static void clear_rec(struct cdir *d, struct pf_mem *mem, void *n,
+static void clear_rec(struct cdir *d, struct meta_mem *mem, void *n,
 		      unsigned int h, uint64_t base,
 		      void (*fn)(void *, uint64_t, struct cluster *), void *arg)
 {
@@ -377,7 +377,7 @@ static void clear_rec(struct cdir *d, struct pf_mem *mem, void *n,
 	node_free(d, mem, node);
 }
 
-void cdir_clear(struct cdir *d, struct pf_mem *mem,
+void cdir_clear(struct cdir *d, struct meta_mem *mem,
 		void (*fn)(void *arg, uint64_t ci, struct cluster *c),
 		void *arg)
 {

@@ -12,13 +12,13 @@
  *   bits  3..15  compressed size of the object, 1..4096 (OBJ/FOLD)
  *   bits 16..23  page age (OBJ/FOLD): ticks of recompress_after / 8 since
  *                the page was last written or read, saturating at 254;
- *                255 = marked idle by store_mark_idle() (recomp.c)
- *   bit  24      COLD (OBJ/FOLD): the recompressor moved this page's object
+ *                255 = marked idle by store_mark_idle() (recompress.c)
+ *   bit  24      COLD (OBJ/FOLD): recompression moved this page's object
  *                to the cold codec; counted in recomp_pages
  *   bit  25      KEEP (OBJ/FOLD): the cold codec was tried on this page and
  *                did not make it smaller; not tried again until rewritten
  *   bit  26      GROUP (OBJ, with COLD): the page is one of a group's,
- *                several pages in one zstd frame (recomp.c); the payload
+ *                several pages in one zstd frame (recompress.c); the payload
  *                is the group's head object, the size the page's share
  *                of the group's bytes (rounded up, at least 1); never
  *                with DISK: writeback skips grouped pages (backing.h)
@@ -132,6 +132,19 @@ static inline unsigned int slot_age(slot_t s)
 	return (unsigned int)((s >> SLOT_AGE_SHIFT) & 0xff);
 }
 
+/* zram's choice of pages by type= (recompress, writeback): huge (stored
+ * raw), huge and idle (age at least threshold) together, or - neither
+ * asked, or idle alone - idle. */
+static inline bool slot_of_type(slot_t s, bool huge, bool idle,
+				unsigned int threshold)
+{
+	bool is_idle = slot_age(s) >= threshold;
+
+	if (huge)
+		return slot_flag(s) && (!idle || is_idle);
+	return is_idle;
+}
+
 static inline slot_t slot_set_age(slot_t s, unsigned int age)
 {
 	return (s & ~SLOT_AGE_MASK) | ((slot_t)age << SLOT_AGE_SHIFT);
@@ -179,7 +192,7 @@ static inline slot_t slot_make_same(uint32_t payload, bool table)
  * pages of slots cap..CLUSTER_SLOTS - 1 are holes.
  */
 struct cluster {
-	struct pf_lock lock;
+	struct futex_lock lock;
 	uint16_t live;
 	uint16_t cap;
 	slot_t slot[];
@@ -199,13 +212,13 @@ static inline unsigned int cluster_cap_for(unsigned int off)
 
 /* A zeroed (all-empty) cluster of cap slots, or NULL with -ENOSPC/-ENOMEM
  * in *err. */
-struct cluster *cluster_new(struct pf_mem *mem, unsigned int cap, int *err);
+struct cluster *cluster_new(struct meta_mem *mem, unsigned int cap, int *err);
 /* c's slots in a new cluster of cap (> c->cap) slots (c is left for the
  * caller to replace and free); NULL with *err when it cannot be
  * allocated. No other thread may hold c. */
-struct cluster *cluster_grow(struct pf_mem *mem, struct cluster *c,
+struct cluster *cluster_grow(struct meta_mem *mem, struct cluster *c,
 			     unsigned int cap, int *err);
-void cluster_free(struct pf_mem *mem, struct cluster *c);
+void cluster_free(struct meta_mem *mem, struct cluster *c);
 /* Caller holds the cluster lock. */
 bool cluster_is_valid(const struct cluster *c, const char **why);
 
@@ -242,19 +255,19 @@ static inline void cdir_init(struct cdir *d)
 struct cluster *cdir_lookup(const struct cdir *d, uint64_t ci);
 /* Add cluster c at index ci (which must be free). -ENOSPC/-ENOMEM when a
  * node cannot be allocated; the directory is unchanged then. */
-int cdir_insert(struct cdir *d, struct pf_mem *mem, uint64_t ci,
+int cdir_insert(struct cdir *d, struct meta_mem *mem, uint64_t ci,
 		struct cluster *c);
 /* Put c in place of the cluster at ci (which must exist). */
 void cdir_replace(struct cdir *d, uint64_t ci, struct cluster *c);
 /* Unlink the cluster at ci (not freed) and prune empty nodes. */
-struct cluster *cdir_remove(struct cdir *d, struct pf_mem *mem, uint64_t ci);
+struct cluster *cdir_remove(struct cdir *d, struct meta_mem *mem, uint64_t ci);
 /* First cluster with index >= ci, or NULL. */
 struct cluster *cdir_next(const struct cdir *d, uint64_t ci, uint64_t *found);
 /* Last cluster with index <= ci, or NULL. */
 struct cluster *cdir_prev(const struct cdir *d, uint64_t ci, uint64_t *found);
 /* Free every node; fn (may be NULL) is called for each cluster first and
  * owns it afterwards. Leaves an empty directory. */
-void cdir_clear(struct cdir *d, struct pf_mem *mem,
+void cdir_clear(struct cdir *d, struct meta_mem *mem,
 		void (*fn)(void *arg, uint64_t ci, struct cluster *c),
 		void *arg);
 bool cdir_is_valid(const struct cdir *d, const char **why);

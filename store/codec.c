@@ -150,34 +150,34 @@ static struct cold_ctx *cold_ctx(void)
 static const struct {
 	const char *name;
 	int min, max, def;
-} cold_codecs[CODEC_COLD_NR] = {
+} cold_codecs[STORE_COLD_NR] = {
 	/* Measured on 62k pages of real programs (tests/bench), one page per
 	 * frame: level 1 holds them at 3.75x (LZ4: 2.5x), 3 at 3.82x, 6 at
 	 * 3.96x, 9 at 3.97x; compressing at ~300, 250, 100 and 40 MB/s. Cold
 	 * pages are compressed once, by a background thread: 6 is worth it.
 	 * Decoding speed is the same for all levels (~5 us a page). */
-	[CODEC_COLD_ZSTD] = { "zstd", 1, 19, 6 },
-	[CODEC_COLD_LZ4HC] = { "lz4hc", 1, 12, 9 },
+	[STORE_COLD_ZSTD] = { "zstd", 1, 19, 6 },
+	[STORE_COLD_LZ4HC] = { "lz4hc", 1, 12, 9 },
 };
 
-const char *codec_cold_name(enum codec_cold c)
+const char *codec_cold_name(enum store_cold_algo c)
 {
-	return c < CODEC_COLD_NR ? cold_codecs[c].name : NULL;
+	return c < STORE_COLD_NR ? cold_codecs[c].name : NULL;
 }
 
-void codec_cold_levels(enum codec_cold c, int *min, int *max, int *def)
+void codec_cold_levels(enum store_cold_algo c, int *min, int *max, int *def)
 {
 	*min = cold_codecs[c].min;
 	*max = cold_codecs[c].max;
 	*def = cold_codecs[c].def;
 }
 
-bool codec_cold_available(enum codec_cold c)
+bool codec_cold_available(enum store_cold_algo c)
 {
 #ifdef HAVE_ZSTD
-	return c < CODEC_COLD_NR;
+	return c < STORE_COLD_NR;
 #else
-	return c == CODEC_COLD_LZ4HC;
+	return c == STORE_COLD_LZ4HC;
 #endif
 }
 
@@ -289,7 +289,7 @@ int codec_thread_prepare(void)
 	return 0;
 }
 
-int codec_cold_prepare(enum codec_cold c, int level)
+int codec_cold_prepare(enum store_cold_algo c, int level)
 {
 	unsigned char *page = codec_scratch(SCRATCH_IN);
 	unsigned char *out = codec_scratch(SCRATCH_OUT);
@@ -307,7 +307,7 @@ int codec_cold_prepare(enum codec_cold c, int level)
 	return 0;
 }
 
-unsigned int codec_cold_compress(enum codec_cold c, int level,
+unsigned int codec_cold_compress(enum store_cold_algo c, int level,
 				 const void *page, void *dst, unsigned int cap)
 {
 	struct cold_ctx *cx;
@@ -316,7 +316,7 @@ unsigned int codec_cold_compress(enum codec_cold c, int level,
 	if (!codec_cold_available(c) || !(cx = cold_ctx()))
 		return 0;
 #ifdef HAVE_ZSTD
-	if (c == CODEC_COLD_ZSTD)
+	if (c == STORE_COLD_ZSTD)
 		return zstd_compress(cx, level, page, dst, cap);
 #endif
 	if (!cx->hc) {

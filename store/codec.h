@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store.h"	/* enum store_cold_algo */
+
 #define CODEC_PAGE 4096u
 
 /* True when the page is one 8-byte word repeated (zero pages included);
@@ -79,33 +81,27 @@ int codec_decode(const void *obj, unsigned int size, void *page);
  * belong to the threads, not to the stored data, and are not counted in
  * mem_used_total.
  */
-enum codec_cold {
-	CODEC_COLD_ZSTD = 0,
-	CODEC_COLD_LZ4HC = 1,
-	CODEC_COLD_NR
-};
-
 /* Name ("zstd", "lz4hc"), level range and default level of a codec. */
-const char *codec_cold_name(enum codec_cold c);
-void codec_cold_levels(enum codec_cold c, int *min, int *max, int *def);
+const char *codec_cold_name(enum store_cold_algo c);
+void codec_cold_levels(enum store_cold_algo c, int *min, int *max, int *def);
 /* False when pagefold was built without it (zstd is a build option). */
-bool codec_cold_available(enum codec_cold c);
+bool codec_cold_available(enum store_cold_algo c);
 
 /* Allocate the calling thread's context for compressing with codec c at
  * level (one page compressed and checked), for threads that compress with
  * it on a path that must not allocate (a cold intake). zstd sizes its
  * context to the level: prepare the level that will be used. 0, -ENOMEM,
  * -EIO, or -EOPNOTSUPP for a codec this build lacks. */
-int codec_cold_prepare(enum codec_cold c, int level);
+int codec_cold_prepare(enum store_cold_algo c, int level);
 
 /* Compress a page with the cold codec into dst (cap bytes); the size, or
  * 0 when the result would not be smaller than cap or the contexts could
  * not be allocated. */
-unsigned int codec_cold_compress(enum codec_cold c, int level,
+unsigned int codec_cold_compress(enum store_cold_algo c, int level,
 				 const void *page, void *dst, unsigned int cap);
 
 /*
- * Groups: up to CODEC_GROUP_MAX pages in one zstd frame (recomp.c). A
+ * Groups: up to CODEC_GROUP_MAX pages in one zstd frame (recompress.c). A
  * thread that reads a grouped page decodes the whole frame into its group
  * scratch, and keeps it there: the next read of a page of the same group
  * (serial) is a copy. The scratch (two buffers of a page per page of the

@@ -63,7 +63,7 @@ struct retired {
  *   shared == number of entries with refs >= 2
  */
 struct fold_shard {
-	struct pf_lock lock;
+	struct futex_lock lock;
 	struct hindex idx;		/* live entries by hash */
 	struct fold_entry **_Atomic dir;
 	uint32_t dir_cap;
@@ -78,7 +78,7 @@ struct fold_shard {
 } __attribute__((aligned(64)));
 
 struct fold_index {
-	struct pf_mem *mem;
+	struct meta_mem *mem;
 	fold_same_fn same;
 	void *ctx;
 	struct fold_shard shard[FOLD_SHARDS];
@@ -102,20 +102,20 @@ static inline struct fold_entry *sh_entry(struct fold_shard *sh,
 			local);
 }
 
-struct fold_index *fold_create(struct pf_mem *mem, fold_same_fn same,
+struct fold_index *fold_create(struct meta_mem *mem, fold_same_fn same,
 			       void *ctx)
 {
 	struct fold_index *fi;
 	unsigned int i;
 
-	fi = pf_alloc(mem, sizeof(*fi), META_ZERO | META_LIMITED, NULL);
+	fi = meta_alloc(mem, sizeof(*fi), META_ZERO | META_LIMITED, NULL);
 	if (!fi)
 		return NULL;
 	fi->mem = mem;
 	fi->same = same;
 	fi->ctx = ctx;
 	for (i = 0; i < FOLD_SHARDS; i++) {
-		pf_lock_init(&fi->shard[i].lock);
+		futex_lock_init(&fi->shard[i].lock);
 		atomic_init(&fi->shard[i].dir, NULL);
 	}
 	return fi;
@@ -133,17 +133,17 @@ void fold_destroy(struct fold_index *fi)
 		struct retired *r, *next;
 
 		for (c = 0; c < sh->nchunks; c++)
-			pf_free(fi->mem, dir[c]);
-		pf_free(fi->mem, dir);
-		pf_free(fi->mem, sh->cmeta);
+			meta_free(fi->mem, dir[c]);
+		meta_free(fi->mem, dir);
+		meta_free(fi->mem, sh->cmeta);
 		hindex_free(&sh->idx, fi->mem);
 		for (r = sh->retired; r; r = next) {
 			next = r->next;
-			pf_free(fi->mem, r->dir);
-			pf_free(fi->mem, r);
+			meta_free(fi->mem, r->dir);
+			meta_free(fi->mem, r);
 		}
 	}
-	pf_free(fi->mem, fi);
+	meta_free(fi->mem, fi);
 }
 
 /* ---- index ---- */
@@ -200,16 +200,16 @@ static int dir_grow(struct fold_index *fi, struct fold_shard *sh)
 
 	if (cap > MAX_CHUNKS)
 		return -ENOSPC;
-	dir = pf_alloc(fi->mem, cap * sizeof(*dir), META_ZERO | META_LIMITED,
+	dir = meta_alloc(fi->mem, cap * sizeof(*dir), META_ZERO | META_LIMITED,
 		       &err);
-	cm = pf_alloc(fi->mem, cap * sizeof(*cm), META_ZERO | META_LIMITED,
+	cm = meta_alloc(fi->mem, cap * sizeof(*cm), META_ZERO | META_LIMITED,
 		      &err);
 	if (old)
-		r = pf_alloc(fi->mem, sizeof(*r), META_LIMITED, &err);
+		r = meta_alloc(fi->mem, sizeof(*r), META_LIMITED, &err);
 	if (!dir || !cm || (old && !r)) {
-		pf_free(fi->mem, dir);
-		pf_free(fi->mem, cm);
-		pf_free(fi->mem, r);
+		meta_free(fi->mem, dir);
+		meta_free(fi->mem, cm);
+		meta_free(fi->mem, r);
 		return err;
 	}
 	if (old) {
@@ -219,7 +219,7 @@ static int dir_grow(struct fold_index *fi, struct fold_shard *sh)
 		r->next = sh->retired;
 		sh->retired = r;
 	}
-	pf_free(fi->mem, sh->cmeta);
+	meta_free(fi->mem, sh->cmeta);
 	sh->cmeta = cm;
 	sh->dir_cap = cap;
 	atomic_store_explicit(&sh->dir, dir, memory_order_release);
@@ -237,7 +237,7 @@ static int chunk_add(struct fold_index *fi, struct fold_shard *sh)
 		if (err)
 			return err;
 	}
-	chunk = pf_alloc(fi->mem, FOLD_CHUNK * sizeof(*chunk), META_LIMITED,
+	chunk = meta_alloc(fi->mem, FOLD_CHUNK * sizeof(*chunk), META_LIMITED,
 			 &err);
 	if (!chunk)
 		return err;
@@ -296,7 +296,7 @@ static void entry_free(struct fold_index *fi, struct fold_shard *sh,
 		sh->first_free = c;
 	while (sh->nchunks && sh->cmeta[sh->nchunks - 1].live == 0) {
 		sh->nchunks--;
-		pf_free(fi->mem, dir[sh->nchunks]);
+		meta_free(fi->mem, dir[sh->nchunks]);
 		dir[sh->nchunks] = NULL;
 	}
 	if (sh->first_free > sh->nchunks)
@@ -345,16 +345,17 @@ static void shard_reset(struct fold_index *fi, struct fold_shard *sh)
 {
 	struct retired *r, *next;
 
-	pf_free(fi->mem, atomic_load_explicit(&sh->dir, memory_order_relaxed));
+	meta_free(fi->mem,
+		  atomic_load_explicit(&sh->dir, memory_order_relaxed));
 	atomic_store_explicit(&sh->dir, NULL, memory_order_relaxed);
-	pf_free(fi->mem, sh->cmeta);
+	meta_free(fi->mem, sh->cmeta);
 	sh->cmeta = NULL;
 	sh->dir_cap = 0;
 	sh->first_free = 0;
 	for (r = sh->retired; r; r = next) {
 		next = r->next;
-		pf_free(fi->mem, r->dir);
-		pf_free(fi->mem, r);
+		meta_free(fi->mem, r->dir);
+		meta_free(fi->mem, r);
 	}
 	sh->retired = NULL;
 	hindex_free(&sh->idx, fi->mem);
@@ -388,7 +389,7 @@ int fold_get(struct fold_index *fi, uint64_t hash, const void *page,
 	};
 	int hit = 0;
 
-	pf_lock(&sh->lock);
+	futex_lock(&sh->lock);
 	local = hindex_find(&sh->idx, p.h32, entry_holds, &p);
 	if (local != HINDEX_NONE) {
 		struct fold_entry *e = sh_entry(sh, local);
@@ -399,7 +400,7 @@ int fold_get(struct fold_index *fi, uint64_t hash, const void *page,
 		hit = 1;
 		debug_after(sh, local, true);
 	}
-	pf_unlock(&sh->lock);
+	futex_unlock(&sh->lock);
 	return hit;
 }
 
@@ -411,7 +412,7 @@ int fold_insert(struct fold_index *fi, uint64_t hash, uint32_t handle,
 	struct fold_entry *e;
 	int err;
 
-	pf_lock(&sh->lock);
+	futex_lock(&sh->lock);
 	err = hindex_reserve(&sh->idx, fi->mem, INDEX_MIN,
 			     1u << FOLD_LOCAL_BITS, entry_hash, sh);
 	if (err)
@@ -431,7 +432,7 @@ int fold_insert(struct fold_index *fi, uint64_t hash, uint32_t handle,
 	*id = (s << FOLD_LOCAL_BITS) | local;
 	debug_after(sh, local, true);
 out_unlock:
-	pf_unlock(&sh->lock);
+	futex_unlock(&sh->lock);
 	return err;
 }
 
@@ -465,9 +466,9 @@ uint32_t fold_put(struct fold_index *fi, uint32_t id)
 	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
 	uint32_t handle;
 
-	pf_lock(&sh->lock);
+	futex_lock(&sh->lock);
 	handle = entry_put(fi, sh, id & LOCAL_MASK);
-	pf_unlock(&sh->lock);
+	futex_unlock(&sh->lock);
 	return handle;
 }
 
@@ -484,7 +485,7 @@ static int entry_single(struct fold_index *fi, uint32_t id, uint32_t old,
 	struct fold_entry *e;
 	int err = -EBUSY;
 
-	pf_lock(&sh->lock);
+	futex_lock(&sh->lock);
 	e = sh_entry(sh, local);
 	if (e->refs == 1 && e->handle == old) {
 		if (new)
@@ -493,7 +494,7 @@ static int entry_single(struct fold_index *fi, uint32_t id, uint32_t old,
 			(void)entry_put(fi, sh, local);
 		err = 0;
 	}
-	pf_unlock(&sh->lock);
+	futex_unlock(&sh->lock);
 	return err;
 }
 
@@ -514,11 +515,11 @@ void fold_dup(struct fold_index *fi, uint32_t id)
 	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
 	struct fold_entry *e;
 
-	pf_lock(&sh->lock);
+	futex_lock(&sh->lock);
 	e = sh_entry(sh, id & LOCAL_MASK);
 	refs_changed(sh, e->refs, e->refs + 1);
 	e->refs++;
-	pf_unlock(&sh->lock);
+	futex_unlock(&sh->lock);
 }
 
 uint32_t fold_handle(struct fold_index *fi, uint32_t id)
@@ -534,10 +535,10 @@ uint32_t fold_refs(struct fold_index *fi, uint32_t id)
 	struct fold_shard *sh = &fi->shard[id >> FOLD_LOCAL_BITS];
 	uint32_t local = id & LOCAL_MASK, refs = 0;
 
-	pf_lock(&sh->lock);
+	futex_lock(&sh->lock);
 	if ((local >> FOLD_CHUNK_BITS) < sh->nchunks)
 		refs = sh_entry(sh, local)->refs;
-	pf_unlock(&sh->lock);
+	futex_unlock(&sh->lock);
 	return refs;
 }
 
@@ -549,14 +550,14 @@ void fold_get_stats(struct fold_index *fi, struct fold_stats *fs)
 	for (i = 0; i < FOLD_SHARDS; i++) {
 		struct fold_shard *sh = &fi->shard[i];
 
-		pf_lock(&sh->lock);
+		futex_lock(&sh->lock);
 		fs->entries += sh->idx.live;
 		fs->shared += sh->shared;
 		fs->folded += sh->folded;
 		fs->false_matches += sh->false_matches;
-		pf_unlock(&sh->lock);
+		futex_unlock(&sh->lock);
 	}
-	fs->bytes = pf_mem_bytes(fi->mem);
+	fs->bytes = meta_mem_bytes(fi->mem);
 }
 
 void fold_for_each(struct fold_index *fi,
@@ -570,7 +571,7 @@ void fold_for_each(struct fold_index *fi,
 	for (i = 0; i < FOLD_SHARDS; i++) {
 		struct fold_shard *sh = &fi->shard[i];
 
-		pf_lock(&sh->lock);
+		futex_lock(&sh->lock);
 		for (local = 0; local < sh->nchunks * FOLD_CHUNK; local++) {
 			struct fold_entry *e = sh_entry(sh, local);
 
@@ -578,7 +579,7 @@ void fold_for_each(struct fold_index *fi,
 				fn(arg, (i << FOLD_LOCAL_BITS) | local,
 				   e->handle, e->refs);
 		}
-		pf_unlock(&sh->lock);
+		futex_unlock(&sh->lock);
 	}
 }
 
@@ -639,9 +640,9 @@ bool fold_is_valid(struct fold_index *fi, const char **why)
 	unsigned int i;
 
 	for (i = 0; i < FOLD_SHARDS && !bad; i++) {
-		pf_lock(&fi->shard[i].lock);
+		futex_lock(&fi->shard[i].lock);
 		bad = shard_check(&fi->shard[i]);
-		pf_unlock(&fi->shard[i].lock);
+		futex_unlock(&fi->shard[i].lock);
 	}
 	if (bad && why)
 		*why = bad;

@@ -55,7 +55,7 @@ struct fold_index;
 typedef bool (*fold_same_fn)(void *ctx, uint32_t handle, const void *page,
 			     uint32_t *aux);
 
-struct fold_index *fold_create(struct pf_mem *mem, fold_same_fn same,
+struct fold_index *fold_create(struct meta_mem *mem, fold_same_fn same,
 			       void *ctx);
 /* Frees the index; pool objects it names are the caller's business. */
 void fold_destroy(struct fold_index *fi);

@@ -14,7 +14,7 @@
  * (it is freed after the lock is dropped, like any released object). The
  * frame itself never changes: a page that leaves a group leaves its bytes
  * behind (dead bytes, counted in compr_data_size and mem_used_total) until
- * the recompression walk rewrites the group (recomp.c).
+ * the recompression walk rewrites the group (recompress.c).
  *
  * Readers keep the last group they decoded in their thread's scratch
  * (codec.h), named by the group's serial, unique for the process's

@@ -8,13 +8,13 @@
 #include "hindex.h"
 
 /* Move the ids to an array of cells cells (a power of two > live). */
-static int resize(struct hindex *hx, struct pf_mem *mem, uint32_t cells,
+static int resize(struct hindex *hx, struct meta_mem *mem, uint32_t cells,
 		  bool limited, hindex_hash_fn hash_of, void *ctx)
 {
 	uint32_t *cell, i, mask = cells - 1;
 	int err = 0;
 
-	cell = pf_alloc(mem, (size_t)cells * sizeof(*cell),
+	cell = meta_alloc(mem, (size_t)cells * sizeof(*cell),
 			META_ZERO | (limited ? META_LIMITED : 0), &err);
 	if (!cell)
 		return err;
@@ -28,13 +28,13 @@ static int resize(struct hindex *hx, struct pf_mem *mem, uint32_t cells,
 			pos = (pos + 1) & mask;
 		cell[pos] = v;
 	}
-	pf_free(mem, hx->cell);
+	meta_free(mem, hx->cell);
 	hx->cell = cell;
 	hx->mask = mask;
 	return 0;
 }
 
-int hindex_reserve(struct hindex *hx, struct pf_mem *mem, uint32_t min,
+int hindex_reserve(struct hindex *hx, struct meta_mem *mem, uint32_t min,
 		   uint32_t max, hindex_hash_fn hash_of, void *ctx)
 {
 	uint64_t cells = (uint64_t)hx->mask + 1;
@@ -53,7 +53,7 @@ int hindex_reserve(struct hindex *hx, struct pf_mem *mem, uint32_t min,
 	return err;
 }
 
-void hindex_shrink(struct hindex *hx, struct pf_mem *mem, uint32_t min,
+void hindex_shrink(struct hindex *hx, struct meta_mem *mem, uint32_t min,
 		   bool limited, hindex_hash_fn hash_of, void *ctx)
 {
 	while (hx->cell && hx->mask + 1 > min &&
@@ -62,9 +62,9 @@ void hindex_shrink(struct hindex *hx, struct pf_mem *mem, uint32_t min,
 		;
 }
 
-void hindex_free(struct hindex *hx, struct pf_mem *mem)
+void hindex_free(struct hindex *hx, struct meta_mem *mem)
 {
-	pf_free(mem, hx->cell);
+	meta_free(mem, hx->cell);
 	hx->cell = NULL;
 	hx->mask = 0;
 	hx->live = 0;

@@ -18,7 +18,7 @@
  * size); after a removal, hindex_shrink() halves them while live is below
  * 1/8 (not below the smallest size). 4 bytes a cell at a load of 3/8..3/4:
  * 5.3..10.7 bytes per id while the index grows, up to 32 after removals.
- * The arrays come from the owner's struct pf_mem (mem.h): they are counted.
+ * The arrays come from the owner's struct meta_mem (mem.h): they are counted.
  *
  * Invariants (hindex_check()):
  *   live == non-empty cells
@@ -130,17 +130,17 @@ static inline void hindex_remove(struct hindex *hx, uint32_t hash,
  * runs fuller); else -ENOSPC (the limit, or max cells) or -ENOMEM, with
  * the index unchanged.
  */
-int hindex_reserve(struct hindex *hx, struct pf_mem *mem, uint32_t min,
+int hindex_reserve(struct hindex *hx, struct meta_mem *mem, uint32_t min,
 		   uint32_t max, hindex_hash_fn hash_of, void *ctx);
 
 /* Halve the cells while live is below 1/8 of them and they are more than
  * min; limited: a smaller array may be refused at the memory limit (then
  * the index stays as it is). */
-void hindex_shrink(struct hindex *hx, struct pf_mem *mem, uint32_t min,
+void hindex_shrink(struct hindex *hx, struct meta_mem *mem, uint32_t min,
 		   bool limited, hindex_hash_fn hash_of, void *ctx);
 
 /* Free the cells (the owner's entries are its own): an empty index. */
-void hindex_free(struct hindex *hx, struct pf_mem *mem);
+void hindex_free(struct hindex *hx, struct meta_mem *mem);
 
 /* NULL when the invariants hold, else what is wrong. live(ctx, id) tells
  * whether id names a live entry (before its hash is read). */

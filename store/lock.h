@@ -21,24 +21,24 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct pf_lock {
+struct futex_lock {
 	_Atomic uint32_t v;	/* 0 free, 1 held, 2 held + waiters */
 };
 
-#define PF_LOCK_INIT { 0 }
+#define FUTEX_LOCK_INIT { 0 }
 
-static inline void pf_lock_init(struct pf_lock *l)
+static inline void futex_lock_init(struct futex_lock *l)
 {
 	atomic_init(&l->v, 0);
 }
 
-static inline void pf_futex(_Atomic uint32_t *addr, int op, uint32_t val)
+static inline void futex_call(_Atomic uint32_t *addr, int op, uint32_t val)
 {
 	syscall(SYS_futex, (uint32_t *)addr, op | FUTEX_PRIVATE_FLAG, val,
 		NULL, NULL, 0);
 }
 
-static inline void pf_lock_slow(struct pf_lock *l)
+static inline void futex_lock_slow(struct futex_lock *l)
 {
 	uint32_t c;
 	int spin;
@@ -56,25 +56,25 @@ static inline void pf_lock_slow(struct pf_lock *l)
 	}
 	c = atomic_exchange_explicit(&l->v, 2, memory_order_acquire);
 	while (c != 0) {
-		pf_futex(&l->v, FUTEX_WAIT, 2);
+		futex_call(&l->v, FUTEX_WAIT, 2);
 		c = atomic_exchange_explicit(&l->v, 2, memory_order_acquire);
 	}
 }
 
-static inline void pf_lock(struct pf_lock *l)
+static inline void futex_lock(struct futex_lock *l)
 {
 	uint32_t c = 0;
 
 	if (atomic_compare_exchange_strong_explicit(&l->v, &c, 1,
 			memory_order_acquire, memory_order_relaxed))
 		return;
-	pf_lock_slow(l);
+	futex_lock_slow(l);
 }
 
-static inline void pf_unlock(struct pf_lock *l)
+static inline void futex_unlock(struct futex_lock *l)
 {
 	if (atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2)
-		pf_futex(&l->v, FUTEX_WAKE, 1);
+		futex_call(&l->v, FUTEX_WAKE, 1);
 }
 
 #endif /* PAGEFOLD_STORE_LOCK_H */

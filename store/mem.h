@@ -4,10 +4,10 @@
  *
  * Every byte the store allocates besides the pool goes through these
  * wrappers so that mem_used_total and the memory limit see it. A struct
- * pf_mem is one counter (the store keeps one per kind: metadata, fold index,
+ * meta_mem is one counter (the store keeps one per kind: metadata, fold index,
  * pattern table) plus an optional limit check shared by all of them.
  *
- * Once pf_mem_set_pool() gave it the pool, the memory comes from the pool's
+ * Once meta_mem_set_pool() gave it the pool, the memory comes from the pool's
  * metadata heap (pool_meta_alloc(): given back to the OS when freed, also
  * under mlockall(), which glibc's malloc cannot do) and the count is the
  * object's usable bytes there; the rest of the heap (slab pages not in live
@@ -16,7 +16,7 @@
  * freed slot is there to take, a page or more when a slab grows). Without
  * the pool, or when its heap is used up, malloc: then the count is
  * malloc_usable_size(), i.e. what the allocator really handed out.
- * pf_free() tells the two apart by address.
+ * meta_free() tells the two apart by address.
  */
 #ifndef PAGEFOLD_STORE_MEM_H
 #define PAGEFOLD_STORE_MEM_H
@@ -31,7 +31,7 @@
 
 #include "pool.h"
 
-struct pf_mem {
+struct meta_mem {
 	_Atomic uint64_t bytes;	/* usable bytes currently allocated */
 	/* true when allocating extra more bytes would pass the limit; NULL
 	 * means no limit. Shared by the counters of one store. */
@@ -40,7 +40,7 @@ struct pf_mem {
 	struct pool *pool;	/* metadata heap, or NULL: malloc */
 };
 
-static inline void pf_mem_init(struct pf_mem *m,
+static inline void meta_mem_init(struct meta_mem *m,
 			       bool (*over)(void *, uint64_t), void *ctx)
 {
 	atomic_init(&m->bytes, 0);
@@ -51,12 +51,12 @@ static inline void pf_mem_init(struct pf_mem *m,
 
 /* From now on, allocate from pool's metadata heap (memory allocated
  * before stays with malloc and is freed there). */
-static inline void pf_mem_set_pool(struct pf_mem *m, struct pool *pool)
+static inline void meta_mem_set_pool(struct meta_mem *m, struct pool *pool)
 {
 	m->pool = pool;
 }
 
-/* How pf_alloc() allocates, or'ed. */
+/* How meta_alloc() allocates, or'ed. */
 enum meta_flags {
 	META_ZERO = 1,		/* zeroed */
 	META_LIMITED = 2,	/* -ENOSPC past the memory limit; without it,
@@ -66,7 +66,7 @@ enum meta_flags {
 
 /* From the pool's heap; NULL (*err untouched) when it cannot serve, or
  * with *err = -ENOSPC when the limit would be passed. */
-static inline void *pf_alloc_heap(struct pf_mem *m, size_t n,
+static inline void *meta_alloc_heap(struct meta_mem *m, size_t n,
 				  unsigned int flags, int *err)
 {
 	size_t usable;
@@ -85,7 +85,7 @@ static inline void *pf_alloc_heap(struct pf_mem *m, size_t n,
 	return p;
 }
 
-static inline uint64_t pf_mem_bytes(struct pf_mem *m)
+static inline uint64_t meta_mem_bytes(struct meta_mem *m)
 {
 	return atomic_load_explicit(&m->bytes, memory_order_relaxed);
 }
@@ -95,7 +95,7 @@ static inline uint64_t pf_mem_bytes(struct pf_mem *m)
  * and stores -ENOSPC (the limit would be passed) or -ENOMEM in *err (err
  * may be NULL).
  */
-static inline void *pf_alloc(struct pf_mem *m, size_t n, unsigned int flags,
+static inline void *meta_alloc(struct meta_mem *m, size_t n, unsigned int flags,
 			     int *err)
 {
 	void *p;
@@ -103,7 +103,7 @@ static inline void *pf_alloc(struct pf_mem *m, size_t n, unsigned int flags,
 	if (m->pool) {
 		int e = 0;
 
-		p = pf_alloc_heap(m, n, flags, &e);
+		p = meta_alloc_heap(m, n, flags, &e);
 		if (p || e) {
 			if (e && err)
 				*err = e;
@@ -129,9 +129,9 @@ static inline void *pf_alloc(struct pf_mem *m, size_t n, unsigned int flags,
 }
 
 /* Zeroed, aligned to align (a power of two >= sizeof(void *)); for structs
- * with cache-line aligned members. Same errors as pf_alloc(). */
-static inline void *pf_alloc_aligned(struct pf_mem *m, size_t n, size_t align,
-				     int *err)
+ * with cache-line aligned members. Same errors as meta_alloc(). */
+static inline void *meta_alloc_aligned(struct meta_mem *m, size_t n,
+				       size_t align, int *err)
 {
 	size_t len = (n + align - 1) & ~(align - 1);
 	void *p;
@@ -141,7 +141,7 @@ static inline void *pf_alloc_aligned(struct pf_mem *m, size_t n, size_t align,
 	if (m->pool && align <= 4096) {
 		int e = 0;
 
-		p = pf_alloc_heap(m, len, META_ZERO | META_LIMITED, &e);
+		p = meta_alloc_heap(m, len, META_ZERO | META_LIMITED, &e);
 		if (p || e) {
 			if (e && err)
 				*err = e;
@@ -165,7 +165,7 @@ static inline void *pf_alloc_aligned(struct pf_mem *m, size_t n, size_t align,
 	return p;
 }
 
-static inline void pf_free(struct pf_mem *m, void *p)
+static inline void meta_free(struct meta_mem *m, void *p)
 {
 	if (!p)
 		return;

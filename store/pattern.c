@@ -46,8 +46,8 @@ struct pat_entry {
  *   idx.live == 0 => no array and no index
  */
 struct pattern_table {
-	struct pf_lock lock;
-	struct pf_mem *mem;
+	struct futex_lock lock;
+	struct meta_mem *mem;
 	struct pat_entry *ent;
 	uint64_t *free_bits;	/* cap_ent bits: set = id free (below nent) */
 	uint32_t nent, cap_ent;
@@ -82,29 +82,29 @@ static uint32_t pat_hash(uint64_t v)
 	return (uint32_t)v;
 }
 
-struct pattern_table *pattern_create(struct pf_mem *mem)
+struct pattern_table *pattern_create(struct meta_mem *mem)
 {
 	struct pattern_table *pt;
 
-	pt = pf_alloc(mem, sizeof(*pt), META_ZERO | META_LIMITED, NULL);
+	pt = meta_alloc(mem, sizeof(*pt), META_ZERO | META_LIMITED, NULL);
 	if (!pt)
 		return NULL;
-	pf_lock_init(&pt->lock);
+	futex_lock_init(&pt->lock);
 	pt->mem = mem;
 	return pt;
 }
 
 void pattern_destroy(struct pattern_table *pt)
 {
-	struct pf_mem *mem;
+	struct meta_mem *mem;
 
 	if (!pt)
 		return;
 	mem = pt->mem;
-	pf_free(mem, pt->ent);
-	pf_free(mem, pt->free_bits);
+	meta_free(mem, pt->ent);
+	meta_free(mem, pt->free_bits);
 	hindex_free(&pt->idx, mem);
-	pf_free(mem, pt);
+	meta_free(mem, pt);
 }
 
 static uint32_t ent_hash(void *ctx, uint32_t id)
@@ -160,20 +160,20 @@ static int entries_resize(struct pattern_table *pt, uint32_t cap)
 	uint64_t *bits;
 	int err = 0;
 
-	e = pf_alloc(pt->mem, (size_t)cap * sizeof(*e),
+	e = meta_alloc(pt->mem, (size_t)cap * sizeof(*e),
 		     grow ? META_LIMITED : 0, &err);
-	bits = e ? pf_alloc(pt->mem, bits_bytes(cap),
+	bits = e ? meta_alloc(pt->mem, bits_bytes(cap),
 			    META_ZERO | (grow ? META_LIMITED : 0), &err) : NULL;
 	if (!bits) {
-		pf_free(pt->mem, e);
+		meta_free(pt->mem, e);
 		return err;
 	}
 	if (pt->nent) {
 		memcpy(e, pt->ent, (size_t)pt->nent * sizeof(*e));
 		memcpy(bits, pt->free_bits, bits_bytes(pt->nent));
 	}
-	pf_free(pt->mem, pt->ent);
-	pf_free(pt->mem, pt->free_bits);
+	meta_free(pt->mem, pt->ent);
+	meta_free(pt->mem, pt->free_bits);
 	pt->ent = e;
 	pt->free_bits = bits;
 	pt->cap_ent = cap;
@@ -222,8 +222,8 @@ static void entry_free(struct pattern_table *pt, uint32_t id)
 	if (pt->first_free > pt->nent)
 		pt->first_free = pt->nent;
 	if (!pt->idx.live) {
-		pf_free(pt->mem, pt->ent);
-		pf_free(pt->mem, pt->free_bits);
+		meta_free(pt->mem, pt->ent);
+		meta_free(pt->mem, pt->free_bits);
 		hindex_free(&pt->idx, pt->mem);
 		pt->ent = NULL;
 		pt->free_bits = NULL;
@@ -242,7 +242,7 @@ int pattern_get(struct pattern_table *pt, uint64_t value, uint32_t *id)
 	uint32_t found;
 	int err;
 
-	pf_lock(&pt->lock);
+	futex_lock(&pt->lock);
 	err = hindex_reserve(&pt->idx, pt->mem, INDEX_MIN, HINDEX_MAX_CELLS,
 			     ent_hash, pt);
 	if (err)
@@ -270,7 +270,7 @@ out_unlock:
 		/* The first pattern was refused: keep nothing for it. */
 		hindex_free(&pt->idx, pt->mem);
 	debug_after(pt);
-	pf_unlock(&pt->lock);
+	futex_unlock(&pt->lock);
 	return err;
 }
 
@@ -278,23 +278,23 @@ void pattern_put(struct pattern_table *pt, uint32_t id)
 {
 	struct pat_entry *e;
 
-	pf_lock(&pt->lock);
+	futex_lock(&pt->lock);
 	e = &pt->ent[id];
 	if (--e->refs == 0) {
 		hindex_remove(&pt->idx, pat_hash(e->value), id, ent_hash, pt);
 		entry_free(pt, id);
 	}
 	debug_after(pt);
-	pf_unlock(&pt->lock);
+	futex_unlock(&pt->lock);
 }
 
 uint64_t pattern_value(struct pattern_table *pt, uint32_t id)
 {
 	uint64_t v;
 
-	pf_lock(&pt->lock);
+	futex_lock(&pt->lock);
 	v = pt->ent[id].value;
-	pf_unlock(&pt->lock);
+	futex_unlock(&pt->lock);
 	return v;
 }
 
@@ -302,10 +302,10 @@ uint32_t pattern_refs(struct pattern_table *pt, uint32_t id)
 {
 	uint32_t r = 0;
 
-	pf_lock(&pt->lock);
+	futex_lock(&pt->lock);
 	if (id < pt->nent)
 		r = pt->ent[id].refs;
-	pf_unlock(&pt->lock);
+	futex_unlock(&pt->lock);
 	return r;
 }
 
@@ -313,9 +313,9 @@ uint32_t pattern_count(struct pattern_table *pt)
 {
 	uint32_t n;
 
-	pf_lock(&pt->lock);
+	futex_lock(&pt->lock);
 	n = pt->idx.live;
-	pf_unlock(&pt->lock);
+	futex_unlock(&pt->lock);
 	return n;
 }
 
@@ -323,9 +323,9 @@ bool pattern_is_valid(struct pattern_table *pt, const char **why)
 {
 	bool ok;
 
-	pf_lock(&pt->lock);
+	futex_lock(&pt->lock);
 	ok = check_locked(pt, why);
-	pf_unlock(&pt->lock);
+	futex_unlock(&pt->lock);
 	return ok;
 }
 

@@ -25,7 +25,7 @@
 
 struct pattern_table;
 
-struct pattern_table *pattern_create(struct pf_mem *mem);
+struct pattern_table *pattern_create(struct meta_mem *mem);
 void pattern_destroy(struct pattern_table *pt);
 
 /* Take a reference on pattern value (adding it if new); *id names it.

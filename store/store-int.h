@@ -2,7 +2,7 @@
 /*
  * store-int.h - the store's private structures, shared by the modules
  * that work on them: store.c (files, data path, settings, stats),
- * compact.c (compaction), recomp.c (idle tracking, recompression),
+ * compact.c (compaction), recompress.c (idle tracking, recompression),
  * group.c (groups of idle pages) and backing.c (the disk tier). Nothing
  * outside store/ may include it; fs/ sees store.h only.
  *
@@ -44,7 +44,7 @@ enum store_ctr {
 	SC_FAILED_READS,
 	SC_FAILED_WRITES,
 	SC_NOTIFY_FREE,
-	SC_RECOMP,		/* slots marked COLD (gauge) */
+	SC_COLD,		/* slots marked COLD (gauge) */
 	SC_RECOMP_TOTAL,	/* pages moved to the cold codec */
 	SC_RECOMP_SAVED,	/* bytes those moves saved */
 	SC_RECOMP_KEPT,		/* idle pages the cold codec did not shrink */
@@ -57,15 +57,15 @@ enum store_ctr {
 
 CTR_STRIPE(ctr_stripe, SC_NR);
 
-/* Idle tracking and recompression (recomp.c). */
-struct recompressor {
+/* Idle tracking and recompression (recompress.c). */
+struct recompression {
 	struct bg_thread t;
 	bool changed;			/* t.lock: settings changed, restart
 					   the tick */
 	_Atomic uint64_t after;		/* recompress_after, seconds; 0 = off */
-	_Atomic unsigned int algo;	/* enum codec_cold << 8 | level */
+	_Atomic unsigned int algo;	/* enum store_cold_algo << 8 | level */
 	_Atomic unsigned int intake;	/* 0: LZ4; else INTAKE_COLD |
-					   enum codec_cold << 8 | level */
+					   enum store_cold_algo << 8 | level */
 	_Atomic bool read_idle;		/* a read marks the page idle */
 	_Atomic unsigned int group;	/* pages per group; 1 = no groups */
 	pthread_mutex_t walk_lock;	/* one walk at a time: two would only
@@ -74,6 +74,12 @@ struct recompressor {
 };
 
 #define INTAKE_COLD (1u << 16)
+
+/* The cold codec of an intake (or algo) word. */
+static inline enum store_cold_algo intake_algo(unsigned int spec)
+{
+	return (enum store_cold_algo)(spec >> 8 & 0xff);
+}
 
 #define MAX_CLUSTER ((STORE_MAX_PAGES - 1) >> CLUSTER_SHIFT)
 
@@ -155,10 +161,10 @@ struct store {
 	struct pool *pool;
 	struct fold_index *fold;
 	struct pattern_table *pat;
-	struct pf_mem mem_meta;
-	struct pf_mem mem_fold;
-	struct pf_mem mem_pat;
-	struct pf_mem mem_ns;		/* store_mem_alloc(): the caller's */
+	struct meta_mem mem_meta;
+	struct meta_mem mem_fold;
+	struct meta_mem mem_pat;
+	struct meta_mem mem_ns;		/* store_mem_alloc(): the caller's */
 	_Atomic uint64_t mem_limit;	/* 0 = none */
 	_Atomic uint64_t mem_used_max;
 	_Atomic int fold_mode;
@@ -172,7 +178,7 @@ struct store {
 	uint64_t next_file_id;
 
 	struct bg_thread compactor;	/* compact.c */
-	struct recompressor rc;
+	struct recompression rc;
 	struct backing *bd;		/* disk tier (backing.c) */
 	struct ctr_stripe ctr[CTR_STRIPES];
 };
@@ -187,7 +193,7 @@ static inline uint64_t ctr_read(struct store *st, enum store_ctr c)
 	return ctr_count(ctr_stripes_sum(st->ctr, CTR_STRIPES, c));
 }
 
-/* store.c, for recomp.c */
+/* store.c, for recompress.c */
 int object_create(struct store *st, const void *src, unsigned int size,
 		  pool_handle_t *handle);
 void object_free(struct store *st, pool_handle_t handle, unsigned int size);
@@ -248,10 +254,10 @@ int group_finish(const struct group_read *gr, void *page);
 /* mem_used_total, for backing.c's policy */
 uint64_t store_mem_used(struct store *st);
 
-/* recomp.c */
-int recomp_init(struct store *st, const struct store_config *cfg);
-int recomp_start(struct store *st);
-void recomp_stop(struct store *st);
+/* recompress.c */
+int recompress_init(struct store *st, const struct store_config *cfg);
+int recompress_start(struct store *st);
+void recompress_stop(struct store *st);
 
 /* compact.c */
 int compactor_start(struct store *st);

@@ -21,7 +21,7 @@
  * So what keeps an object alive under a reader is the cluster lock: a slot's
  * object is touched only between pool_map() and pool_unmap() under the
  * cluster lock of a slot naming it, and whoever replaces that slot frees the
- * old object only after taking the same lock. recomp.c's and the fold
+ * old object only after taking the same lock. recompress.c's and the fold
  * scan's safety rests on exactly that. The background passes (fold scan,
  * recompression, grouping) are the ones that decode under a cluster lock,
  * one page or one group at a time.
@@ -42,8 +42,8 @@
 /* What the store and its caller allocated besides the pool's own. */
 static uint64_t mem_own(struct store *st)
 {
-	return pf_mem_bytes(&st->mem_meta) + pf_mem_bytes(&st->mem_fold) +
-	       pf_mem_bytes(&st->mem_pat) + pf_mem_bytes(&st->mem_ns) +
+	return meta_mem_bytes(&st->mem_meta) + meta_mem_bytes(&st->mem_fold) +
+	       meta_mem_bytes(&st->mem_pat) + meta_mem_bytes(&st->mem_ns) +
 	       backing_mem_bytes(st->bd);	/* disk tier: its space map */
 }
 
@@ -227,7 +227,7 @@ void slot_account(struct store *st, struct store_file *f, slot_t s,
 			fctr_add(f, FC_HUGE, d);
 		}
 		if (s & SLOT_COLD)
-			ctr_add(st, SC_RECOMP, d);
+			ctr_add(st, SC_COLD, d);
 		if (slot_is_group(s))
 			ctr_add(st, SC_GROUP_PAGES, d);
 		fctr_add(f, FC_COMPR, d * (int64_t)slot_size(s));
@@ -287,9 +287,10 @@ static int slot_make(struct store *st, const void *buf, slot_t *out, bool *hit)
 		/* A cold intake; what the cold codec cannot fit under the
 		 * threshold (or a context it could not allocate) goes the
 		 * LZ4 way below. */
-		size = codec_cold_compress((enum codec_cold)(intake >> 8 & 0xff),
+		size = codec_cold_compress(intake_algo(intake),
 					   (int)(intake & 0xff), buf,
-					   codec_scratch(SCRATCH_OUT), st->huge_threshold);
+					   codec_scratch(SCRATCH_OUT),
+					   st->huge_threshold);
 		cold = size != 0;
 	}
 	if (!size)
@@ -413,7 +414,7 @@ static void file_spread(struct store_file *f)
 
 	if (file_stripes(f))
 		return;
-	s = pf_alloc_aligned(&f->st->mem_meta, sizeof(*s), 64, NULL);
+	s = meta_alloc_aligned(&f->st->mem_meta, sizeof(*s), 64, NULL);
 	if (!s)
 		return;
 	for (i = 0; i < CTR_STRIPES; i++) {
@@ -443,16 +444,16 @@ void file_put(struct store_file *f)
 	s = file_stripes(f);
 	for (i = 0; s && i < CTR_STRIPES; i++)
 		pthread_rwlock_destroy(&s->lock[i].rw);
-	pf_free(&st->mem_meta, s);
+	meta_free(&st->mem_meta, s);
 	pthread_rwlock_destroy(&f->lock0.rw);
-	pf_free(&st->mem_meta, f);
+	meta_free(&st->mem_meta, f);
 }
 
 struct store_file *store_file_create(struct store *st)
 {
 	struct store_file *f;
 
-	f = pf_alloc_aligned(&st->mem_meta, sizeof(*f), 64, NULL);
+	f = meta_alloc_aligned(&st->mem_meta, sizeof(*f), 64, NULL);
 	if (!f)
 		return NULL;
 	f->st = st;
@@ -632,7 +633,7 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 			DEBUG_CHECK(cdir_is_valid, &f->dir);
 		}
 	}
-	pf_lock(&c->lock);
+	futex_lock(&c->lock);
 	*old = c->slot[off];
 	c->slot[off] = new;
 	if (slot_type(*old) == SLOT_EMPTY)
@@ -646,7 +647,7 @@ static int slot_install(struct store_file *f, uint64_t page, slot_t new,
 	 * afterwards also sees the end it raised. */
 	end_page_raise(f, page + 1);
 	DEBUG_CHECK(cluster_is_valid, c);
-	pf_unlock(&c->lock);
+	futex_unlock(&c->lock);
 	err = 0;
 out_unlock:
 	if (wr)
@@ -745,7 +746,7 @@ int store_thread_prepare(struct store *st)
 	int err = codec_thread_prepare();
 
 	if (!err && intake)
-		err = codec_cold_prepare((enum codec_cold)(intake >> 8 & 0xff),
+		err = codec_cold_prepare(intake_algo(intake),
 					 (int)(intake & 0xff));
 	if (!err && st)		/* disk tier: the read-ahead buffer */
 		err = backing_thread_prepare(st->bd);
@@ -775,7 +776,7 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 	} else {
 		slot_t *sp = &c->slot[off];
 
-		pf_lock(&c->lock);
+		futex_lock(&c->lock);
 		if (slot_on_disk(*sp)) {
 			/* disk tier: read it once the locks are dropped */
 			disk = *sp;
@@ -791,7 +792,7 @@ int store_read(struct store_file *f, uint64_t page, void *buf)
 			if (slot_age(*sp) != age)
 				*sp = slot_set_age(*sp, age);
 		}
-		pf_unlock(&c->lock);
+		futex_unlock(&c->lock);
 	}
 	file_rdunlock(f);
 	if (disk) {
@@ -838,7 +839,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 					CLUSTER_SLOTS - 1;
 		if (hi >= c->cap)
 			hi = c->cap - 1;	/* the rest are holes */
-		pf_lock(&c->lock);
+		futex_lock(&c->lock);
 		for (i = lo; i <= hi; i++) {
 			slot_t s = c->slot[i];
 
@@ -854,7 +855,7 @@ int store_discard(struct store_file *f, uint64_t first, uint64_t count)
 		}
 		empty = c->live == 0;
 		DEBUG_CHECK(cluster_is_valid, c);
-		pf_unlock(&c->lock);
+		futex_unlock(&c->lock);
 		if (freed) {
 			uint64_t end = atomic_load_explicit(&f->end_page,
 							    memory_order_relaxed);
@@ -914,11 +915,11 @@ int store_seek_data(struct store_file *f, uint64_t from, uint64_t *page)
 			break;
 		i = found == (from >> CLUSTER_SHIFT) ?
 		    from & (CLUSTER_SLOTS - 1) : 0;
-		pf_lock(&c->lock);
+		futex_lock(&c->lock);
 		for (; i < c->cap; i++)
 			if (slot_type(c->slot[i]) != SLOT_EMPTY)
 				break;
-		pf_unlock(&c->lock);
+		futex_unlock(&c->lock);
 		if (i < c->cap) {
 			*page = (found << CLUSTER_SHIFT) + i;
 			err = 0;
@@ -945,12 +946,12 @@ int store_seek_hole(struct store_file *f, uint64_t from, uint64_t *page)
 
 		if (!c)
 			break;
-		pf_lock(&c->lock);
+		futex_lock(&c->lock);
 		/* Past the cluster's capacity every page is a hole. */
 		for (i = p & (CLUSTER_SLOTS - 1); i < c->cap; i++)
 			if (slot_type(c->slot[i]) == SLOT_EMPTY)
 				break;
-		pf_unlock(&c->lock);
+		futex_unlock(&c->lock);
 		p = ((p >> CLUSTER_SHIFT) << CLUSTER_SHIFT) + i;
 		if (i < CLUSTER_SLOTS)
 			break;
@@ -992,7 +993,7 @@ void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 	while ((c = cdir_next(&f->dir, ci, &found))) {
 		unsigned int i;
 
-		pf_lock(&c->lock);
+		futex_lock(&c->lock);
 		for (i = 0; i < c->cap; i++) {
 			slot_t s = c->slot[i];
 			uint32_t refs = 1;
@@ -1008,7 +1009,7 @@ void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 				fs->own_bytes += slot_size(s);
 			}
 		}
-		pf_unlock(&c->lock);
+		futex_unlock(&c->lock);
 		if (found >= MAX_CLUSTER)
 			break;
 		ci = found + 1;
@@ -1034,7 +1035,7 @@ void store_config_default(struct store_config *cfg)
 struct store *store_create(const struct store_config *cfg)
 {
 	struct store_config def;
-	struct pf_mem boot;
+	struct meta_mem boot;
 	struct store *st;
 
 	if (!cfg) {
@@ -1044,15 +1045,15 @@ struct store *store_create(const struct store_config *cfg)
 	if (cfg->fold > STORE_FOLD_OFF || cfg->defrag_ratio > 100 ||
 	    cfg->huge_threshold > PAGE)
 		return NULL;
-	pf_mem_init(&boot, NULL, NULL);
-	st = pf_alloc_aligned(&boot, sizeof(*st), 64, NULL);
+	meta_mem_init(&boot, NULL, NULL);
+	st = meta_alloc_aligned(&boot, sizeof(*st), 64, NULL);
 	if (!st)
 		return NULL;
-	pf_mem_init(&st->mem_meta, mem_over, st);
-	pf_mem_init(&st->mem_fold, mem_over, st);
-	pf_mem_init(&st->mem_pat, mem_over, st);
-	pf_mem_init(&st->mem_ns, mem_over, st);
-	atomic_store(&st->mem_meta.bytes, pf_mem_bytes(&boot));
+	meta_mem_init(&st->mem_meta, mem_over, st);
+	meta_mem_init(&st->mem_fold, mem_over, st);
+	meta_mem_init(&st->mem_pat, mem_over, st);
+	meta_mem_init(&st->mem_ns, mem_over, st);
+	atomic_store(&st->mem_meta.bytes, meta_mem_bytes(&boot));
 	atomic_init(&st->mem_limit, cfg->mem_limit);
 	atomic_init(&st->mem_used_max, 0);
 	atomic_init(&st->rc.walk_bytes, 0);	/* mem_total() reads it */
@@ -1082,32 +1083,32 @@ struct store *store_create(const struct store_config *cfg)
 		goto fail_free_store;
 	/* The store's metadata from the pool's heap, not malloc: it goes
 	 * back to the OS when freed, also under mlockall() (mem.h). */
-	pf_mem_set_pool(&st->mem_meta, st->pool);
-	pf_mem_set_pool(&st->mem_fold, st->pool);
-	pf_mem_set_pool(&st->mem_pat, st->pool);
-	pf_mem_set_pool(&st->mem_ns, st->pool);
+	meta_mem_set_pool(&st->mem_meta, st->pool);
+	meta_mem_set_pool(&st->mem_fold, st->pool);
+	meta_mem_set_pool(&st->mem_pat, st->pool);
+	meta_mem_set_pool(&st->mem_ns, st->pool);
 	st->fold = fold_create(&st->mem_fold, object_same, st);
 	if (!st->fold)
 		goto fail_destroy_pool;
 	st->pat = pattern_create(&st->mem_pat);
 	if (!st->pat)
 		goto fail_destroy_fold;
-	if (recomp_init(st, cfg))
+	if (recompress_init(st, cfg))
 		goto fail_destroy_pat;
 	st->bd = backing_create(st);
 	if (!st->bd)
 		goto fail_destroy_pat;
 	if (!cfg->no_background && compactor_start(st))
 		goto fail_destroy_backing;
-	if (!cfg->no_background && recomp_start(st))
+	if (!cfg->no_background && recompress_start(st))
 		goto fail_stop_compactor;
 	if (!cfg->no_background && backing_start(st->bd))
-		goto fail_stop_recomp;
+		goto fail_stop_recompress;
 	mem_note_max(st);
 	return st;
 
-fail_stop_recomp:
-	recomp_stop(st);
+fail_stop_recompress:
+	recompress_stop(st);
 fail_stop_compactor:
 	compactor_stop(st);
 fail_destroy_backing:
@@ -1129,7 +1130,7 @@ void store_destroy(struct store *st)
 	if (!st)
 		return;
 	backing_stop(st->bd);
-	recomp_stop(st);
+	recompress_stop(st);
 	compactor_stop(st);
 	while (st->files_head)
 		store_file_destroy(st->files_head);
@@ -1168,7 +1169,7 @@ void store_get_stats(struct store *st, struct store_stats *ss)
 	ss->failed_reads = ctr_read(st, SC_FAILED_READS);
 	ss->failed_writes = ctr_read(st, SC_FAILED_WRITES);
 	ss->notify_free = ctr_read(st, SC_NOTIFY_FREE);
-	ss->recomp_pages = ctr_read(st, SC_RECOMP);
+	ss->recomp_pages = ctr_read(st, SC_COLD);
 	ss->recomp_total = ctr_read(st, SC_RECOMP_TOTAL);
 	ss->recomp_saved = ctr_read(st, SC_RECOMP_SAVED);
 	ss->recomp_kept = ctr_read(st, SC_RECOMP_KEPT);
@@ -1196,8 +1197,8 @@ void store_get_stats(struct store *st, struct store_stats *ss)
 	pthread_mutex_lock(&st->files_lock);
 	ss->files = st->nfiles;
 	pthread_mutex_unlock(&st->files_lock);
-	ss->meta_bytes = pf_mem_bytes(&st->mem_meta);
-	ss->ns_bytes = pf_mem_bytes(&st->mem_ns);
+	ss->meta_bytes = meta_mem_bytes(&st->mem_meta);
+	ss->ns_bytes = meta_mem_bytes(&st->mem_ns);
 }
 
 /* ---- the caller's records ---- */
@@ -1231,7 +1232,7 @@ void store_mem_free(struct store *st, void *p)
 	if (!p)
 		return;
 	if (st && pool_meta_owns(st->pool, p))
-		pf_free(&st->mem_ns, p);
+		meta_free(&st->mem_ns, p);
 	else
 		free(p);
 }
@@ -1329,14 +1330,14 @@ static uint64_t fold_file(struct store *st, struct store_file *f)
 				file_rdunlock(f);
 				break;
 			}
-			pf_lock(&c->lock);
+			futex_lock(&c->lock);
 			/* Grouped pages stay out of the index (groups
 			 * are never shared), and so do pages on disk. */
 			if (slot_type(c->slot[i]) == SLOT_OBJ &&
 			    !slot_is_group(c->slot[i]) &&
 			    !slot_on_disk(c->slot[i]))
 				handle = fold_slot(st, f, c, i, &size);
-			pf_unlock(&c->lock);
+			futex_unlock(&c->lock);
 			file_rdunlock(f);
 			if (handle) {
 				object_free(st, handle, size);
@@ -1552,7 +1553,7 @@ static void check_file(struct check_state *cs, struct store_file *f)
 	while (!cs->bad && (c = cdir_next(&f->dir, ci, &found))) {
 		unsigned int i;
 
-		pf_lock(&c->lock);
+		futex_lock(&c->lock);
 		cs->cluster_no++;
 		if (!cluster_is_valid(c, &why))
 			cs->bad = why;
@@ -1570,7 +1571,7 @@ static void check_file(struct check_state *cs, struct store_file *f)
 				compr += slot_size(c->slot[i]);
 			}
 		}
-		pf_unlock(&c->lock);
+		futex_unlock(&c->lock);
 		if (found >= MAX_CLUSTER)
 			break;
 		ci = found + 1;

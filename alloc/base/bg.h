@@ -3,7 +3,7 @@
  * bg.h - a background thread that sleeps on cond (CLOCK_MONOTONIC) under
  * lock until it is woken or its time comes, and leaves when stop is set:
  * the pool's refill (alloc/pool.c); the store's compaction (compact.c),
- * aging and recompression (recomp.c) and writeback (backing.c). The
+ * aging and recompression (recompress.c) and writeback (backing.c). The
  * thread starts with every signal blocked: signals are the threads of
  * whoever uses the store. In alloc/base/, as bug.h: every layer's.
  */

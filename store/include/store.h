@@ -73,13 +73,14 @@ enum store_fold_mode {
 };
 
 /* The cold codec for idle pages (see store_recompress()). */
-enum store_recomp_algo {
-	STORE_RECOMP_ZSTD = 0,
-	STORE_RECOMP_LZ4HC = 1,
+enum store_cold_algo {
+	STORE_COLD_ZSTD = 0,
+	STORE_COLD_LZ4HC = 1,
+	STORE_COLD_NR		/* how many */
 };
 
-struct store_recomp_algorithm {
-	enum store_recomp_algo algo;
+struct store_cold_codec {
+	enum store_cold_algo algo;
 	int level;		/* 0 = the codec's default */
 };
 
@@ -132,11 +133,11 @@ struct store_config {
 					(compaction, aging + recompression) */
 	uint64_t recompress_after;   /* seconds idle before a page goes to the
 					cold codec; 0 = never by itself */
-	struct store_recomp_algorithm recomp; /* {0}: zstd at its default
+	struct store_cold_codec cold_codec; /* {0}: zstd at its default
 					level (lz4hc if built without zstd) */
 	bool intake_cold;            /* written pages go to the cold codec
 					intake (store_set_intake()) */
-	struct store_recomp_algorithm intake; /* with intake_cold */
+	struct store_cold_codec intake; /* with intake_cold */
 	bool read_idle;              /* a read leaves the page idle
 					(store_set_read_idle()) */
 	unsigned int group_size;     /* pages per cold group, 1 = none
@@ -344,6 +345,17 @@ unsigned int store_get_defrag_ratio(struct store *st);
 /*
  * Idle pages and the cold codec.
  *
+ * Three words, one idea each, in the code, the control files and the tests:
+ *   idle        a page's age state: not read or written for a while, or
+ *               marked so (zram's word: the idle trigger, read_idle).
+ *   recompress  moving idle pages to the cold codec: the trigger, the
+ *               background walk and its thread (recompress.c; zram's word).
+ *   cold        held in the cold codec (zstd, or LZ4HC): a cold page, cold
+ *               groups, struct store_cold_codec (codec and level), a cold
+ *               intake. zram's names for the same are kept where users see
+ *               them: recomp_algorithm is the cold codec, recomp_pages the
+ *               cold pages, recomp_total/saved/kept what recompressing did.
+ *
  * Every page holding an object has an age (in its slot, no extra memory):
  * the number of ticks since it was last written or read, one tick being
  * recompress_after / 8 seconds. A page is idle when its age reaches 8
@@ -367,20 +379,20 @@ int store_set_recompress_after(struct store *st, uint64_t seconds);
 uint64_t store_get_recompress_after(struct store *st);
 /* -EINVAL for a level out of the codec's range, -EOPNOTSUPP for a codec this
  * build lacks. Level 0 is the codec's default. */
-int store_set_recomp_algorithm(struct store *st,
-			       const struct store_recomp_algorithm *a);
-void store_get_recomp_algorithm(struct store *st,
-				struct store_recomp_algorithm *a);
-/* What store_set_recomp_algorithm() would say, without a store; the
+int store_set_cold_codec(struct store *st,
+			       const struct store_cold_codec *a);
+void store_get_cold_codec(struct store *st,
+				struct store_cold_codec *a);
+/* What store_set_cold_codec() would say, without a store; the
  * codec's level range goes to *min and *max (when the codec exists). */
-int store_recomp_algorithm_check(const struct store_recomp_algorithm *a,
+int store_cold_codec_check(const struct store_cold_codec *a,
 				 int *min, int *max);
 /* "zstd", "zstd:LEVEL", "lz4hc", "lz4hc:LEVEL" (len bytes, no newline):
  * 0 or -EINVAL; the level is not range-checked here. format() writes the
  * same form with the level always given; returns the length. */
-int store_recomp_algorithm_parse(const char *s, size_t len,
-				 struct store_recomp_algorithm *a);
-int store_recomp_algorithm_format(const struct store_recomp_algorithm *a,
+int store_cold_codec_parse(const char *s, size_t len,
+				 struct store_cold_codec *a);
+int store_cold_codec_format(const struct store_cold_codec *a,
 				  char *buf, size_t size);
 
 /*
@@ -393,12 +405,12 @@ int store_recomp_algorithm_format(const struct store_recomp_algorithm *a,
  * intake_cold) and are never recompressed; a page the cold codec cannot
  * shrink below the huge threshold goes through LZ4 as usual. Same-filled
  * and folded pages are unaffected. -EINVAL or -EOPNOTSUPP as
- * store_set_recomp_algorithm(). Threads prepared before a change to a cold
+ * store_set_cold_codec(). Threads prepared before a change to a cold
  * intake allocate their compression context at their first cold write.
  */
-int store_set_intake(struct store *st, const struct store_recomp_algorithm *a);
+int store_set_intake(struct store *st, const struct store_cold_codec *a);
 /* true when the intake is a cold codec (then in *a, level resolved). */
-bool store_get_intake(struct store *st, struct store_recomp_algorithm *a);
+bool store_get_intake(struct store *st, struct store_cold_codec *a);
 
 /*
  * read_idle: a read leaves the page idle instead of young, so the next
@@ -445,23 +457,24 @@ int store_mark_idle(struct store *st, uint64_t *pages);
 int store_mark_idle_since(struct store *st, uint64_t seconds, uint64_t *pages);
 
 /* Which pages store_recompress_with() moves (zram's recompress type=). */
-enum store_recomp_type {
-	STORE_RECOMP_IDLE = 1,	/* idle pages (the default) */
-	STORE_RECOMP_HUGE = 2,	/* pages stored raw; with IDLE: both */
+enum store_recompress_type {
+	STORE_RECOMPRESS_IDLE = 1,	/* idle pages (the default) */
+	STORE_RECOMPRESS_HUGE = 2,	/* pages stored raw; with IDLE: both */
 };
 
-struct store_recomp_opts {
+struct store_recompress_opts {
 	unsigned int type;	/* STORE_RECOMP_* or'ed; 0 = idle */
 	unsigned int threshold;	/* only objects of at least this many
 				   compressed bytes (0: all); <= 4096 */
 	bool algo_set;		/* this codec instead of recomp_algorithm */
-	struct store_recomp_algorithm algo;
+	struct store_cold_codec algo;
 };
 
 /* store_recompress() with a choice of pages and codec: -EINVAL for a bad
- * type or threshold, or what store_set_recomp_algorithm() says of algo.
+ * type or threshold, or what store_set_cold_codec() says of algo.
  * o may be NULL (idle pages, the set codec). */
-int store_recompress_with(struct store *st, const struct store_recomp_opts *o,
+int store_recompress_with(struct store *st,
+			  const struct store_recompress_opts *o,
 			  uint64_t *pages);
 
 /* Move every idle page to the cold codec now, compacting along the way

@@ -119,18 +119,18 @@ static void test_ctl_parsers(void)
 	   ctl_parse_idle(S("5m\n"), &v) == -EINVAL,
 	   "idle 0 ERANGE, idle al and 5m EINVAL");
 	{
-		struct store_recomp_opts o;
+		struct store_recompress_opts o;
 
 		ok(ctl_parse_recompress(S("1\n"), &o) == 0 && !o.type &&
 		   !o.threshold && !o.algo_set, "recompress 1: the defaults");
 		ok(ctl_parse_recompress(S("type=huge\n"), &o) == 0 &&
-		   o.type == STORE_RECOMP_HUGE, "recompress type=huge");
+		   o.type == STORE_RECOMPRESS_HUGE, "recompress type=huge");
 		ok(ctl_parse_recompress(S("threshold=3000 type=huge_idle"), &o) == 0 &&
-		   o.type == (STORE_RECOMP_IDLE | STORE_RECOMP_HUGE) &&
+		   o.type == (STORE_RECOMPRESS_IDLE | STORE_RECOMPRESS_HUGE) &&
 		   o.threshold == 3000, "recompress threshold=3000 type=huge_idle");
 		ok(ctl_parse_recompress(S("type=idle algo=zstd:3 priority=1"), &o) == 0 &&
-		   o.type == STORE_RECOMP_IDLE && o.algo_set &&
-		   o.algo.algo == STORE_RECOMP_ZSTD && o.algo.level == 3,
+		   o.type == STORE_RECOMPRESS_IDLE && o.algo_set &&
+		   o.algo.algo == STORE_COLD_ZSTD && o.algo.level == 3,
 		   "recompress type=idle algo=zstd:3 priority=1");
 		ok(ctl_parse_recompress(S("type=cold"), &o) == -EINVAL &&
 		   ctl_parse_recompress(S("type"), &o) == -EINVAL &&
@@ -149,20 +149,20 @@ static void test_ctl_parsers(void)
 	   "seconds past 366 days: ERANGE");
 	ok(ctl_parse_seconds(S("5m\n"), &v) == -EINVAL, "seconds with a unit");
 	{
-		struct store_recomp_algorithm a = { STORE_RECOMP_LZ4HC, 0 };
+		struct store_cold_codec a = { STORE_COLD_LZ4HC, 0 };
 
-		ok(ctl_parse_recomp(S("zstd:7\n"), &a) == 0 &&
-		   a.algo == STORE_RECOMP_ZSTD && a.level == 7, "recomp zstd:7");
-		ok(ctl_parse_recomp(S("lz4hc\n"), &a) == 0 &&
-		   a.algo == STORE_RECOMP_LZ4HC && a.level == 0, "recomp lz4hc");
-		ok(ctl_parse_recomp(S("zstd:\n"), &a) == -EINVAL &&
-		   ctl_parse_recomp(S("brotli\n"), &a) == -EINVAL,
+		ok(ctl_parse_cold_codec(S("zstd:7\n"), &a) == 0 &&
+		   a.algo == STORE_COLD_ZSTD && a.level == 7, "recomp zstd:7");
+		ok(ctl_parse_cold_codec(S("lz4hc\n"), &a) == 0 &&
+		   a.algo == STORE_COLD_LZ4HC && a.level == 0, "recomp lz4hc");
+		ok(ctl_parse_cold_codec(S("zstd:\n"), &a) == -EINVAL &&
+		   ctl_parse_cold_codec(S("brotli\n"), &a) == -EINVAL,
 		   "recomp zstd:, brotli");
-		ok(ctl_parse_recomp(S("algo=zstd:9 priority=1\n"), &a) == 0 &&
-		   a.algo == STORE_RECOMP_ZSTD && a.level == 9,
+		ok(ctl_parse_cold_codec(S("algo=zstd:9 priority=1\n"), &a) == 0 &&
+		   a.algo == STORE_COLD_ZSTD && a.level == 9,
 		   "recomp in zram's form: algo=zstd:9 priority=1");
-		ok(ctl_parse_recomp(S("priority=1"), &a) == -EINVAL &&
-		   ctl_parse_recomp(S("algo=zstd priority=2"), &a) == -ERANGE,
+		ok(ctl_parse_cold_codec(S("priority=1"), &a) == -EINVAL &&
+		   ctl_parse_cold_codec(S("algo=zstd priority=2"), &a) == -ERANGE,
 		   "recomp: no algo is EINVAL, priority 2 ERANGE");
 	}
 	ok(ctl_lookup("mm_stat") == CTL_MM_STAT && ctl_lookup("nope") == -1,
@@ -276,21 +276,21 @@ static void test_ctl_formatters(void)
 
 static void test_intake_bool(void)
 {
-	struct store_recomp_algorithm a = { STORE_RECOMP_LZ4HC, 3 };
+	struct store_cold_codec a = { STORE_COLD_LZ4HC, 3 };
 	bool cold = true, on = false;
 	char buf[32];
 
 	ok(opt_parse_intake("lz4", &cold, &a) == 0 && !cold, "intake lz4");
 	ok(opt_parse_intake("zstd:1", &cold, &a) == 0 && cold &&
-	   a.algo == STORE_RECOMP_ZSTD && a.level == 1, "intake zstd:1");
+	   a.algo == STORE_COLD_ZSTD && a.level == 1, "intake zstd:1");
 	ok(opt_parse_intake("lz4hc", &cold, &a) == 0 && cold &&
-	   a.algo == STORE_RECOMP_LZ4HC && a.level == 0, "intake lz4hc");
+	   a.algo == STORE_COLD_LZ4HC && a.level == 0, "intake lz4hc");
 	cold = false;
 	ok(opt_parse_intake("LZ4", &cold, &a) == -EINVAL && !cold,
 	   "intake names are lower case");
 	ok(opt_parse_intake("", &cold, &a) == -EINVAL, "empty intake refused");
 	ok(opt_parse_intake("lz4:1", &cold, &a) == -EINVAL, "lz4 takes no level");
-	a.algo = STORE_RECOMP_ZSTD;
+	a.algo = STORE_COLD_ZSTD;
 	a.level = 1;
 	opt_format_intake(true, &a, buf, sizeof(buf));
 	ok(strcmp(buf, "zstd:1") == 0, "intake zstd:1 formats back (%s)", buf);
@@ -312,7 +312,7 @@ static void test_intake_bool(void)
 
 static void test_ranges(void)
 {
-	struct store_recomp_algorithm a = { STORE_RECOMP_LZ4HC, 3 };
+	struct store_cold_codec a = { STORE_COLD_LZ4HC, 3 };
 	uint64_t v = 7;
 	bool cold = false;
 

@@ -8,7 +8,7 @@
  *    operation, and the load stays within 3/8..3/4 while growing.
  * 2. Sizing: the first array has the smallest size, the index doubles
  *    past 3/4 and halves below 1/8 (not under the smallest size), and
- *    every byte it took goes back to its struct pf_mem.
+ *    every byte it took goes back to its struct meta_mem.
  * 3. Refused growth: at the memory limit, or at the most cells, the index
  *    runs fuller while a cell stays empty, then says -ENOSPC and is left
  *    as it was.
@@ -55,7 +55,7 @@ static uint32_t find(struct hindex *hx, struct table *t, uint32_t id)
 	return hindex_find(hx, t->hash[id], is_id, &id);
 }
 
-static bool t_add(struct hindex *hx, struct pf_mem *mem, struct table *t,
+static bool t_add(struct hindex *hx, struct meta_mem *mem, struct table *t,
 		  uint32_t id)
 {
 	if (hindex_reserve(hx, mem, 16, HINDEX_MAX_CELLS, t_hash, t))
@@ -66,7 +66,7 @@ static bool t_add(struct hindex *hx, struct pf_mem *mem, struct table *t,
 	return true;
 }
 
-static void t_del(struct hindex *hx, struct pf_mem *mem, struct table *t,
+static void t_del(struct hindex *hx, struct meta_mem *mem, struct table *t,
 		  uint32_t id)
 {
 	hindex_remove(hx, t->hash[id], id, t_hash, t);
@@ -84,11 +84,11 @@ static void test_model(void)
 {
 	static struct table t;
 	struct hindex hx = { 0 };
-	struct pf_mem mem;
+	struct meta_mem mem;
 	const char *bad = NULL;
 	uint32_t i, found_bad = 0, load_bad = 0, ops = 0;
 
-	pf_mem_init(&mem, NULL, NULL);
+	meta_mem_init(&mem, NULL, NULL);
 	for (i = 0; i < NIDS; i++)	/* 8 ids a hash: long runs */
 		t.hash[i] = (uint32_t)td_mix(i / 8);
 	for (int round = 0; round < 6; round++) {
@@ -130,7 +130,7 @@ static void test_model(void)
 	is_u64(found_bad, 0, "every id in the model found, no other");
 	is_u64(load_bad, 0, "load 3/8..3/4 after every insertion");
 	ok(!hx.cell && !hx.live && !hx.mask, "empty again: no cells");
-	is_u64(pf_mem_bytes(&mem), 0, "every byte back");
+	is_u64(meta_mem_bytes(&mem), 0, "every byte back");
 }
 
 /* ---- 2. sizing ---- */
@@ -139,10 +139,10 @@ static void test_sizing(void)
 {
 	static struct table t;
 	struct hindex hx = { 0 };
-	struct pf_mem mem;
+	struct meta_mem mem;
 	uint32_t i, grew_at = 0, shrank_at = 0;
 
-	pf_mem_init(&mem, NULL, NULL);
+	meta_mem_init(&mem, NULL, NULL);
 	for (i = 0; i < NIDS; i++)
 		t.hash[i] = (uint32_t)td_mix(i);
 	t_add(&hx, &mem, &t, 0);
@@ -159,8 +159,8 @@ static void test_sizing(void)
 	for (; i < 1024; i++)
 		t_add(&hx, &mem, &t, i);
 	is_u64(hx.mask + 1, 2048, "1024 ids: 2048 cells");
-	is_u64(pf_mem_bytes(&mem), malloc_usable_size(hx.cell),
-	       "the cells are counted in the pf_mem");
+	is_u64(meta_mem_bytes(&mem), malloc_usable_size(hx.cell),
+	       "the cells are counted in the meta_mem");
 	for (i = 1023; i > 0 && !shrank_at; i--) {
 		t_del(&hx, &mem, &t, i);
 		if (hx.mask + 1 != 2048)
@@ -172,7 +172,7 @@ static void test_sizing(void)
 		t_del(&hx, &mem, &t, i--);
 	is_u64(hx.mask + 1, 16, "one id left: not under the smallest size");
 	t_del(&hx, &mem, &t, 0);
-	is_u64(pf_mem_bytes(&mem), 0, "empty: every byte back");
+	is_u64(meta_mem_bytes(&mem), 0, "empty: every byte back");
 }
 
 /* ---- 3. refused growth ---- */
@@ -190,12 +190,12 @@ static void test_refused(void)
 {
 	static struct table t;
 	struct hindex hx = { 0 };
-	struct pf_mem mem;
+	struct meta_mem mem;
 	const char *bad;
 	uint32_t i;
 	int err = 0;
 
-	pf_mem_init(&mem, over, NULL);
+	meta_mem_init(&mem, over, NULL);
 	for (i = 0; i < NIDS; i++)
 		t.hash[i] = (uint32_t)td_mix(i + 7);
 	for (i = 0; i < 12; i++)
@@ -220,7 +220,7 @@ static void test_refused(void)
 	err = hindex_reserve(&hx, &mem, 16, HINDEX_MAX_CELLS, t_hash, &t);
 	ok(!err && hx.mask + 1 == 32, "below the limit again: it grows");
 	hindex_free(&hx, &mem);
-	is_u64(pf_mem_bytes(&mem), 0, "freed: every byte back");
+	is_u64(meta_mem_bytes(&mem), 0, "freed: every byte back");
 }
 
 /* ---- 4. the checker ---- */
@@ -229,10 +229,10 @@ static void test_check(void)
 {
 	static struct table t;
 	struct hindex hx = { 0 };
-	struct pf_mem mem;
+	struct meta_mem mem;
 	uint32_t pos;
 
-	pf_mem_init(&mem, NULL, NULL);
+	meta_mem_init(&mem, NULL, NULL);
 	for (uint32_t i = 0; i < 8; i++)
 		t.hash[i] = 5;		/* one run: cells 5..12 */
 	for (uint32_t i = 0; i < 8; i++)

@@ -247,13 +247,13 @@ static void test_idle_and_recompress(void)
 
 static void test_lz4hc(void)
 {
-	struct store_recomp_algorithm alg = { STORE_RECOMP_LZ4HC, 12 };
+	struct store_cold_codec alg = { STORE_COLD_LZ4HC, 12 };
 	struct store *st = new_store(false, 0);
 	struct store_file *a = store_file_create(st);
 	struct store_stats ss;
 	uint64_t moved;
 
-	ok(store_set_recomp_algorithm(st, &alg) == 0, "lz4hc:12 accepted");
+	ok(store_set_cold_codec(st, &alg) == 0, "lz4hc:12 accepted");
 	fill(a, NULL);
 	store_age_tick(st, NULL);
 	store_recompress(st, &moved);
@@ -280,38 +280,38 @@ static void test_settings(void)
 				     "zstd:1234", "gzip", "zstd:3:4", ":3",
 				     "lz4", "zstd 3" };
 	struct store *st = new_store(false, 0);
-	struct store_recomp_algorithm a, got;
+	struct store_cold_codec a, got;
 	char buf[32];
 	unsigned int i, nbad = 0, ngood = 0;
 
-	store_get_recomp_algorithm(st, &got);
-	store_recomp_algorithm_format(&got, buf, sizeof(buf));
+	store_get_cold_codec(st, &got);
+	store_cold_codec_format(&got, buf, sizeof(buf));
 	ok(!strcmp(buf, "zstd:6"), "default cold codec zstd:6 (%s)", buf);
 	is_u64(store_get_recompress_after(st), 0, "recompress_after 0 by default");
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		ngood += store_recomp_algorithm_parse(good[i], strlen(good[i]),
+		ngood += store_cold_codec_parse(good[i], strlen(good[i]),
 						      &a) == 0 &&
-			 store_set_recomp_algorithm(st, &a) == 0;
+			 store_set_cold_codec(st, &a) == 0;
 	is_u64(ngood, 5, "good codec names accepted");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (store_recomp_algorithm_parse(bad[i], strlen(bad[i]), &a) !=
+		if (store_cold_codec_parse(bad[i], strlen(bad[i]), &a) !=
 		    -EINVAL) {
 			diag("accepted: '%s'", bad[i]);
 			nbad++;
 		}
 	}
 	is_u64(nbad, 0, "bad codec names rejected with EINVAL");
-	a.algo = STORE_RECOMP_ZSTD;
+	a.algo = STORE_COLD_ZSTD;
 	a.level = 20;
-	ok(store_set_recomp_algorithm(st, &a) == -EINVAL, "zstd:20 -> EINVAL");
-	a.algo = STORE_RECOMP_LZ4HC;
+	ok(store_set_cold_codec(st, &a) == -EINVAL, "zstd:20 -> EINVAL");
+	a.algo = STORE_COLD_LZ4HC;
 	a.level = 13;
-	ok(store_set_recomp_algorithm(st, &a) == -EINVAL, "lz4hc:13 -> EINVAL");
-	a.algo = (enum store_recomp_algo)7;
+	ok(store_set_cold_codec(st, &a) == -EINVAL, "lz4hc:13 -> EINVAL");
+	a.algo = (enum store_cold_algo)7;
 	a.level = 1;
-	ok(store_set_recomp_algorithm(st, &a) == -EINVAL, "codec 7 -> EINVAL");
-	store_get_recomp_algorithm(st, &got);
-	store_recomp_algorithm_format(&got, buf, sizeof(buf));
+	ok(store_set_cold_codec(st, &a) == -EINVAL, "codec 7 -> EINVAL");
+	store_get_cold_codec(st, &got);
+	store_cold_codec_format(&got, buf, sizeof(buf));
 	ok(!strcmp(buf, "lz4hc:12"), "refused values left it as it was (%s)",
 	   buf);
 	ok(store_set_recompress_after(st, STORE_RECOMPRESS_AFTER_MAX + 1) ==
@@ -435,13 +435,13 @@ static void test_prepared_thread(void)
 {
 	struct store *st = new_store(false, 0);
 	struct store_file *a = store_file_create(st);
-	struct store_recomp_algorithm alg;
+	struct store_cold_codec alg;
 	struct cold_reader cold = { .f = a }, warm = { .f = a, .prepare = true };
 	struct store_stats ss;
 	bool zstd;
 
-	store_get_recomp_algorithm(st, &alg);
-	zstd = alg.algo == STORE_RECOMP_ZSTD;
+	store_get_cold_codec(st, &alg);
+	zstd = alg.algo == STORE_COLD_ZSTD;
 	fill(a, NULL);
 	store_mark_idle(st, NULL);
 	store_recompress(st, NULL);
@@ -475,8 +475,8 @@ static void test_prepared_thread(void)
  */
 static void test_intake(void)
 {
-	struct store_recomp_algorithm z1 = { STORE_RECOMP_ZSTD, 1 }, got;
-	struct store_recomp_algorithm bad = { STORE_RECOMP_ZSTD, 20 };
+	struct store_cold_codec z1 = { STORE_COLD_ZSTD, 1 }, got;
+	struct store_cold_codec bad = { STORE_COLD_ZSTD, 20 };
 	struct store *st = new_store(false, 0), *ref = new_store(false, 0);
 	struct store_file *a = store_file_create(st), *b = store_file_create(st);
 	struct store_file *ra = store_file_create(ref);
@@ -489,7 +489,7 @@ static void test_intake(void)
 	ok(!store_get_intake(st, &got), "the intake is LZ4 by default");
 	ok(store_set_intake(st, &z1) == 0, "intake zstd:1 accepted");
 	ok(store_set_intake(st, &bad) == -EINVAL, "intake zstd:20 -> EINVAL");
-	ok(store_get_intake(st, &got) && got.algo == STORE_RECOMP_ZSTD &&
+	ok(store_get_intake(st, &got) && got.algo == STORE_COLD_ZSTD &&
 	   got.level == 1, "a refused intake left it as it was");
 	fill(a, b);
 	for (i = 0; i < NUNIQ + NSAME; i++)
@@ -534,7 +534,7 @@ static void test_intake(void)
 	is_u64(s1.intake_cold, NUNIQ, "intake_cold counts cold writes only");
 	is_u64(bad_pages(a, b), 0, "every page reads back after the rewrites");
 	check_valid(st, "intake back to LZ4");
-	store_recomp_algorithm_format(&z1, buf, sizeof(buf));
+	store_cold_codec_format(&z1, buf, sizeof(buf));
 	store_destroy(st);
 	store_destroy(ref);
 }
@@ -595,7 +595,7 @@ static void *cold_writer_main(void *arg)
  * allocating a compression context (it exists already). */
 static void test_prepared_writer(void)
 {
-	struct store_recomp_algorithm z = { STORE_RECOMP_ZSTD, 1 };
+	struct store_cold_codec z = { STORE_COLD_ZSTD, 1 };
 	/* No folding: only the codec may allocate (the fold index would
 	 * grow back after the discards). */
 	struct store_config cfg = { .no_background = true, .group_size = 1,
@@ -650,8 +650,8 @@ static void test_zram_forms(void)
 				    .huge_threshold = 1024 };
 	struct store *st = store_create(&cfg), *off = new_store(false, 0);
 	struct store_file *a = store_file_create(st);
-	struct store_recomp_opts o = { 0 };
-	struct store_recomp_algorithm alg;
+	struct store_recompress_opts o = { 0 };
+	struct store_cold_codec alg;
 	struct store_stats s0, s1;
 	uint64_t n, huge;
 	unsigned int i;
@@ -680,7 +680,7 @@ static void test_zram_forms(void)
 	   NUNIQ - 100, (unsigned long long)n);
 
 	/* type=huge moves raw pages, idle or not; the rest stay. */
-	o.type = STORE_RECOMP_HUGE;
+	o.type = STORE_RECOMPRESS_HUGE;
 	o.threshold = 4096;
 	ok(store_recompress_with(st, &o, &n) == 0, "recompress type=huge threshold=4096");
 	stats(st, &s1);
@@ -691,7 +691,7 @@ static void test_zram_forms(void)
 	is_u64(bad_pages(a, NULL), 0, "every page reads back");
 
 	/* threshold above every object: nothing tried. */
-	o.type = STORE_RECOMP_IDLE;
+	o.type = STORE_RECOMPRESS_IDLE;
 	o.threshold = 4096;
 	store_mark_idle(st, NULL);
 	stats(st, &s0);
@@ -713,13 +713,13 @@ static void test_zram_forms(void)
 	store_mark_idle(st, NULL);
 	memset(&o, 0, sizeof(o));
 	o.algo_set = true;
-	o.algo.algo = STORE_RECOMP_LZ4HC;
+	o.algo.algo = STORE_COLD_LZ4HC;
 	o.algo.level = 12;
 	stats(st, &s0);
 	ok(store_recompress_with(st, &o, &n) == 0 && n > 0,
 	   "recompress algo=lz4hc:12 moved %llu pages", (unsigned long long)n);
-	store_get_recomp_algorithm(st, &alg);
-	store_recomp_algorithm_format(&alg, buf, sizeof(buf));
+	store_get_cold_codec(st, &alg);
+	store_cold_codec_format(&alg, buf, sizeof(buf));
 	ok(strcmp(buf, "zstd:6") == 0, "... and left recomp_algorithm as it was (%s)", buf);
 	o.algo.level = 13;
 	ok(store_recompress_with(st, &o, &n) == -EINVAL, "algo lz4hc:13: EINVAL");

@@ -73,17 +73,17 @@ static bool pat_matches(struct pattern_table *pt, const uint32_t *id,
 static void test_pattern(struct pool *pool, const char *from)
 {
 	static uint32_t id[NPAT], refs[NPAT];
-	struct pf_mem mem;
+	struct meta_mem mem;
 	struct pattern_table *pt;
 	uint64_t empty, peak, after;
 	uint32_t max_id = 0, bad = 0;
 	const char *why = "";
 
-	pf_mem_init(&mem, NULL, NULL);
+	meta_mem_init(&mem, NULL, NULL);
 	if (pool)
-		pf_mem_set_pool(&mem, pool);
+		meta_mem_set_pool(&mem, pool);
 	pt = pattern_create(&mem);
-	empty = pf_mem_bytes(&mem);
+	empty = meta_mem_bytes(&mem);
 	memset(refs, 0, sizeof(refs));
 	for (uint32_t i = 0; i < NPAT; i++) {
 		for (uint32_t r = 0; r < 1 + i % 3; r++) {
@@ -96,7 +96,7 @@ static void test_pattern(struct pool *pool, const char *from)
 			refs[i]++;
 		}
 	}
-	peak = pf_mem_bytes(&mem);
+	peak = meta_mem_bytes(&mem);
 	ok(!bad, "pattern table, %s: 20000 patterns, 1-3 references each",
 	   from);
 	is_u64(pattern_count(pt), NPAT, "... all counted");
@@ -110,7 +110,7 @@ static void test_pattern(struct pool *pool, const char *from)
 			pattern_put(pt, id[i]);
 			refs[i]--;
 		}
-	after = pf_mem_bytes(&mem);
+	after = meta_mem_bytes(&mem);
 	ok(pattern_is_valid(pt, &why), "one in 64 kept: valid (%s)", why);
 	ok(pat_matches(pt, id, refs, 0), "... the survivors intact");
 	/* 32768 cells (128 KiB) for 20000 patterns, 2048 for 313. */
@@ -127,8 +127,8 @@ static void test_pattern(struct pool *pool, const char *from)
 		refs[i] = 1;
 	}
 	is_u64(bad, 0, "refilled one in four");
-	ok(pf_mem_bytes(&mem) <= peak, "... into the holes: no more than the "
-	   "peak (%llu bytes)", (unsigned long long)pf_mem_bytes(&mem));
+	ok(meta_mem_bytes(&mem) <= peak, "... into the holes: no more than the "
+	   "peak (%llu bytes)", (unsigned long long)meta_mem_bytes(&mem));
 	ok(pat_matches(pt, id, refs, 0), "... all values right");
 
 	/* Drop every pattern whose id is in the upper 7/8: the top drains,
@@ -141,7 +141,7 @@ static void test_pattern(struct pool *pool, const char *from)
 	for (uint32_t i = 0; i < NPAT; i++)
 		if (refs[i] && id[i] > max_id)
 			max_id = id[i];
-	after = pf_mem_bytes(&mem);
+	after = meta_mem_bytes(&mem);
 	ok(pattern_is_valid(pt, &why), "ids above 1/8 dropped: valid (%s)",
 	   why);
 	ok(pat_matches(pt, id, refs, 0), "... the rest intact");
@@ -167,7 +167,7 @@ static void test_pattern(struct pool *pool, const char *from)
 			refs[i]--;
 		}
 	is_u64(pattern_count(pt), 0, "all dropped");
-	is_u64(pf_mem_bytes(&mem), empty, "... the table holds no array");
+	is_u64(meta_mem_bytes(&mem), empty, "... the table holds no array");
 	ok(pattern_is_valid(pt, &why), "... valid (%s)", why);
 	/* And it grows again. */
 	for (uint32_t i = 0; i < 1000; i++)
@@ -176,7 +176,7 @@ static void test_pattern(struct pool *pool, const char *from)
 			bad++;
 	is_u64(bad, 0, "it grows again");
 	pattern_destroy(pt);
-	is_u64(pf_mem_bytes(&mem), 0, "destroyed: nothing counted");
+	is_u64(meta_mem_bytes(&mem), 0, "destroyed: nothing counted");
 }
 
 /* ---- 2. the fold index ---- */
@@ -197,17 +197,17 @@ static void test_fold(struct pool *pool)
 {
 	static uint64_t hash[NFOLD];
 	static uint32_t id[NFOLD], refs[NFOLD];
-	struct pf_mem mem;
+	struct meta_mem mem;
 	struct fold_index *fi;
 	struct fold_stats fs;
 	uint64_t empty, peak, after;
 	uint32_t bad = 0;
 	const char *why = "";
 
-	pf_mem_init(&mem, NULL, NULL);
-	pf_mem_set_pool(&mem, pool);
+	meta_mem_init(&mem, NULL, NULL);
+	meta_mem_set_pool(&mem, pool);
 	fi = fold_create(&mem, same_handle, NULL);
-	empty = pf_mem_bytes(&mem);
+	empty = meta_mem_bytes(&mem);
 	for (uint32_t i = 0; i < NFOLD; i++) {
 		uint32_t handle = i + 1, got, aux;
 
@@ -222,7 +222,7 @@ static void test_fold(struct pool *pool)
 			refs[i]++;
 		}
 	}
-	peak = pf_mem_bytes(&mem);
+	peak = meta_mem_bytes(&mem);
 	fold_get_stats(fi, &fs);
 	is_u64(bad, 0, "fold: 100000 entries, a third shared");
 	is_u64(fs.entries, NFOLD, "... all in the index");
@@ -236,7 +236,7 @@ static void test_fold(struct pool *pool)
 			if (--refs[i] ? h != 0 : h != i + 1)
 				bad++;
 		}
-	after = pf_mem_bytes(&mem);
+	after = meta_mem_bytes(&mem);
 	is_u64(bad, 0, "99% dropped: the last put of each returns its handle");
 	ok(fold_is_valid(fi, &why), "... valid (%s)", why);
 	ok(after < peak - (peak - empty) / 5,
@@ -261,7 +261,7 @@ static void test_fold(struct pool *pool)
 		}
 	fold_get_stats(fi, &fs);
 	is_u64(fs.entries, 0, "all dropped");
-	is_u64(pf_mem_bytes(&mem), empty,
+	is_u64(meta_mem_bytes(&mem), empty,
 	       "... every shard reset: only the index's own record left");
 	ok(fold_is_valid(fi, &why), "... valid (%s)", why);
 	for (uint32_t i = 0; i < 5000; i++)
@@ -272,7 +272,7 @@ static void test_fold(struct pool *pool)
 	for (uint32_t i = 0; i < 5000; i++)
 		fold_put(fi, id[i]);
 	fold_destroy(fi);
-	is_u64(pf_mem_bytes(&mem), 0, "destroyed: nothing counted");
+	is_u64(meta_mem_bytes(&mem), 0, "destroyed: nothing counted");
 }
 
 /* ---- 3. the store ---- */

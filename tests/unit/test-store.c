@@ -1381,9 +1381,9 @@ struct recomp_stat {
 static void model_recomp_ops(struct model *md, uint64_t op,
 			     struct recomp_stat *rs)
 {
-	static const struct store_recomp_algorithm algs[] = {
-		{ STORE_RECOMP_ZSTD, 0 }, { STORE_RECOMP_LZ4HC, 9 },
-		{ STORE_RECOMP_ZSTD, 1 },
+	static const struct store_cold_codec algs[] = {
+		{ STORE_COLD_ZSTD, 0 }, { STORE_COLD_LZ4HC, 9 },
+		{ STORE_COLD_ZSTD, 1 },
 	};
 	uint64_t n = 0;
 
@@ -1409,7 +1409,7 @@ static void model_recomp_ops(struct model *md, uint64_t op,
 		rs->moved += n;
 	}
 	if (op % 10000 == 5000 &&
-	    store_set_recomp_algorithm(md->st, &algs[(op / 10000) % 3]))
+	    store_set_cold_codec(md->st, &algs[(op / 10000) % 3]))
 		md->bad_writes++;
 	/* group sizes in turn, 1 (no new groups) among them */
 	if (op % 3000 == 100) {

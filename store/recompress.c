@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * recomp.c - idle tracking and recompression of cold pages.
+ * recompress.c - idle tracking and recompression of cold pages.
  *
  * Ages live in the slots (cluster.h, bits 16..23), so tracking costs no
  * memory. A walk visits every cluster of every file, one cluster lock hold
  * per cluster: it ages or marks the slots and lists the idle ones, then
- * moves those one page at a time (recomp_page()):
+ * moves those one page at a time (recompress_page()):
  *
  *   1. under the file's read lock and the cluster lock: the slot is still
  *      what the walk saw, and its object has one reference; decode it.
@@ -45,10 +45,6 @@
 #define MIN_GAIN	16	/* bytes the cold codec must save: a class */
 #define COMPACT_EVERY	1024	/* pages moved between compactions */
 
-_Static_assert((int)STORE_RECOMP_ZSTD == (int)CODEC_COLD_ZSTD &&
-	       (int)STORE_RECOMP_LZ4HC == (int)CODEC_COLD_LZ4HC,
-	       "store and codec name the cold codecs alike");
-
 enum walk_op {
 	WALK_TICK,	/* age every page, move the idle ones */
 	WALK_MARK,	/* mark every page idle */
@@ -78,7 +74,7 @@ struct walk {
 	unsigned char gout[CODEC_GROUP_MAX * STORE_PAGE_SIZE];
 };
 
-static unsigned int spec_make(enum codec_cold c, int level)
+static unsigned int spec_make(enum store_cold_algo c, int level)
 {
 	return (unsigned int)c << 8 | (unsigned int)level;
 }
@@ -97,13 +93,13 @@ static struct cluster *cluster_lock(struct store_file *f, uint64_t ci)
 		file_rdunlock(f);
 		return NULL;
 	}
-	pf_lock(&c->lock);
+	futex_lock(&c->lock);
 	return c;
 }
 
 static void cluster_unlock(struct store_file *f, struct cluster *c)
 {
-	pf_unlock(&c->lock);
+	futex_unlock(&c->lock);
 	file_rdunlock(f);
 }
 
@@ -116,7 +112,7 @@ static pool_handle_t slot_handle(struct store *st, slot_t s)
 /* Decode the object of slot i into w->page if the slot is still seen and
  * its object has no other name; its handle goes to *handle. 0 or -EAGAIN
  * (leave the page). */
-static int recomp_read(struct walk *w, struct store_file *f, uint64_t ci,
+static int recompress_read(struct walk *w, struct store_file *f, uint64_t ci,
 		       unsigned int i, slot_t seen, pool_handle_t *handle)
 {
 	struct store *st = w->st;
@@ -145,9 +141,10 @@ out:
 
 /* Replace slot i's value seen by new if it is unchanged; for a FOLD slot
  * the entry is switched to the new object. */
-static bool recomp_install(struct walk *w, struct store_file *f, uint64_t ci,
-			   unsigned int i, slot_t seen, slot_t new,
-			   pool_handle_t old, pool_handle_t handle)
+static bool recompress_install(struct walk *w, struct store_file *f,
+			       uint64_t ci, unsigned int i, slot_t seen,
+			       slot_t new, pool_handle_t old,
+			       pool_handle_t handle)
 {
 	struct store *st = w->st;
 	struct cluster *c;
@@ -170,7 +167,7 @@ out:
 	return ok;
 }
 
-static void recomp_page(struct walk *w, struct store_file *f, uint64_t ci,
+static void recompress_page(struct walk *w, struct store_file *f, uint64_t ci,
 			unsigned int i, slot_t seen)
 {
 	struct store *st = w->st;
@@ -178,14 +175,14 @@ static void recomp_page(struct walk *w, struct store_file *f, uint64_t ci,
 	pool_handle_t old, handle;
 	slot_t new;
 
-	if (recomp_read(w, f, ci, i, seen, &old))
+	if (recompress_read(w, f, ci, i, seen, &old))
 		return;
-	nsize = codec_cold_compress((enum codec_cold)(w->spec >> 8),
+	nsize = codec_cold_compress((enum store_cold_algo)(w->spec >> 8),
 				    (int)(w->spec & 0xff), w->page, w->out,
 				    osize);
 	if (!nsize || nsize + MIN_GAIN > osize) {
 		/* Not worth it: remember, so later walks skip it. */
-		if (recomp_install(w, f, ci, i, seen, seen | SLOT_KEEP, old,
+		if (recompress_install(w, f, ci, i, seen, seen | SLOT_KEEP, old,
 				   old))
 			ctr_add(st, SC_RECOMP_KEPT, 1);
 		return;
@@ -197,7 +194,7 @@ static void recomp_page(struct walk *w, struct store_file *f, uint64_t ci,
 							 : handle,
 			    nsize, false);
 	new = slot_set_age(new, slot_age(seen)) | SLOT_COLD;
-	if (!recomp_install(w, f, ci, i, seen, new, old, handle)) {
+	if (!recompress_install(w, f, ci, i, seen, new, old, handle)) {
 		object_free(st, handle, nsize);
 		return;
 	}
@@ -407,7 +404,7 @@ static void walk_groups(struct walk *w, struct store_file *f, uint64_t ci)
 	 * do not leave holes in the groups). */
 	for (j = 0; j < w->n && !walk_stopped(w); j++) {
 		if (slot_flag(w->seen[j])) {
-			recomp_page(w, f, ci, w->cand[j], w->seen[j]);
+			recompress_page(w, f, ci, w->cand[j], w->seen[j]);
 			continue;
 		}
 		if (slot_type(w->seen[j]) == SLOT_FOLD &&
@@ -422,7 +419,8 @@ static void walk_groups(struct walk *w, struct store_file *f, uint64_t ci)
 		if (k == 1 && !slot_is_group(w->seen[at])) {
 			/* alone: to the cold codec, unless it is there */
 			if (!(w->seen[at] & SLOT_COLD))
-				recomp_page(w, f, ci, w->cand[at], w->seen[at]);
+				recompress_page(w, f, ci, w->cand[at],
+						w->seen[at]);
 			break;
 		}
 		for (j = 0; j < k; j++) {
@@ -439,20 +437,12 @@ static void walk_groups(struct walk *w, struct store_file *f, uint64_t ci)
 /* Is slot s (its age already updated) one the walk moves? */
 static bool walk_wants(const struct walk *w, slot_t s)
 {
-	bool idle = slot_age(s) >= w->threshold, huge = slot_flag(s);
-
 	if (s & (SLOT_COLD | SLOT_KEEP | SLOT_DISK))
 		return false;
 	if (slot_size(s) < w->min_size)
 		return false;
-	switch (w->type) {
-	case STORE_RECOMP_HUGE:
-		return huge;
-	case STORE_RECOMP_IDLE | STORE_RECOMP_HUGE:
-		return huge && idle;
-	default:
-		return idle;
-	}
+	return slot_of_type(s, w->type & STORE_RECOMPRESS_HUGE,
+			    w->type & STORE_RECOMPRESS_IDLE, w->threshold);
 }
 
 /* A lone cold page that groups would take (walk_wants() takes the
@@ -481,7 +471,7 @@ static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 	}
 	w->n = 0;
 	w->nhot = 0;
-	pf_lock(&c->lock);
+	futex_lock(&c->lock);
 	for (i = 0; i < c->cap; i++) {
 		slot_t s = c->slot[i];
 		unsigned int age = slot_age(s);
@@ -527,7 +517,7 @@ static bool walk_cluster(struct walk *w, struct store_file *f, uint64_t from,
 			w->seen[w->n++] = s;
 		}
 	}
-	pf_unlock(&c->lock);
+	futex_unlock(&c->lock);
 	file_rdunlock(f);
 	return true;
 }
@@ -549,7 +539,7 @@ static void walk_file(struct walk *w, struct store_file *f)
 		if (w->group > 1)
 			walk_groups(w, f, ci);
 		for (k = 0; k < w->n && !walk_stopped(w) && w->group <= 1; k++)
-			recomp_page(w, f, ci, w->cand[k], w->seen[k]);
+			recompress_page(w, f, ci, w->cand[k], w->seen[k]);
 		/*
 		 * The new objects go to smaller classes and the old ones leave
 		 * holes in theirs: without compaction along the way, memory
@@ -591,12 +581,13 @@ static int walk_store(struct store *st, enum walk_op op,
 	w->op = op;
 	w->threshold = atomic_load(&st->rc.after) ? AGE_TICKS : AGE_IDLE;
 	w->mark_age = o ? o->mark_age : 0;
-	w->type = o ? o->type : STORE_RECOMP_IDLE;
+	w->type = o ? o->type : STORE_RECOMPRESS_IDLE;
 	w->min_size = o ? o->min_size : 0;
 	w->spec = o && o->spec ? o->spec : atomic_load(&st->rc.algo);
 	/* Groups are zstd frames of idle pages; huge pages stay alone. */
 	w->group = atomic_load(&st->rc.group);
-	if ((w->spec >> 8) != CODEC_COLD_ZSTD || w->type != STORE_RECOMP_IDLE ||
+	if ((w->spec >> 8) != STORE_COLD_ZSTD ||
+	    w->type != STORE_RECOMPRESS_IDLE ||
 	    !codec_group_available())
 		w->group = 1;
 	w->stop = stop;
@@ -638,7 +629,8 @@ int store_mark_idle_since(struct store *st, uint64_t seconds, uint64_t *pages)
 	return walk_store(st, WALK_MARK, &o, NULL, pages);
 }
 
-int store_recompress_with(struct store *st, const struct store_recomp_opts *ro,
+int store_recompress_with(struct store *st,
+			  const struct store_recompress_opts *ro,
 			  uint64_t *pages)
 {
 	struct walk_opts o = { 0 };
@@ -646,17 +638,18 @@ int store_recompress_with(struct store *st, const struct store_recomp_opts *ro,
 	int err;
 
 	if (ro) {
-		if (ro->type & ~(unsigned int)(STORE_RECOMP_IDLE |
-					       STORE_RECOMP_HUGE) ||
+		if (ro->type & ~(unsigned int)(STORE_RECOMPRESS_IDLE |
+					       STORE_RECOMPRESS_HUGE) ||
 		    ro->threshold > STORE_PAGE_SIZE)
 			return -EINVAL;
-		o.type = ro->type ? ro->type : STORE_RECOMP_IDLE;
+		o.type = ro->type ? ro->type : STORE_RECOMPRESS_IDLE;
 		o.min_size = ro->threshold;
 		if (ro->algo_set) {
-			enum codec_cold c = (enum codec_cold)ro->algo.algo;
+			enum store_cold_algo c =
+				(enum store_cold_algo)ro->algo.algo;
 			int min, max, def;
 
-			err = store_recomp_algorithm_check(&ro->algo, &min, &max);
+			err = store_cold_codec_check(&ro->algo, &min, &max);
 			if (err)
 				return err;
 			codec_cold_levels(c, &min, &max, &def);
@@ -664,7 +657,7 @@ int store_recompress_with(struct store *st, const struct store_recomp_opts *ro,
 							     : def);
 		}
 	} else {
-		o.type = STORE_RECOMP_IDLE;
+		o.type = STORE_RECOMPRESS_IDLE;
 	}
 	err = walk_store(st, WALK_RECOMP, &o, NULL, &moved);
 
@@ -711,12 +704,12 @@ uint64_t store_idle_pages(struct store *st)
 				file_rdunlock(f);
 				break;
 			}
-			pf_lock(&c->lock);
+			futex_lock(&c->lock);
 			for (unsigned int i = 0; i < c->cap; i++)
 				if (slot_type(c->slot[i]) >= SLOT_OBJ &&
 				    slot_age(c->slot[i]) >= threshold)
 					n++;
-			pf_unlock(&c->lock);
+			futex_unlock(&c->lock);
 			file_rdunlock(f);
 			if (ci >= MAX_CLUSTER)
 				break;
@@ -731,7 +724,7 @@ uint64_t store_idle_pages(struct store *st)
 
 int store_set_recompress_after(struct store *st, uint64_t seconds)
 {
-	struct recompressor *rc = &st->rc;
+	struct recompression *rc = &st->rc;
 
 	if (seconds > STORE_RECOMPRESS_AFTER_MAX)
 		return -EINVAL;
@@ -750,13 +743,13 @@ uint64_t store_get_recompress_after(struct store *st)
 	return atomic_load(&st->rc.after);
 }
 
-int store_recomp_algorithm_check(const struct store_recomp_algorithm *a,
+int store_cold_codec_check(const struct store_cold_codec *a,
 				 int *min, int *max)
 {
-	enum codec_cold c = (enum codec_cold)a->algo;
+	enum store_cold_algo c = (enum store_cold_algo)a->algo;
 	int def;
 
-	if ((unsigned int)a->algo >= CODEC_COLD_NR)
+	if ((unsigned int)a->algo >= STORE_COLD_NR)
 		return -EINVAL;
 	codec_cold_levels(c, min, max, &def);
 	if (a->level && (a->level < *min || a->level > *max))
@@ -764,13 +757,13 @@ int store_recomp_algorithm_check(const struct store_recomp_algorithm *a,
 	return codec_cold_available(c) ? 0 : -EOPNOTSUPP;
 }
 
-int store_set_recomp_algorithm(struct store *st,
-			       const struct store_recomp_algorithm *a)
+int store_set_cold_codec(struct store *st,
+			       const struct store_cold_codec *a)
 {
-	enum codec_cold c = (enum codec_cold)a->algo;
+	enum store_cold_algo c = (enum store_cold_algo)a->algo;
 	int min, max, def, err;
 
-	err = store_recomp_algorithm_check(a, &min, &max);
+	err = store_cold_codec_check(a, &min, &max);
 	if (err)
 		return err;
 	codec_cold_levels(c, &min, &max, &def);
@@ -778,41 +771,41 @@ int store_set_recomp_algorithm(struct store *st,
 	return 0;
 }
 
-void store_get_recomp_algorithm(struct store *st,
-				struct store_recomp_algorithm *a)
+void store_get_cold_codec(struct store *st,
+				struct store_cold_codec *a)
 {
 	unsigned int spec = atomic_load(&st->rc.algo);
 
-	a->algo = (enum store_recomp_algo)(spec >> 8);
+	a->algo = (enum store_cold_algo)(spec >> 8);
 	a->level = (int)(spec & 0xff);
 }
 
-int store_set_intake(struct store *st, const struct store_recomp_algorithm *a)
+int store_set_intake(struct store *st, const struct store_cold_codec *a)
 {
-	enum codec_cold c;
+	enum store_cold_algo c;
 	int min, max, def, err;
 
 	if (!a) {
 		atomic_store(&st->rc.intake, 0);
 		return 0;
 	}
-	err = store_recomp_algorithm_check(a, &min, &max);
+	err = store_cold_codec_check(a, &min, &max);
 	if (err)
 		return err;
-	c = (enum codec_cold)a->algo;
+	c = (enum store_cold_algo)a->algo;
 	codec_cold_levels(c, &min, &max, &def);
 	atomic_store(&st->rc.intake,
 		     INTAKE_COLD | spec_make(c, a->level ? a->level : def));
 	return 0;
 }
 
-bool store_get_intake(struct store *st, struct store_recomp_algorithm *a)
+bool store_get_intake(struct store *st, struct store_cold_codec *a)
 {
 	unsigned int spec = atomic_load(&st->rc.intake);
 
 	if (!spec)
 		return false;
-	a->algo = (enum store_recomp_algo)(spec >> 8 & 0xff);
+	a->algo = (enum store_cold_algo)(spec >> 8 & 0xff);
 	a->level = (int)(spec & 0xff);
 	return true;
 }
@@ -842,8 +835,8 @@ bool store_get_read_idle(struct store *st)
 	return atomic_load(&st->rc.read_idle);
 }
 
-int store_recomp_algorithm_parse(const char *s, size_t len,
-				 struct store_recomp_algorithm *a)
+int store_cold_codec_parse(const char *s, size_t len,
+				 struct store_cold_codec *a)
 {
 	size_t i, name_len = len;
 	unsigned int c;
@@ -855,13 +848,13 @@ int store_recomp_algorithm_parse(const char *s, size_t len,
 			break;
 		}
 	}
-	for (c = 0; c < CODEC_COLD_NR; c++) {
-		const char *name = codec_cold_name((enum codec_cold)c);
+	for (c = 0; c < STORE_COLD_NR; c++) {
+		const char *name = codec_cold_name((enum store_cold_algo)c);
 
 		if (strlen(name) == name_len && !memcmp(s, name, name_len))
 			break;
 	}
-	if (c == CODEC_COLD_NR)
+	if (c == STORE_COLD_NR)
 		return -EINVAL;
 	if (name_len < len) {
 		/* ":N", N of one to three digits */
@@ -875,25 +868,25 @@ int store_recomp_algorithm_parse(const char *s, size_t len,
 		if (level == 0)
 			return -EINVAL;
 	}
-	a->algo = (enum store_recomp_algo)c;
+	a->algo = (enum store_cold_algo)c;
 	a->level = (int)level;
 	return 0;
 }
 
-int store_recomp_algorithm_format(const struct store_recomp_algorithm *a,
+int store_cold_codec_format(const struct store_cold_codec *a,
 				  char *buf, size_t size)
 {
-	const char *name = codec_cold_name((enum codec_cold)a->algo);
+	const char *name = codec_cold_name((enum store_cold_algo)a->algo);
 
 	return snprintf(buf, size, "%s:%d", name ? name : "?", a->level);
 }
 
 /* ---- the background thread ---- */
 
-static void *recomp_main(void *arg)
+static void *recompress_main(void *arg)
 {
 	struct store *st = arg;
-	struct recompressor *rc = &st->rc;
+	struct recompression *rc = &st->rc;
 	struct timespec next;
 	bool armed = false;
 
@@ -926,10 +919,10 @@ static void *recomp_main(void *arg)
 	return NULL;
 }
 
-int recomp_init(struct store *st, const struct store_config *cfg)
+int recompress_init(struct store *st, const struct store_config *cfg)
 {
-	struct store_recomp_algorithm a = cfg->recomp;
-	struct recompressor *rc = &st->rc;
+	struct store_cold_codec a = cfg->cold_codec;
+	struct recompression *rc = &st->rc;
 
 	atomic_init(&rc->after, 0);
 	atomic_init(&rc->algo, 0);
@@ -944,22 +937,22 @@ int recomp_init(struct store *st, const struct store_config *cfg)
 		return -EINVAL;
 	rc->t.running = false;
 	rc->changed = false;
-	if (a.algo == STORE_RECOMP_ZSTD && !a.level &&
-	    !codec_cold_available(CODEC_COLD_ZSTD))
-		a.algo = STORE_RECOMP_LZ4HC;
-	if (store_set_recomp_algorithm(st, &a))
+	if (a.algo == STORE_COLD_ZSTD && !a.level &&
+	    !codec_cold_available(STORE_COLD_ZSTD))
+		a.algo = STORE_COLD_LZ4HC;
+	if (store_set_cold_codec(st, &a))
 		return -EINVAL;
 	if (cfg->intake_cold && store_set_intake(st, &cfg->intake))
 		return -EINVAL;
 	return store_set_recompress_after(st, cfg->recompress_after);
 }
 
-int recomp_start(struct store *st)
+int recompress_start(struct store *st)
 {
-	return bg_thread_start(&st->rc.t, recomp_main, st);
+	return bg_thread_start(&st->rc.t, recompress_main, st);
 }
 
-void recomp_stop(struct store *st)
+void recompress_stop(struct store *st)
 {
 	bg_thread_stop(&st->rc.t);
 	pthread_mutex_destroy(&st->rc.walk_lock);
