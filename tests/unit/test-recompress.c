@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * test-recomp - idle tracking and the cold codec, with exact numbers.
+ * test-recompress - idle tracking and the cold codec, with exact numbers.
  *
  * Which pages are idle is checked through the counters: every idle page
  * that holds an object of its own is either moved to the cold codec
