@@ -9,7 +9,7 @@
 
 #include "bug.h"
 
-void pf_bug(const char *file, int line, const char *fmt, ...)
+void bug_at(const char *file, int line, const char *fmt, ...)
 {
 	const char *base = strrchr(file, '/');
 	va_list ap;

@@ -810,6 +810,12 @@ bool store_get_intake(struct store *st, struct store_cold_codec *a)
 	return true;
 }
 
+unsigned int group_size_default(void)
+{
+	/* Without zstd there are no groups: the default is then 1. */
+	return codec_group_available() ? STORE_GROUP_DEFAULT : 1;
+}
+
 int store_set_group_size(struct store *st, unsigned int pages)
 {
 	if (pages < 1 || pages > STORE_GROUP_MAX)
@@ -930,10 +936,8 @@ int recompress_init(struct store *st, const struct store_config *cfg)
 	atomic_init(&rc->read_idle, cfg->read_idle);
 	atomic_init(&rc->group, 1);
 	pthread_mutex_init(&rc->walk_lock, NULL);
-	/* Without zstd there are no groups: the default is then 1. */
 	if (store_set_group_size(st, cfg->group_size ? cfg->group_size :
-				  codec_group_available() ?
-				  STORE_GROUP_DEFAULT : 1))
+				  group_size_default()))
 		return -EINVAL;
 	rc->t.running = false;
 	rc->changed = false;

@@ -256,6 +256,8 @@ uint64_t store_mem_used(struct store *st);
 
 /* recompress.c */
 int recompress_init(struct store *st, const struct store_config *cfg);
+/* STORE_GROUP_DEFAULT, or 1 in a build without zstd (no groups). */
+unsigned int group_size_default(void);
 int recompress_start(struct store *st);
 void recompress_stop(struct store *st);
 

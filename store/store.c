@@ -1020,6 +1020,11 @@ void store_file_get_stats(struct store_file *f, struct store_file_stats *fs)
 
 /* ---- the store ---- */
 
+_Static_assert(STORE_POOL_RESERVE_MAX == POOL_RESERVE_MAX,
+	       "the store's reserve bound is the pool's");
+_Static_assert(STORE_POOL_RESERVE_DEFAULT <= POOL_RESERVE_MAX,
+	       "the default reserve is within the pool's bound");
+
 void store_config_default(struct store_config *cfg)
 {
 	*cfg = (struct store_config){
@@ -1027,7 +1032,7 @@ void store_config_default(struct store_config *cfg)
 		.huge_threshold = STORE_HUGE_THRESHOLD_DEFAULT,
 		.defrag_ratio = STORE_DEFRAG_RATIO_DEFAULT,
 		.recompress_after = STORE_RECOMPRESS_AFTER_DEFAULT,
-		.group_size = codec_group_available() ? STORE_GROUP_DEFAULT : 1,
+		.group_size = group_size_default(),
 		.pool_reserve = STORE_POOL_RESERVE_DEFAULT,
 	};
 }

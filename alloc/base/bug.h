@@ -21,9 +21,9 @@
 #define PAGEFOLD_ALLOC_BUG_H
 
 __attribute__((noreturn, cold, format(printf, 3, 4)))
-void pf_bug(const char *file, int line, const char *fmt, ...);
+void bug_at(const char *file, int line, const char *fmt, ...);
 
-#define BUG(...) pf_bug(__FILE__, __LINE__, __VA_ARGS__)
+#define BUG(...) bug_at(__FILE__, __LINE__, __VA_ARGS__)
 
 #define BUG_ON(cond, ...) do {                          \
 	if (__builtin_expect(!!(cond), 0))              \

@@ -100,8 +100,8 @@ struct pool_config {
 	uint64_t reserve_bytes;
 };
 
-/* The reserve's default (what the store asks for) and upper bound. */
-#define POOL_RESERVE_DEFAULT (64u * 4096u)    /* 256 KiB */
+/* The reserve's upper bound (its default is its user's: the store's
+ * STORE_POOL_RESERVE_DEFAULT). */
 #define POOL_RESERVE_MAX     (UINT64_C(256) << 20)
 
 #define POOL_ARENA_MAX (UINT64_C(0xff000000) * 16) /* 64 GiB - 256 MiB */

@@ -21,6 +21,7 @@
 #define NR_WORKERS    3
 #define OPS_PER_WORKER 300000
 #define MAX_LIVE      6000
+#define RESERVE_BYTES (64u * 4096u) /* the store's default reserve, 256 KiB */
 
 struct obj {
 	pool_handle_t h;
@@ -207,13 +208,13 @@ int main(void)
 	{
 		struct pool_config cfg = {
 			.refill = true,
-			.reserve_bytes = POOL_RESERVE_DEFAULT,
+			.reserve_bytes = RESERVE_BYTES,
 		};
 
 		pool = pool_create(&cfg);
 	}
 	ok(pool, "pool_create (refill on, reserve %u bytes)",
-	   POOL_RESERVE_DEFAULT);
+	   RESERVE_BYTES);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	workers_left = NR_WORKERS;
 	for (int i = 0; i < NR_WORKERS; i++) {
