@@ -16,6 +16,7 @@ int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg)
 	int err;
 
 	atomic_init(&bg->stop, false);
+	bg->changed = false;
 	pthread_mutex_init(&bg->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -32,6 +33,16 @@ int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg)
 	}
 	bg->running = true;
 	return 0;
+}
+
+void bg_thread_kick(struct bg_thread *bg)
+{
+	if (!bg->running)
+		return;
+	pthread_mutex_lock(&bg->lock);
+	bg->changed = true;
+	pthread_cond_signal(&bg->cond);
+	pthread_mutex_unlock(&bg->lock);
 }
 
 void bg_thread_stop(struct bg_thread *bg)

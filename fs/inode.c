@@ -22,7 +22,7 @@
  * ns_free() tells them apart.
  */
 #include <errno.h>
-#include <stdio.h>
+#include <stdio.h>	/* RENAME_NOREPLACE, RENAME_EXCHANGE */
 #include <stdlib.h>
 #include <string.h>
 

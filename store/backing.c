@@ -90,7 +90,6 @@ struct backing {
 	_Atomic uint64_t after;		/* writeback_after, seconds */
 	_Atomic uint64_t mem_high;
 	struct bg_thread t;
-	bool changed;			/* t.lock */
 	/* The walk's state and batch buffer (~370 KiB), made while a file
 	 * is attached, counted in mem_used_total as the recompression
 	 * walk's buffers are (walk_bytes). Used under wb. */
@@ -1038,7 +1037,7 @@ static void *backing_main(void *arg)
 		uint64_t high = atomic_load(&bd->mem_high);
 		uint64_t period;
 
-		bd->changed = false;
+		bd->t.changed = false;
 		if (!after || !high) {
 			pthread_cond_wait(&bd->t.cond, &bd->t.lock);
 			continue;
@@ -1047,7 +1046,7 @@ static void *backing_main(void *arg)
 		period = period < 1 ? 1 : period > 10 ? 10 : period;
 		bg_deadline_in(&next, period * 1000);
 		if (pthread_cond_timedwait(&bd->t.cond, &bd->t.lock, &next) !=
-		    ETIMEDOUT || atomic_load(&bd->t.stop) || bd->changed)
+		    ETIMEDOUT || atomic_load(&bd->t.stop) || bd->t.changed)
 			continue;
 		pthread_mutex_unlock(&bd->t.lock);
 		if (store_mem_used(bd->st) > high && bd->fd >= 0)
@@ -1060,15 +1059,6 @@ static void *backing_main(void *arg)
 	return NULL;
 }
 
-static void backing_kick(struct backing *bd)
-{
-	if (!bd->t.running)
-		return;
-	pthread_mutex_lock(&bd->t.lock);
-	bd->changed = true;
-	pthread_cond_signal(&bd->t.cond);
-	pthread_mutex_unlock(&bd->t.lock);
-}
 
 /* ---- life ---- */
 
@@ -1307,7 +1297,7 @@ int store_set_writeback_after(struct store *st, uint64_t seconds)
 	if (seconds > STORE_RECOMPRESS_AFTER_MAX)
 		return -EINVAL;
 	atomic_store(&st->bd->after, seconds);
-	backing_kick(st->bd);
+	bg_thread_kick(&st->bd->t);
 	return 0;
 }
 
@@ -1319,7 +1309,7 @@ uint64_t store_get_writeback_after(struct store *st)
 int store_set_mem_high(struct store *st, uint64_t bytes)
 {
 	atomic_store(&st->bd->mem_high, bytes);
-	backing_kick(st->bd);
+	bg_thread_kick(&st->bd->t);
 	return 0;
 }
 

@@ -12,7 +12,6 @@
  * Empty clusters need no sweep here: the store frees a cluster the moment
  * its last slot is released.
  */
-#include <errno.h>
 #include <sched.h>
 #include <time.h>
 

@@ -729,12 +729,7 @@ int store_set_recompress_after(struct store *st, uint64_t seconds)
 	if (seconds > STORE_RECOMPRESS_AFTER_MAX)
 		return -EINVAL;
 	atomic_store(&rc->after, seconds);
-	if (rc->t.running) {
-		pthread_mutex_lock(&rc->t.lock);
-		rc->changed = true;
-		pthread_cond_signal(&rc->t.cond);
-		pthread_mutex_unlock(&rc->t.lock);
-	}
+	bg_thread_kick(&rc->t);
 	return 0;
 }
 
@@ -903,8 +898,8 @@ static void *recompress_main(void *arg)
 		uint64_t after = atomic_load(&rc->after);
 		int err = 0;
 
-		if (rc->changed || !armed) {
-			rc->changed = false;
+		if (rc->t.changed || !armed) {
+			rc->t.changed = false;
 			armed = after != 0;
 			if (armed)
 				bg_deadline_in(&next, after * 1000 / AGE_TICKS);
@@ -914,7 +909,8 @@ static void *recompress_main(void *arg)
 		else
 			err = pthread_cond_timedwait(&rc->t.cond, &rc->t.lock,
 						     &next);
-		if (err != ETIMEDOUT || atomic_load(&rc->t.stop) || rc->changed)
+		if (err != ETIMEDOUT || atomic_load(&rc->t.stop) ||
+		    rc->t.changed)
 			continue;
 		pthread_mutex_unlock(&rc->t.lock);
 		(void)walk_store(st, WALK_TICK, NULL, &rc->t.stop, NULL);
@@ -940,7 +936,7 @@ int recompress_init(struct store *st, const struct store_config *cfg)
 				  group_size_default()))
 		return -EINVAL;
 	rc->t.running = false;
-	rc->changed = false;
+	rc->t.changed = false;
 	if (a.algo == STORE_COLD_ZSTD && !a.level &&
 	    !codec_cold_available(STORE_COLD_ZSTD))
 		a.algo = STORE_COLD_LZ4HC;

@@ -60,8 +60,6 @@ CTR_STRIPE(ctr_stripe, SC_NR);
 /* Idle tracking and recompression (recompress.c). */
 struct recompression {
 	struct bg_thread t;
-	bool changed;			/* t.lock: settings changed, restart
-					   the tick */
 	_Atomic uint64_t after;		/* recompress_after, seconds; 0 = off */
 	_Atomic unsigned int algo;	/* enum store_cold_algo << 8 | level */
 	_Atomic unsigned int intake;	/* 0: LZ4; else INTAKE_COLD |
@@ -92,7 +90,7 @@ static inline enum store_cold_algo intake_algo(unsigned int spec)
  */
 struct file_lock_stripe {
 	pthread_rwlock_t rw;
-} __attribute__((aligned(64)));
+} __attribute__((aligned(CTR_LINE)));
 
 /* Per-file counters, striped like the store's (summed on read). */
 enum file_ctr {
@@ -147,7 +145,7 @@ struct store_file {
 	struct store_file *prev, *next;	/* st->files list */
 	_Atomic uint32_t refs;		/* list membership + iterators */
 	/* raised by every write: a line of its own */
-	_Atomic uint64_t end_page __attribute__((aligned(64)));
+	_Atomic uint64_t end_page __attribute__((aligned(CTR_LINE)));
 };
 
 /*

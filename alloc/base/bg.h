@@ -22,10 +22,16 @@ struct bg_thread {
 	pthread_cond_t cond;
 	_Atomic bool stop;
 	bool running;
+	bool changed;		/* lock: settings changed since the thread
+				   last looked (bg_thread_kick()); it clears
+				   it */
 };
 
 /* Set up lock and cond and start fn(arg); 0 or -errno (nothing running). */
 int bg_thread_start(struct bg_thread *bg, void *(*fn)(void *), void *arg);
+/* Sets changed and wakes the thread (its settings moved); nothing if not
+ * running. */
+void bg_thread_kick(struct bg_thread *bg);
 /* Sets stop, wakes the thread and joins it; nothing if not running. */
 void bg_thread_stop(struct bg_thread *bg);
 /* *ts = ms milliseconds from now, on cond's clock: the deadline for
