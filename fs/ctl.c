@@ -440,7 +440,7 @@ int ctl_parse_recompress(const char *buf, size_t len,
 }
 
 int ctl_parse_cold_codec(const char *buf, size_t len,
-		     struct store_cold_codec *a)
+			 struct store_cold_codec *a)
 {
 	struct ctl_value v = ctl_value(buf, len);
 	struct store_recompress_opts o;

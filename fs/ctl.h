@@ -174,7 +174,7 @@ int ctl_parse_recompress(const char *buf, size_t len,
 			 struct store_recompress_opts *o);
 int ctl_parse_seconds(const char *buf, size_t len, uint64_t *secs);
 int ctl_parse_cold_codec(const char *buf, size_t len,
-		     struct store_cold_codec *a);
+			 struct store_cold_codec *a);
 /* intake: "lz4" or a cold codec (opt_parse_intake()). */
 int ctl_parse_intake(const char *buf, size_t len, bool *cold,
 		     struct store_cold_codec *a);

@@ -207,8 +207,9 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 		return 0;
 	case KEY_POOL_RESERVE:
 		if (opt_parse_size(val, &v) || v > STORE_POOL_RESERVE_MAX)
-			return conf_error(conf, "bad pool_reserve '%s': expected bytes with an optional K or M suffix, at most 256M",
-					  val);
+			return conf_error(conf, "bad pool_reserve '%s': expected bytes with an optional K or M suffix, at most %lluM",
+					  val, (unsigned long long)
+					  (STORE_POOL_RESERVE_MAX >> 20));
 		/* 0 in store_config is the default: none has its own value */
 		conf->opt.store.pool_reserve = v ? v : STORE_POOL_RESERVE_NONE;
 		return 0;
@@ -254,6 +255,12 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 
 static void usage(const char *prog)
 {
+	struct store_cold_codec cold;
+	char cold_name[32];
+
+	store_cold_codec_default(&cold);
+	if (store_cold_codec_format(&cold, cold_name, sizeof(cold_name)) < 0)
+		snprintf(cold_name, sizeof(cold_name), "?");
 	printf("usage: %s [options] [source] mountpoint\n\n", prog);
 	printf("Mounts a filesystem whose files are page stores kept in memory,\n"
 	       "compressed (LZ4) and with identical pages folded into one.\n"
@@ -274,7 +281,7 @@ static void usage(const char *prog)
 	       "                           it is recompressed with the cold codec;\n"
 	       "                           0 = only when asked (default %u)\n"
 	       "    -o recomp_algorithm=A  the cold codec: zstd or lz4hc, optionally\n"
-	       "                           :LEVEL (default zstd:6)\n"
+	       "                           :LEVEL (default %s)\n"
 	       "    -o intake=A            what written pages are compressed with:\n"
 	       "                           lz4 (default), or a cold codec as for\n"
 	       "                           recomp_algorithm, for pages that arrive\n"
@@ -314,7 +321,7 @@ static void usage(const char *prog)
 	       "FUSE options (allow_other, default_permissions, ...):\n",
 	       STORE_DEFRAG_RATIO_DEFAULT,
 	       OPT_THREADS_DEFAULT_MIN, OPT_THREADS_DEFAULT_MAX,
-	       STORE_RECOMPRESS_AFTER_DEFAULT,
+	       STORE_RECOMPRESS_AFTER_DEFAULT, cold_name,
 	       STORE_GROUP_MAX, STORE_GROUP_DEFAULT,
 	       (unsigned long long)(STORE_POOL_RESERVE_MAX >> 20),
 	       STORE_POOL_RESERVE_DEFAULT >> 10,

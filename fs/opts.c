@@ -134,7 +134,7 @@ int opt_parse_codec(const char *s, struct store_cold_codec *a)
 
 	/* The name alone: the store knows the codecs. */
 	if (store_cold_codec_parse(s, colon ? (size_t)(colon - s) :
-					 strlen(s), &c))
+				   strlen(s), &c))
 		return -EINVAL;
 	if (colon) {
 		lvl_ret = parse_digits(colon + 1, &level, &end);

@@ -137,7 +137,7 @@ static void pend_add(struct backing *bd, uint32_t b)
 	if (bd->npend == bd->pend_cap) {
 		uint32_t cap = bd->pend_cap ? bd->pend_cap * 2 : 256;
 		uint32_t *np = meta_alloc(&bd->mem, (size_t)cap * sizeof(*np),
-					0, NULL);
+					  0, NULL);
 
 		if (!np)
 			return;	/* stays allocated until it is reused... never;

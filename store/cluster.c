@@ -24,7 +24,7 @@ _Static_assert(CLUSTER_SLOTS <= UINT16_MAX, "live and cap are 16 bits");
 struct cluster *cluster_new(struct meta_mem *mem, unsigned int cap, int *err)
 {
 	struct cluster *c = meta_alloc(mem, sizeof(*c) + cap * sizeof(slot_t),
-				     META_ZERO | META_LIMITED, err);
+				       META_ZERO | META_LIMITED, err);
 
 	if (c) {
 		futex_lock_init(&c->lock);
@@ -141,7 +141,7 @@ static struct dir_node *node_new(struct cdir *d, struct meta_mem *mem,
 				 int *err)
 {
 	struct dir_node *n = meta_alloc(mem, sizeof(*n),
-				      META_ZERO | META_LIMITED, err);
+					META_ZERO | META_LIMITED, err);
 
 	if (n)
 		d->nodes++;

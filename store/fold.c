@@ -201,9 +201,9 @@ static int dir_grow(struct fold_index *fi, struct fold_shard *sh)
 	if (cap > MAX_CHUNKS)
 		return -ENOSPC;
 	dir = meta_alloc(fi->mem, cap * sizeof(*dir), META_ZERO | META_LIMITED,
-		       &err);
+			 &err);
 	cm = meta_alloc(fi->mem, cap * sizeof(*cm), META_ZERO | META_LIMITED,
-		      &err);
+			&err);
 	if (old)
 		r = meta_alloc(fi->mem, sizeof(*r), META_LIMITED, &err);
 	if (!dir || !cm || (old && !r)) {
@@ -238,7 +238,7 @@ static int chunk_add(struct fold_index *fi, struct fold_shard *sh)
 			return err;
 	}
 	chunk = meta_alloc(fi->mem, FOLD_CHUNK * sizeof(*chunk), META_LIMITED,
-			 &err);
+			   &err);
 	if (!chunk)
 		return err;
 	for (i = 0; i < FOLD_CHUNK; i++) {

@@ -15,7 +15,7 @@ static int resize(struct hindex *hx, struct meta_mem *mem, uint32_t cells,
 	int err = 0;
 
 	cell = meta_alloc(mem, (size_t)cells * sizeof(*cell),
-			META_ZERO | (limited ? META_LIMITED : 0), &err);
+			  META_ZERO | (limited ? META_LIMITED : 0), &err);
 	if (!cell)
 		return err;
 	for (i = 0; hx->cell && i <= hx->mask; i++) {

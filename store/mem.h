@@ -41,7 +41,7 @@ struct meta_mem {
 };
 
 static inline void meta_mem_init(struct meta_mem *m,
-			       bool (*over)(void *, uint64_t), void *ctx)
+				 bool (*over)(void *, uint64_t), void *ctx)
 {
 	atomic_init(&m->bytes, 0);
 	m->over = over;
@@ -67,7 +67,7 @@ enum meta_flags {
 /* From the pool's heap; NULL (*err untouched) when it cannot serve, or
  * with *err = -ENOSPC when the limit would be passed. */
 static inline void *meta_alloc_heap(struct meta_mem *m, size_t n,
-				  unsigned int flags, int *err)
+				    unsigned int flags, int *err)
 {
 	size_t usable;
 	void *p;
@@ -96,7 +96,7 @@ static inline uint64_t meta_mem_bytes(struct meta_mem *m)
  * may be NULL).
  */
 static inline void *meta_alloc(struct meta_mem *m, size_t n, unsigned int flags,
-			     int *err)
+			       int *err)
 {
 	void *p;
 

@@ -161,9 +161,11 @@ static int entries_resize(struct pattern_table *pt, uint32_t cap)
 	int err = 0;
 
 	e = meta_alloc(pt->mem, (size_t)cap * sizeof(*e),
-		     grow ? META_LIMITED : 0, &err);
-	bits = e ? meta_alloc(pt->mem, bits_bytes(cap),
-			    META_ZERO | (grow ? META_LIMITED : 0), &err) : NULL;
+		       grow ? META_LIMITED : 0, &err);
+	bits = NULL;
+	if (e)
+		bits = meta_alloc(pt->mem, bits_bytes(cap),
+				  META_ZERO | (grow ? META_LIMITED : 0), &err);
 	if (!bits) {
 		meta_free(pt->mem, e);
 		return err;

@@ -113,7 +113,7 @@ static pool_handle_t slot_handle(struct store *st, slot_t s)
  * its object has no other name; its handle goes to *handle. 0 or -EAGAIN
  * (leave the page). */
 static int recompress_read(struct walk *w, struct store_file *f, uint64_t ci,
-		       unsigned int i, slot_t seen, pool_handle_t *handle)
+			   unsigned int i, slot_t seen, pool_handle_t *handle)
 {
 	struct store *st = w->st;
 	struct cluster *c;
@@ -168,7 +168,7 @@ out:
 }
 
 static void recompress_page(struct walk *w, struct store_file *f, uint64_t ci,
-			unsigned int i, slot_t seen)
+			    unsigned int i, slot_t seen)
 {
 	struct store *st = w->st;
 	unsigned int osize = slot_size(seen), nsize;
@@ -183,7 +183,7 @@ static void recompress_page(struct walk *w, struct store_file *f, uint64_t ci,
 	if (!nsize || nsize + MIN_GAIN > osize) {
 		/* Not worth it: remember, so later walks skip it. */
 		if (recompress_install(w, f, ci, i, seen, seen | SLOT_KEEP, old,
-				   old))
+				       old))
 			ctr_add(st, SC_RECOMP_KEPT, 1);
 		return;
 	}
@@ -738,8 +738,17 @@ uint64_t store_get_recompress_after(struct store *st)
 	return atomic_load(&st->rc.after);
 }
 
+void store_cold_codec_default(struct store_cold_codec *a)
+{
+	int min, max;
+
+	a->algo = codec_cold_available(STORE_COLD_ZSTD) ? STORE_COLD_ZSTD :
+							  STORE_COLD_LZ4HC;
+	codec_cold_levels(a->algo, &min, &max, &a->level);
+}
+
 int store_cold_codec_check(const struct store_cold_codec *a,
-				 int *min, int *max)
+			   int *min, int *max)
 {
 	enum store_cold_algo c = (enum store_cold_algo)a->algo;
 	int def;
@@ -753,7 +762,7 @@ int store_cold_codec_check(const struct store_cold_codec *a,
 }
 
 int store_set_cold_codec(struct store *st,
-			       const struct store_cold_codec *a)
+			 const struct store_cold_codec *a)
 {
 	enum store_cold_algo c = (enum store_cold_algo)a->algo;
 	int min, max, def, err;
@@ -767,7 +776,7 @@ int store_set_cold_codec(struct store *st,
 }
 
 void store_get_cold_codec(struct store *st,
-				struct store_cold_codec *a)
+			  struct store_cold_codec *a)
 {
 	unsigned int spec = atomic_load(&st->rc.algo);
 
@@ -837,7 +846,7 @@ bool store_get_read_idle(struct store *st)
 }
 
 int store_cold_codec_parse(const char *s, size_t len,
-				 struct store_cold_codec *a)
+			   struct store_cold_codec *a)
 {
 	size_t i, name_len = len;
 	unsigned int c;
@@ -875,7 +884,7 @@ int store_cold_codec_parse(const char *s, size_t len,
 }
 
 int store_cold_codec_format(const struct store_cold_codec *a,
-				  char *buf, size_t size)
+			    char *buf, size_t size)
 {
 	const char *name = codec_cold_name((enum store_cold_algo)a->algo);
 
@@ -939,7 +948,7 @@ int recompress_init(struct store *st, const struct store_config *cfg)
 	rc->t.changed = false;
 	if (a.algo == STORE_COLD_ZSTD && !a.level &&
 	    !codec_cold_available(STORE_COLD_ZSTD))
-		a.algo = STORE_COLD_LZ4HC;
+		store_cold_codec_default(&a);
 	if (store_set_cold_codec(st, &a))
 		return -EINVAL;
 	if (cfg->intake_cold && store_set_intake(st, &cfg->intake))

@@ -380,20 +380,23 @@ uint64_t store_get_recompress_after(struct store *st);
 /* -EINVAL for a level out of the codec's range, -EOPNOTSUPP for a codec this
  * build lacks. Level 0 is the codec's default. */
 int store_set_cold_codec(struct store *st,
-			       const struct store_cold_codec *a);
+			 const struct store_cold_codec *a);
 void store_get_cold_codec(struct store *st,
-				struct store_cold_codec *a);
+			  struct store_cold_codec *a);
+/* The build's default cold codec, its level resolved: zstd at its default
+ * level, or LZ4HC at its own in a build without zstd. */
+void store_cold_codec_default(struct store_cold_codec *a);
 /* What store_set_cold_codec() would say, without a store; the
  * codec's level range goes to *min and *max (when the codec exists). */
 int store_cold_codec_check(const struct store_cold_codec *a,
-				 int *min, int *max);
+			   int *min, int *max);
 /* "zstd", "zstd:LEVEL", "lz4hc", "lz4hc:LEVEL" (len bytes, no newline):
  * 0 or -EINVAL; the level is not range-checked here. format() writes the
  * same form with the level always given; returns the length. */
 int store_cold_codec_parse(const char *s, size_t len,
-				 struct store_cold_codec *a);
+			   struct store_cold_codec *a);
 int store_cold_codec_format(const struct store_cold_codec *a,
-				  char *buf, size_t size);
+			    char *buf, size_t size);
 
 /*
  * The intake: what a written page is compressed with. LZ4 by default (a ==

@@ -294,7 +294,7 @@ static void test_settings(void)
 	is_u64(store_get_recompress_after(st), 0, "recompress_after 0 by default");
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		ngood += store_cold_codec_parse(good[i], strlen(good[i]),
-						      &a) == 0 &&
+						&a) == 0 &&
 			 store_set_cold_codec(st, &a) == 0;
 	is_u64(ngood, 5, "good codec names accepted");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
