@@ -41,6 +41,7 @@
 #include "backing.h"
 #include "bg.h"
 #include "codec.h"
+#include "hindex.h"
 #include "store-int.h"
 
 #define BLK		4096u
@@ -55,7 +56,7 @@
 #define AGE_TICKS	8u
 
 struct refent {
-	uint32_t key;		/* granule + 1; 0 = empty */
+	uint32_t key;		/* granule + 1 */
 	uint32_t refs;		/* >= 2 */
 };
 
@@ -77,8 +78,9 @@ struct backing {
 	uint64_t objs;			/* live objects */
 	uint32_t *pend;			/* blocks to punch out */
 	uint32_t npend, pend_cap;
-	struct refent *refs;
-	uint32_t refs_n, refs_cap;	/* refs_cap: power of two, or 0 */
+	struct refent *refs;		/* refs_n in use of refs_cap */
+	uint32_t refs_n, refs_cap;
+	struct hindex refs_idx;		/* refs by key */
 	/* stats */
 	_Atomic uint64_t bd_count, bd_reads, bd_writes;
 	_Atomic uint64_t failed_writes, failed_reads, punched;
@@ -173,69 +175,84 @@ static void range_live(struct backing *bd, uint64_t off, unsigned int size,
 	}
 }
 
-static uint32_t ref_hash(uint32_t key, uint32_t mask)
+/* ---- shared objects: entries ent[0..refs_n), found by key in refs_idx ---- */
+
+#define REFS_MIN_CELLS 64u
+
+static uint32_t ref_hash(uint32_t key)
 {
-	return (key * 2654435761u) & mask;
+	return key * 2654435761u;
+}
+
+static uint32_t ref_hash_of(void *ctx, uint32_t id)
+{
+	const struct backing *bd = ctx;
+
+	return ref_hash(bd->refs[id].key);
+}
+
+struct ref_key {
+	const struct backing *bd;
+	uint32_t key;
+};
+
+static bool ref_live(void *ctx, uint32_t id)
+{
+	const struct backing *bd = ctx;
+
+	return id < bd->refs_n;
+}
+
+static bool ref_is(void *arg, uint32_t id)
+{
+	const struct ref_key *k = arg;
+
+	return k->bd->refs[id].key == k->key;
 }
 
 static struct refent *ref_find(struct backing *bd, uint32_t key)
 {
-	uint32_t mask = bd->refs_cap - 1, i;
+	struct ref_key k = { bd, key };
+	uint32_t id = hindex_find(&bd->refs_idx, ref_hash(key), ref_is, &k);
 
-	if (!bd->refs_cap)
-		return NULL;
-	for (i = ref_hash(key, mask); bd->refs[i].key; i = (i + 1) & mask)
-		if (bd->refs[i].key == key)
-			return &bd->refs[i];
-	return NULL;
+	return id == HINDEX_NONE ? NULL : &bd->refs[id];
 }
 
-static int ref_grow(struct backing *bd)
+/* Room for one more entry and its cell. */
+static int ref_room(struct backing *bd)
 {
-	uint32_t cap = bd->refs_cap ? bd->refs_cap * 2 : 64, i;
-	struct refent *old = bd->refs, *nr;
-	uint32_t ocap = bd->refs_cap;
+	if (bd->refs_n == bd->refs_cap) {
+		uint32_t cap = bd->refs_cap ? bd->refs_cap * 2 : 64;
+		struct refent *nr = meta_alloc(&bd->mem,
+					       (size_t)cap * sizeof(*nr), 0,
+					       NULL);
 
-	nr = meta_alloc(&bd->mem, (size_t)cap * sizeof(*nr), META_ZERO, NULL);
-	if (!nr)
-		return -ENOMEM;
-	bd->refs = nr;
-	bd->refs_cap = cap;
-	for (i = 0; i < ocap; i++) {
-		uint32_t j;
-
-		if (!old[i].key)
-			continue;
-		for (j = ref_hash(old[i].key, cap - 1); nr[j].key;
-		     j = (j + 1) & (cap - 1))
-			;
-		nr[j] = old[i];
+		if (!nr)
+			return -ENOMEM;
+		if (bd->refs_n)
+			memcpy(nr, bd->refs, bd->refs_n * sizeof(*nr));
+		meta_free(&bd->mem, bd->refs);
+		bd->refs = nr;
+		bd->refs_cap = cap;
 	}
-	meta_free(&bd->mem, old);
-	return 0;
+	return hindex_reserve(&bd->refs_idx, &bd->mem, REFS_MIN_CELLS,
+			      HINDEX_MAX_CELLS, ref_hash_of, bd);
 }
 
-/* Remove e, keeping every probe chain whole (backward shift). */
+/* Remove e: out of the index, and the last entry moves into its place. */
 static void ref_remove(struct backing *bd, struct refent *e)
 {
-	uint32_t mask = bd->refs_cap - 1;
-	uint32_t i = (uint32_t)(e - bd->refs), j = i;
+	uint32_t id = (uint32_t)(e - bd->refs), last = bd->refs_n - 1;
 
-	for (;;) {
-		uint32_t h;
+	hindex_remove(&bd->refs_idx, ref_hash(e->key), id, ref_hash_of, bd);
+	if (id != last) {
+		uint32_t pos = hindex_cell_of(&bd->refs_idx,
+					      ref_hash(bd->refs[last].key),
+					      last);
 
-		j = (j + 1) & mask;
-		if (!bd->refs[j].key)
-			break;
-		h = ref_hash(bd->refs[j].key, mask);
-		/* Can the entry at j move to the hole at i? */
-		if ((j > i && (h <= i || h > j)) || (j < i && h <= i && h > j)) {
-			bd->refs[i] = bd->refs[j];
-			i = j;
-		}
+		hindex_renumber(&bd->refs_idx, pos, id);
+		bd->refs[id] = bd->refs[last];
 	}
-	bd->refs[i].key = 0;
-	bd->refs[i].refs = 0;
 	bd->refs_n--;
 }
 
@@ -243,19 +260,15 @@ static void ref_remove(struct backing *bd, struct refent *e)
 static int obj_ref(struct backing *bd, uint32_t key)
 {
 	struct refent *e = ref_find(bd, key);
-	uint32_t mask, i;
 
 	if (e) {
 		e->refs++;
 		return 0;
 	}
-	if ((bd->refs_n + 1) * 2 > bd->refs_cap && ref_grow(bd))
+	if (ref_room(bd))
 		return -ENOMEM;
-	mask = bd->refs_cap - 1;
-	for (i = ref_hash(key, mask); bd->refs[i].key; i = (i + 1) & mask)
-		;
-	bd->refs[i].key = key;
-	bd->refs[i].refs = 2;
+	bd->refs[bd->refs_n] = (struct refent){ .key = key, .refs = 2 };
+	hindex_insert(&bd->refs_idx, ref_hash(key), bd->refs_n);
 	bd->refs_n++;
 	return 0;
 }
@@ -329,6 +342,7 @@ static void map_free(struct backing *bd)
 	meta_free(&bd->mem, bd->blk);
 	meta_free(&bd->mem, bd->pend);
 	meta_free(&bd->mem, bd->refs);
+	hindex_free(&bd->refs_idx, &bd->mem);
 	bd->blk = NULL;
 	bd->pend = NULL;
 	bd->refs = NULL;
@@ -1378,12 +1392,20 @@ bool backing_is_valid(struct backing *bd, uint64_t disk_slots,
 			ok = false;
 		}
 	if (ok) {
+		const char *bad = hindex_check(&bd->refs_idx, ref_live,
+					       ref_hash_of, bd);
+
+		if (bad) {
+			*why = bad;
+			ok = false;
+		}
+	}
+	if (ok) {
 		/* Disk slots == objects + the extra references. */
 		uint64_t extra = 0;
 
-		for (i = 0; i < bd->refs_cap; i++)
-			if (bd->refs[i].key)
-				extra += bd->refs[i].refs - 1;
+		for (i = 0; i < bd->refs_n; i++)
+			extra += bd->refs[i].refs - 1;
 		if (disk_slots != bd->objs + extra ||
 		    disk_slots != atomic_load(&bd->bd_count)) {
 			*why = "backing: disk slots != objects + shared refs";

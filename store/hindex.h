@@ -2,7 +2,8 @@
 /*
  * hindex.h - an open-addressing hash index of 32-bit ids, for a table
  * whose entries live elsewhere and are named by id: each fold index shard
- * (fold.c), the pattern table (pattern.c).
+ * (fold.c), the pattern table (pattern.c), the disk tier's shared objects
+ * (backing.c).
  *
  * The index is mask + 1 cells (a power of two; no array at all while it
  * holds nothing) of uint32: id + 1, 0 = empty. An id sits in the probe
@@ -83,6 +84,13 @@ static inline uint32_t hindex_cell_of(const struct hindex *hx, uint32_t hash,
 		if (v == id + 1)
 			return pos;
 	return HINDEX_NONE;
+}
+
+/* The id in cell pos becomes new_id (the owner moved its entry). */
+static inline void hindex_renumber(struct hindex *hx, uint32_t pos,
+				   uint32_t new_id)
+{
+	hx->cell[pos] = new_id + 1;
 }
 
 /* Add id (not in the index) after hindex_reserve() made room. */
