@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "codec.h"
 #include "store-int.h"
 
@@ -48,7 +50,7 @@
 enum walk_op {
 	WALK_TICK,	/* age every page, move the idle ones */
 	WALK_MARK,	/* mark every page idle */
-	WALK_RECOMP,	/* move the idle pages */
+	WALK_RECOMPRESS,	/* move the idle pages */
 };
 
 struct walk {
@@ -56,10 +58,11 @@ struct walk {
 	enum walk_op op;
 	unsigned int threshold;		/* age from which a page is idle */
 	unsigned int mark_age;		/* WALK_MARK: only pages this old */
-	unsigned int type;		/* WALK_RECOMP: STORE_RECOMP_* */
-	unsigned int min_size;		/* WALK_RECOMP: objects this big */
+	unsigned int type;		/* WALK_RECOMPRESS: STORE_RECOMPRESS_* */
+	unsigned int min_size;		/* WALK_RECOMPRESS: objects this big */
 	unsigned int spec;		/* codec << 8 | level */
 	unsigned int group;		/* pages per group; 1: none made */
+	uint64_t fp;			/* the read page's object fingerprint */
 	const _Atomic bool *stop;	/* background: give up when set */
 	uint64_t done;			/* pages marked or moved */
 	uint64_t since_compact;		/* pages moved since the last */
@@ -109,6 +112,39 @@ static pool_handle_t slot_handle(struct store *st, slot_t s)
 					 : slot_payload(s);
 }
 
+/*
+ * The fingerprint of the bytes slot s's object holds now (0 when it cannot
+ * be mapped); cluster lock held. A walk takes it when it reads a page and
+ * compares it when it installs: the same slot value is not enough, as the
+ * page may have been discarded and written again meanwhile into the same
+ * handle at the same size, with the same age (read_idle makes every read
+ * page idle): installing then would put the old page's bytes back.
+ */
+static uint64_t obj_fingerprint(struct store *st, pool_handle_t h,
+				unsigned int size)
+{
+	const void *obj = pool_map(st->pool, h);
+	uint64_t fp;
+
+	if (!obj)
+		return 0;
+	fp = XXH3_64bits(obj, size);
+	pool_unmap(st->pool, h);
+	return fp;
+}
+
+static void walk_hook(struct store *st)
+{
+	if (st->walk_hook)
+		st->walk_hook(st->walk_hook_arg);
+}
+
+void store_set_walk_hook(struct store *st, void (*fn)(void *arg), void *arg)
+{
+	st->walk_hook = fn;
+	st->walk_hook_arg = arg;
+}
+
 /* Decode the object of slot i into w->page if the slot is still seen and
  * its object has no other name; its handle goes to *handle. 0 or -EAGAIN
  * (leave the page). */
@@ -132,6 +168,7 @@ static int recompress_read(struct walk *w, struct store_file *f, uint64_t ci,
 	obj = pool_map(st->pool, *handle);
 	if (obj) {
 		err = codec_decode(obj, slot_size(seen), w->page) ? -EAGAIN : 0;
+		w->fp = XXH3_64bits(obj, slot_size(seen));
 		pool_unmap(st->pool, *handle);
 	}
 out:
@@ -153,7 +190,8 @@ static bool recompress_install(struct walk *w, struct store_file *f,
 	c = cluster_lock(f, ci);
 	if (!c)
 		return false;
-	if (c->slot[i] != seen)
+	if (c->slot[i] != seen ||
+	    obj_fingerprint(st, slot_handle(st, seen), slot_size(seen)) != w->fp)
 		goto out;
 	if (slot_type(seen) == SLOT_FOLD &&
 	    fold_replace(st->fold, slot_payload(seen), old, handle))
@@ -177,6 +215,7 @@ static void recompress_page(struct walk *w, struct store_file *f, uint64_t ci,
 
 	if (recompress_read(w, f, ci, i, seen, &old))
 		return;
+	walk_hook(st);
 	nsize = codec_cold_compress((enum store_cold_algo)(w->spec >> 8),
 				    (int)(w->spec & 0xff), w->page, w->out,
 				    osize);
@@ -262,6 +301,7 @@ struct member {
 	uint16_t i;
 	slot_t seen;
 	pool_handle_t handle;	/* its object (not for a grouped page) */
+	uint64_t fp;		/* its bytes' fingerprint, as read */
 };
 
 /* Decode the pages of the members still as seen into w->gpage, dropping
@@ -301,6 +341,7 @@ static unsigned int group_gather(struct walk *w, struct store_file *f,
 			obj = pool_map(st->pool, m[j].handle);
 			if (obj) {
 				err = codec_decode(obj, slot_size(s), page);
+				m[j].fp = XXH3_64bits(obj, slot_size(s));
 				pool_unmap(st->pool, m[j].handle);
 			}
 		}
@@ -344,11 +385,16 @@ static void group_make(struct walk *w, struct store_file *f, uint64_t ci,
 	share = (bytes + k - 1) / k;
 	if (share >= STORE_PAGE_SIZE)
 		share = STORE_PAGE_SIZE - 1;
+	walk_hook(st);
 	c = cluster_lock(f, ci);
 	for (j = 0; c && j < k; j++) {
 		slot_t s = m[j].seen, new;
 
-		if (c->slot[m[j].i] != s)
+		/* A grouped page cannot come back to the same slot value:
+		 * only a walk makes groups, and this one holds walk_lock. */
+		if (c->slot[m[j].i] != s ||
+		    (!slot_is_group(s) &&
+		     obj_fingerprint(st, m[j].handle, slot_size(s)) != m[j].fp))
 			continue;
 		if (slot_type(s) == SLOT_FOLD &&
 		    fold_drop_single(st->fold, slot_payload(s), m[j].handle))
@@ -659,7 +705,7 @@ int store_recompress_with(struct store *st,
 	} else {
 		o.type = STORE_RECOMPRESS_IDLE;
 	}
-	err = walk_store(st, WALK_RECOMP, &o, NULL, &moved);
+	err = walk_store(st, WALK_RECOMPRESS, &o, NULL, &moved);
 
 	/* A bulk move asked for by hand: the LZ4 objects left holes all over
 	 * their classes, pack them fully. */

@@ -156,6 +156,9 @@ struct store_file {
  * metadata heap, whose pages not in live objects pool_mem_bytes() counts.
  */
 struct store {
+	/* store_set_walk_hook(): tests only; called with no lock held */
+	void (*walk_hook)(void *arg);
+	void *walk_hook_arg;
 	struct pool *pool;
 	struct fold_index *fold;
 	struct pattern_table *pat;

@@ -466,7 +466,7 @@ enum store_recompress_type {
 };
 
 struct store_recompress_opts {
-	unsigned int type;	/* STORE_RECOMP_* or'ed; 0 = idle */
+	unsigned int type;	/* STORE_RECOMPRESS_* or'ed; 0 = idle */
 	unsigned int threshold;	/* only objects of at least this many
 				   compressed bytes (0: all); <= 4096 */
 	bool algo_set;		/* this codec instead of recomp_algorithm */
@@ -489,6 +489,10 @@ int store_recompress(struct store *st, uint64_t *pages);
  * recompress_after / 8 seconds (ages every page, moves the idle ones).
  * For tests, with no_background; *pages as above. */
 int store_age_tick(struct store *st, uint64_t *pages);
+/* For tests: fn(arg) is called by a recompression walk after it read a
+ * page (or a group's pages) and before it installs the new form, with no
+ * lock held, so that a test can change the page meanwhile. NULL: none. */
+void store_set_walk_hook(struct store *st, void (*fn)(void *arg), void *arg);
 /* Pages idle now (not read or written for recompress_after seconds, or
  * marked idle; cold ones included): a walk of every slot, for stats. */
 uint64_t store_idle_pages(struct store *st);

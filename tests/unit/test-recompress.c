@@ -933,6 +933,77 @@ static void test_groups(void)
 	store_destroy(st);
 }
 
+struct rewrite {
+	struct store *st;
+	struct store_file *f;
+	uint64_t page;
+	const unsigned char *now;
+	unsigned int calls;
+	uint64_t compr_before, compr_after;
+};
+
+/* The walk's hook: page is discarded and written again with now, and
+ * read (read_idle: idle again), while the walk has read it but not yet
+ * installed its new form. */
+static void rewrite_hook(void *arg)
+{
+	struct rewrite *r = arg;
+	unsigned char buf[PG];
+	struct store_stats ss;
+
+	if (r->calls++)
+		return;
+	stats(r->st, &ss);
+	r->compr_before = ss.compr_data_size;
+	store_discard(r->f, r->page, 1);
+	store_write(r->f, r->page, r->now);
+	store_read(r->f, r->page, buf);
+	stats(r->st, &ss);
+	r->compr_after = ss.compr_data_size;
+}
+
+/*
+ * A page rewritten while a walk works on it keeps its new bytes. The new
+ * page differs from the old in one byte of its random half, so it
+ * compresses to the same size; written right after the discard it takes
+ * the handle the discard freed, and a read makes it idle again: the slot
+ * value is the one the walk saw, and only the object's bytes tell.
+ */
+static void test_rewritten_meanwhile(unsigned int group)
+{
+	struct store_config cfg = { .no_background = true, .group_size = group,
+				    .fold = STORE_FOLD_OFF };
+	struct store *st = store_create(&cfg);
+	struct store_file *f = store_file_create(st);
+	static unsigned char was[4][PG], now[PG];
+	struct rewrite r = { st, f, 0, now, 0, 0, 0 };	/* the first */
+	uint64_t n = 0;
+	unsigned int p;
+
+	store_set_read_idle(st, true);
+	for (p = 0; p < 4; p++) {
+		memset(was[p], 0, PG);
+		td_fill(was[p], 1500, 777 + p + 10 * group);
+		store_write(f, p, was[p]);
+		read_is(f, p, was[p]);		/* idle */
+	}
+	memcpy(now, was[0], PG);
+	now[700] ^= 0x5a;
+	store_set_walk_hook(st, rewrite_hook, &r);
+	store_recompress(st, &n);
+	store_set_walk_hook(st, NULL, NULL);
+	ok(r.calls >= 1 && r.compr_after == r.compr_before,
+	   "group %u: page 0 rewritten during the walk, same size (%llu -> %llu)",
+	   group, (unsigned long long)r.compr_before,
+	   (unsigned long long)r.compr_after);
+	ok(read_is(f, 0, now), "group %u: the rewritten page reads its new "
+	   "bytes after the walk", group);
+	ok(read_is(f, 1, was[1]) && read_is(f, 2, was[2]) &&
+	   read_is(f, 3, was[3]), "group %u: the others read back", group);
+	check_valid(st, "a page rewritten during a walk");
+	store_destroy(st);
+}
+
 int main(void)
 {
 	test_settings();
@@ -945,5 +1016,7 @@ int main(void)
 	test_prepared_writer();
 	test_zram_forms();
 	test_groups();
+	test_rewritten_meanwhile(1);
+	test_rewritten_meanwhile(8);
 	return tap_done();
 }
