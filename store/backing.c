@@ -647,9 +647,31 @@ static void limit_give(struct backing *bd, uint64_t n)
 		atomic_fetch_add(&bd->limit, n);
 }
 
-/* Install ent e at disk key; true if the slot was still what was seen. */
+/*
+ * Does slot s's object still hold bytes (size of them)? Cluster lock held.
+ * The slot value the walk saw is not enough: the page may have been
+ * discarded and written again meanwhile into the handle the discard freed,
+ * at the same size; switching it then would put the old bytes back.
+ */
+static bool obj_holds(struct store *st, slot_t s, const void *bytes,
+		      unsigned int size)
+{
+	pool_handle_t h = slot_handle(st, s);
+	const void *obj = pool_map(st->pool, h);
+	bool same;
+
+	if (!obj)
+		return false;
+	same = memcmp(obj, bytes, size) == 0;
+	pool_unmap(st->pool, h);
+	return same;
+}
+
+/* Install ent e at disk key; true if the slot was still what was seen
+ * and, bytes given (the batch's copy), its object still holds them. */
 static bool wb_install(struct wb_walk *w, struct store_file *f,
-		       struct wb_ent *e, uint32_t key, unsigned int size)
+		       struct wb_ent *e, uint32_t key, unsigned int size,
+		       const void *bytes)
 {
 	struct store *st = w->st;
 	struct cluster *c;
@@ -664,7 +686,8 @@ static bool wb_install(struct wb_walk *w, struct store_file *f,
 	}
 	futex_lock(&c->lock);
 	s = e->i < c->cap ? c->slot[e->i] : 0;
-	if ((s & SLOT_SEEN_MASK) != e->seen) {
+	if ((s & SLOT_SEEN_MASK) != e->seen ||
+	    (bytes && !obj_holds(st, s, bytes, size))) {
 		futex_unlock(&c->lock);
 		file_rdunlock(f);
 		return false;
@@ -755,6 +778,7 @@ static void wb_flush(struct wb_walk *w, struct store_file *f)
 			w->obj[k].sh->obj = -1;
 			w->obj[k].taken = true;	/* the walk's reference */
 		}
+	walk_hook(w->st);
 	for (k = 0; k < w->nent; k++) {
 		struct wb_ent *e = &w->ent[k];
 		struct wb_obj *o = e->obj >= 0 ? &w->obj[e->obj] : NULL;
@@ -772,7 +796,8 @@ static void wb_flush(struct wb_walk *w, struct store_file *f)
 			}
 			pthread_mutex_unlock(&bd->lock);
 		}
-		if (wb_install(w, f, e, key, size)) {
+		if (wb_install(w, f, e, key, size,
+			       o ? w->buf + o->boff : NULL)) {
 			if (o)
 				o->taken = true;
 			continue;

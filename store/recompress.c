@@ -106,12 +106,6 @@ static void cluster_unlock(struct store_file *f, struct cluster *c)
 	file_rdunlock(f);
 }
 
-static pool_handle_t slot_handle(struct store *st, slot_t s)
-{
-	return slot_type(s) == SLOT_FOLD ? fold_handle(st->fold, slot_payload(s))
-					 : slot_payload(s);
-}
-
 /*
  * The fingerprint of the bytes slot s's object holds now (0 when it cannot
  * be mapped); cluster lock held. A walk takes it when it reads a page and
@@ -131,12 +125,6 @@ static uint64_t obj_fingerprint(struct store *st, pool_handle_t h,
 	fp = XXH3_64bits(obj, size);
 	pool_unmap(st->pool, h);
 	return fp;
-}
-
-static void walk_hook(struct store *st)
-{
-	if (st->walk_hook)
-		st->walk_hook(st->walk_hook_arg);
 }
 
 void store_set_walk_hook(struct store *st, void (*fn)(void *arg), void *arg)

@@ -184,6 +184,21 @@ struct store {
 	struct ctr_stripe ctr[CTR_STRIPES];
 };
 
+/* The pool handle of an OBJ or FOLD slot's object. */
+static inline pool_handle_t slot_handle(struct store *st, slot_t s)
+{
+	return slot_type(s) == SLOT_FOLD ? fold_handle(st->fold, slot_payload(s))
+					 : slot_payload(s);
+}
+
+/* store_set_walk_hook()'s call, where a walk has read and not yet
+ * installed; no lock held. */
+static inline void walk_hook(struct store *st)
+{
+	if (st->walk_hook)
+		st->walk_hook(st->walk_hook_arg);
+}
+
 static inline void ctr_add(struct store *st, enum store_ctr c, int64_t d)
 {
 	ctr_stripe_add(&st->ctr[ctr_stripe_id()], c, d);

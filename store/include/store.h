@@ -490,8 +490,10 @@ int store_recompress(struct store *st, uint64_t *pages);
  * For tests, with no_background; *pages as above. */
 int store_age_tick(struct store *st, uint64_t *pages);
 /* For tests: fn(arg) is called by a recompression walk after it read a
- * page (or a group's pages) and before it installs the new form, with no
- * lock held, so that a test can change the page meanwhile. NULL: none. */
+ * page (or a group's pages) and before it installs the new form, and by a
+ * writeback walk after it wrote a batch and before it switches the slots,
+ * with no store lock held, so that a test can change a page meanwhile.
+ * NULL: none. */
 void store_set_walk_hook(struct store *st, void (*fn)(void *arg), void *arg);
 /* Pages idle now (not read or written for recompress_after seconds, or
  * marked idle; cold ones included): a walk of every slot, for stats. */
