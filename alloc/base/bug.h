@@ -15,7 +15,7 @@
  * (bool x_is_valid(x, const char **why)) in debug builds and BUGs with
  * its answer; other builds do not call it. This is the lowest layer's
  * header that every layer may include (alloc/base/, exported by meson's
- * bug_dep through each layer's dependency).
+ * base_dep through each layer's dependency).
  */
 #ifndef PAGEFOLD_ALLOC_BUG_H
 #define PAGEFOLD_ALLOC_BUG_H
