@@ -89,6 +89,9 @@ pf_is() { # GOT WANT DESC...
 	pf_ok $? "$*" || pf_diag "got '$got', want '$want'"
 }
 
+pf_col() { awk -v n="$2" '{ print $n }' "$1"; }              # FILE N: field N
+pf_row() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }      # FILE KEY: KEY's value
+
 pf_ge() { # GOT MIN DESC...: integers
 	local got=$1 min=$2
 	shift 2
@@ -290,6 +293,14 @@ pf_ns() { nsenter -t "$PF_NS" -m -- "$@"; }
 # Sanitizer reports written through log_path.
 pf_sanitizer_reports() {
 	ls "$PF_TMP"/asan.* "$PF_TMP"/ubsan.* 2>/dev/null
+}
+
+# A mount with the disk tier on $PF_TMP/back and OPTS; M is the mount and
+# C its .ctl. A mount that fails ends the test.
+pf_mount_backing() { # OPTS
+	pf_mount -o backing_file="$PF_TMP/back,$1" || { pf_ok 1 "mount ($1)"; pf_done; }
+	M=$PF_MNT
+	C=$M/.ctl
 }
 
 pf_is_mounted() { # MNT: a pagefold mount there?

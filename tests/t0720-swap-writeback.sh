@@ -15,12 +15,9 @@ FILL_MB=160
 LIMIT_MB=64
 SWAP_MB=512
 
-back=$PF_TMP/back
-pf_mount -o backing_file="$back",recompress_after=8 || { pf_ok 1 "mount"; pf_done; }
-M=$PF_MNT
-C=$M/.ctl
-bd() { awk -v n="$1" '{ print $n }' "$C/bd_stat"; }
-io() { awk -v n="$1" '{ print $n }' "$C/io_stat"; }
+pf_mount_backing recompress_after=8
+bd() { pf_col "$C/bd_stat" "$1"; }
+io() { pf_col "$C/io_stat" "$1"; }
 
 truncate -s ${SWAP_MB}M "$M/swap0"
 LOOP=$(losetup --direct-io=on -f --show "$M/swap0")

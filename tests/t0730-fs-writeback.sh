@@ -40,12 +40,10 @@ mkext4() { # DIR MIB: an ext4 image of MIB MiB mounted on DIR; its loop
 
 # --- a mount with a backing file
 back=$PF_TMP/back
-pf_mount -o backing_file="$back",recompress_after=0 || { pf_ok 1 "mount"; pf_done; }
-M=$PF_MNT
-C=$M/.ctl
-mm() { awk -v n="$1" '{ print $n }' "$C/mm_stat"; }
-bd() { awk -v n="$1" '{ print $n }' "$C/bd_stat"; }
-st() { awk -v k="$1" '$1 == k { print $2 }' "$C/stat"; }
+pf_mount_backing recompress_after=0
+mm() { pf_col "$C/mm_stat" "$1"; }
+bd() { pf_col "$C/bd_stat" "$1"; }
+st() { pf_row "$C/stat" "$1"; }
 write_ctl() { # FILE VALUE
 	echo "$2" 2>"$PF_TMP/ctl.err" >"$C/$1"
 }
@@ -266,10 +264,7 @@ fi
 
 # --- the policy: idle pages move while memory is above mem_high
 pf_umount "$M"
-pf_mount -o backing_file="$back",recompress_after=8,writeback_after=2,mem_high=1 ||
-	{ pf_ok 1 "mount with the policy"; pf_done; }
-M=$PF_MNT
-C=$M/.ctl
+pf_mount_backing recompress_after=8,writeback_after=2,mem_high=1
 pf_is "$(cat "$C/writeback_after"):$(cat "$C/mem_high")" "2:1" "writeback_after and mem_high as mounted"
 cp "$PF_TMP/text" "$M/p"
 for t in $(seq 60); do

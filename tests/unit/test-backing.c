@@ -106,6 +106,17 @@ static char *backing_path(const char *dir, const char *name)
 	return dir_path;
 }
 
+/* Attach path as st's backing file; on failure st is destroyed. */
+static bool attach(struct store *st, const char *path, const char *what)
+{
+	int err = store_set_backing(st, path);
+
+	is_u64(-err, 0, what);
+	if (err)
+		store_destroy(st);
+	return !err;
+}
+
 static void test_model(const char *dir)
 {
 	struct store_config cfg = { .no_background = true };
@@ -114,14 +125,9 @@ static void test_model(const char *dir)
 	char *path = backing_path(dir, "test-backing-model");
 	uint64_t x = 42, n;
 	unsigned int step, f, i, bad_total = 0, wb_total = 0;
-	int err;
 
-	err = store_set_backing(st, path);
-	is_u64(-err, 0, "backing file attached");
-	if (err) {
-		store_destroy(st);
+	if (!attach(st, path, "backing file attached"))
 		return;
-	}
 	store_get_bd_stats(st, &bs);
 	diag("%s: O_DIRECT %d, punch-hole %d", dir, bs.direct, bs.punch);
 	for (f = 0; f < NFILES; f++)
@@ -453,14 +459,9 @@ static void test_groups(const char *dir)
 	char *path = backing_path(dir, "test-backing-groups");
 	uint64_t n, grouped, disk;
 	unsigned int f, i;
-	int err;
 
-	err = store_set_backing(st, path);
-	is_u64(-err, 0, "groups: backing file attached");
-	if (err) {
-		store_destroy(st);
+	if (!attach(st, path, "groups: backing file attached"))
 		return;
-	}
 	for (f = 0; f < NFILES; f++)
 		files[f] = store_file_create(st);
 	memset(model, 0, sizeof(model));
@@ -611,11 +612,9 @@ static void test_rewritten_meanwhile(const char *dir)
 	uint64_t n = 0;
 	unsigned int p, bad = 0;
 
-	if (!ok(store_set_backing(st, backing_path(dir, "test-backing-aba"))
-		== 0, "rewritten meanwhile: attached")) {
-		store_destroy(st);
+	if (!attach(st, backing_path(dir, "test-backing-aba"),
+		    "rewritten meanwhile: attached"))
 		return;
-	}
 	for (p = 0; p < 4; p++) {
 		memset(was[p], 0, PG);
 		td_fill(was[p], 1500, 4242 + p);
