@@ -409,16 +409,6 @@ int arena_release_locked(struct arena *a, void *addr, size_t len,
 			     allow_remap);
 }
 
-int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap)
-{
-	int ret;
-
-	pthread_mutex_lock(&a->fill_lock);
-	ret = arena_release_locked(a, addr, len, allow_remap);
-	pthread_mutex_unlock(&a->fill_lock);
-	return ret;
-}
-
 void arena_put(struct arena *a, uint32_t page, uint32_t n, uint32_t touched)
 {
 	uint32_t keep = 0;
@@ -547,10 +537,9 @@ uint32_t arena_drop_reserve(struct arena *a)
 	for (uint32_t i = 0; i < nr; i++) {
 		uint32_t res = (uint32_t)drop[i].ret;
 
-		drop[i].ret = pages_release(&a->release_mode, &a->releases,
-					    arena_addr(a, drop[i].page),
-					    (size_t)res << ARENA_PAGE_SHIFT,
-					    true);
+		drop[i].ret = arena_release_locked(a, arena_addr(a, drop[i].page),
+						   (size_t)res << ARENA_PAGE_SHIFT,
+						   true);
 		if (!drop[i].ret)
 			pages += res;
 	}

@@ -33,8 +33,8 @@
  * Locking: the arena lock protects the bump pointer, the free runs and the
  * ready runs. It is taken inside a shard lock (shard -> arena) and never
  * around a system call. The fill lock is held around every release of
- * pages of the reservation (arena_release()) and around arena_refill()'s
- * populate, so that a ready run taken, used, freed and released while it
+ * pages of the reservation (arena_release_locked()) and around
+ * arena_refill()'s populate, so that a ready run taken, used, freed and released while it
  * is being faulted in is released after the populate, not before
  * (shard -> fill -> arena).
  * The page map is written by the owner of a run (under its shard's lock, or
@@ -150,18 +150,18 @@ static inline uint32_t arena_reserve_pages(struct arena *a)
 {
 	return __atomic_load_n(&a->reserve, __ATOMIC_RELAXED);
 }
-/* Fault n pages in with one system call (MADV_POPULATE_WRITE; where the
- * kernel lacks it, an atomic add of 0 to a byte of each page). */
+/* Fault n pages in with one system call (MADV_POPULATE_WRITE), then write
+ * to each page from user space (an atomic add of 0): that is the fault
+ * where the kernel lacks the call, and takes the trap a virtual machine
+ * with shadow page tables makes at a page's first user write. */
 void pages_populate(void *addr, uint32_t n);
 
 /*
  * Give pages back to the OS while keeping them reserved and usable: their
  * contents become zero. With allow_remap false only madvise is tried (for
  * ranges inside a live span, where a failed remap must not leave a hole).
- * 0 or -errno.
+ * 0 or -errno. The fill lock is held.
  */
-int arena_release(struct arena *a, void *addr, size_t len, bool allow_remap);
-/* The same with the fill lock already held. */
 int arena_release_locked(struct arena *a, void *addr, size_t len,
 			 bool allow_remap);
 

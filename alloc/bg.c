@@ -2,8 +2,9 @@
 /*
  * bg.c - background threads (see bg.h).
  *
- * lock ordering: bg->lock is only held to sleep on the condition variable
- * and to set stop; the thread's work runs without it.
+ * lock ordering: bg->lock is held to sleep on the condition variable and
+ * to set stop or changed (its owner may guard more with it: the pool's
+ * refill ring); the thread's work runs without it.
  */
 #include <signal.h>
 

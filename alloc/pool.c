@@ -222,7 +222,9 @@ struct pool_class {
  * resident: the page a growing span keeps ahead of its objects (asked for
  * through ring[] by the thread that grew the span) and the first pages of
  * the ready runs new spans take (arena_refill()). Writers never wait for
- * it; a page it has not reached yet faults in on first touch as before.
+ * its work to be done (a page it has not reached yet faults in on first
+ * touch as before), but a release of span pages (arena_put()) takes the
+ * fill lock, which the thread holds while it populates.
  *
  * Invariants (under lock): tail <= head <= tail + REFILL_RING; sleeping
  * only while the thread waits on cond.
@@ -762,8 +764,9 @@ static void refill_kick(struct pool *p)
  * without which no page of the arena is released (span pages leave the
  * page map before they are released, and a span's resident shrinks only
  * with the release, both under it), and no span descriptor is freed
- * (arena_put() takes it first). No shard lock: a writer never waits for
- * this thread, which runs at the lowest priority. */
+ * (arena_put() takes it first). No shard lock: an allocating writer never
+ * waits for this thread, which runs at the lowest priority (a freeing one
+ * may, for the fill lock). */
 static void refill_span_page(struct pool *p, uint32_t page)
 {
 	uintptr_t tag;
@@ -910,7 +913,6 @@ static size_t span_alloc_bytes(const struct pool_class *c)
 
 static int span_fits(struct pool *p, struct pool_class *c,
 		     struct pool_shard *sh, uint64_t max_mem, uint32_t res);
-static void refill_kick(struct pool *p);
 
 /* A new span, not yet linked into its shard. 0, -ENOMEM, or -ENOSPC when
  * max_mem (0: none) would be passed by a first object in it. */
@@ -2450,9 +2452,12 @@ void pool_get_stats(struct pool *p, struct pool_stats *st)
 	st->writer_pages = RD(p->refill.writer_faults);
 	st->refill = p->refill.t.running;
 	st->refill_cpu_ns = RD(p->refill.cpu_ns);
-	pthread_mutex_lock(&p->refill.t.lock);
-	st->refill_queued = p->refill.head - p->refill.tail;
-	pthread_mutex_unlock(&p->refill.t.lock);
+	st->refill_queued = 0;
+	if (p->refill.t.running) {	/* else its lock was never made */
+		pthread_mutex_lock(&p->refill.t.lock);
+		st->refill_queued = p->refill.head - p->refill.tail;
+		pthread_mutex_unlock(&p->refill.t.lock);
+	}
 }
 
 void *pool_meta_alloc(struct pool *p, size_t size, bool zero, size_t *usable)

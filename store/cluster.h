@@ -21,7 +21,7 @@
  *                several pages in one zstd frame (recompress.c); the payload
  *                is the group's head object, the size the page's share
  *                of the group's bytes (rounded up, at least 1); never
- *                with DISK: writeback skips grouped pages (backing.h)
+ *                with DISK: writeback skips grouped pages (wb_wants())
  *   bits 27..30  GROUP: the page's index in the group's frame
  *   bit  31      DISK (OBJ only; disk tier, backing.h): the object is in
  *                the backing file, the payload its place there (16-byte

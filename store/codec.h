@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "store.h"	/* enum store_cold_algo */
+#include "store.h"	/* enum store_cold_algo, STORE_GROUP_MAX */
 
 #define CODEC_PAGE 4096u
 
@@ -110,11 +110,10 @@ unsigned int codec_cold_compress(enum store_cold_algo c, int level,
  * threads' together, by codec_group_scratch_bytes(), which mem_used_total
  * includes.
  */
-#define CODEC_GROUP_MAX 16u
+#define CODEC_GROUP_MAX STORE_GROUP_MAX	/* the walk's buffers' size */
 
 struct codec_group_scratch {
 	uint64_t serial;	/* group whose pages out holds; 0 = none */
-	unsigned int pages;	/* pages in out */
 	unsigned int cap;	/* pages each buffer holds */
 	unsigned char *in;	/* a frame (smaller than its pages) */
 	unsigned char *out;	/* its pages */

@@ -222,7 +222,6 @@ int group_finish(const struct group_read *gr, void *page)
 	if (err)
 		return err;
 	gs->serial = gr->serial;
-	gs->pages = gr->n;
 	memcpy(page, gs->out + (size_t)gr->idx * STORE_PAGE_SIZE,
 	       STORE_PAGE_SIZE);
 	return 0;

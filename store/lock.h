@@ -7,9 +7,10 @@
  * The classic three-state futex mutex: 0 free, 1 held, 2 held with
  * (possible) waiters. Uncontended lock and unlock are one atomic each. A
  * contended locker spins briefly (on the data path a critical section is a
- * slot update or a copy of one object out of the pool, well under a
- * microsecond; the background passes hold a cluster lock for one page's or
- * one group's decode, up to tens of microseconds), then sleeps in the
+ * slot update or a copy out of the pool: one object, well under a
+ * microsecond, or a group's frame, a few; the background passes hold a
+ * cluster lock for one page's or one group's decode, up to tens of
+ * microseconds), then sleeps in the
  * kernel, so a preempted holder never makes the others burn a core.
  */
 #ifndef PAGEFOLD_STORE_LOCK_H
@@ -24,8 +25,6 @@
 struct futex_lock {
 	_Atomic uint32_t v;	/* 0 free, 1 held, 2 held + waiters */
 };
-
-#define FUTEX_LOCK_INIT { 0 }
 
 static inline void futex_lock_init(struct futex_lock *l)
 {

@@ -5,15 +5,18 @@
  * Ages live in the slots (cluster.h, bits 16..23), so tracking costs no
  * memory. A walk visits every cluster of every file, one cluster lock hold
  * per cluster: it ages or marks the slots and lists the idle ones, then
- * moves those one page at a time (recompress_page()):
+ * moves those one page at a time (recompress_page()), or a group of them
+ * at a time (group_make(), the same three steps for all its pages):
  *
  *   1. under the file's read lock and the cluster lock: the slot is still
  *      what the walk saw, and its object has one reference; decode it.
  *   2. no lock: compress with the cold codec; a new pool object.
  *   3. under the locks again: if the slot is still what the walk saw (a
- *      read resets the age, a write or discard replaces the slot, so any
- *      use in between shows), point the slot - or, for a FOLD slot, its
- *      fold entry - at the new object, then free the old one.
+ *      read resets the age, a write or discard replaces the slot) and its
+ *      object still holds the bytes read (obj_fingerprint(): a discard
+ *      and rewrite can bring the same slot value back), point the slot -
+ *      or, for a FOLD slot, its fold entry - at the new object, then free
+ *      the old one.
  *
  * Why the old object can be freed at once: every reader touches an object
  * only between pool_map() and pool_unmap(), under the cluster lock of a
@@ -204,7 +207,7 @@ static void recompress_page(struct walk *w, struct store_file *f, uint64_t ci,
 	if (recompress_read(w, f, ci, i, seen, &old))
 		return;
 	walk_hook(st);
-	nsize = codec_cold_compress((enum store_cold_algo)(w->spec >> 8),
+	nsize = codec_cold_compress(intake_algo(w->spec),
 				    (int)(w->spec & 0xff), w->page, w->out,
 				    osize);
 	if (!nsize || nsize + MIN_GAIN > osize) {
@@ -466,6 +469,13 @@ static void walk_groups(struct walk *w, struct store_file *f, uint64_t ci)
 	}
 }
 
+/* The age from which a page is idle: 8 ticks while aging runs, else only
+ * pages marked idle. */
+static unsigned int idle_threshold(struct store *st)
+{
+	return atomic_load(&st->rc.after) ? AGE_TICKS : AGE_IDLE;
+}
+
 /* ---- walks ---- */
 
 /* Is slot s (its age already updated) one the walk moves? */
@@ -613,14 +623,14 @@ static int walk_store(struct store *st, enum walk_op op,
 		return -ENOMEM;
 	w->st = st;
 	w->op = op;
-	w->threshold = atomic_load(&st->rc.after) ? AGE_TICKS : AGE_IDLE;
+	w->threshold = idle_threshold(st);
 	w->mark_age = o ? o->mark_age : 0;
 	w->type = o ? o->type : STORE_RECOMPRESS_IDLE;
 	w->min_size = o ? o->min_size : 0;
 	w->spec = o && o->spec ? o->spec : atomic_load(&st->rc.algo);
 	/* Groups are zstd frames of idle pages; huge pages stay alone. */
 	w->group = atomic_load(&st->rc.group);
-	if ((w->spec >> 8) != STORE_COLD_ZSTD ||
+	if (intake_algo(w->spec) != STORE_COLD_ZSTD ||
 	    w->type != STORE_RECOMPRESS_IDLE ||
 	    !codec_group_available())
 		w->group = 1;
@@ -722,8 +732,7 @@ int store_age_tick(struct store *st, uint64_t *pages)
  */
 uint64_t store_idle_pages(struct store *st)
 {
-	unsigned int threshold = atomic_load(&st->rc.after) ? AGE_TICKS
-							    : AGE_IDLE;
+	unsigned int threshold = idle_threshold(st);
 	struct store_file *f;
 	uint64_t cursor = 0, n = 0;
 
@@ -814,7 +823,7 @@ void store_get_cold_codec(struct store *st,
 {
 	unsigned int spec = atomic_load(&st->rc.algo);
 
-	a->algo = (enum store_cold_algo)(spec >> 8);
+	a->algo = intake_algo(spec);
 	a->level = (int)(spec & 0xff);
 }
 
@@ -843,7 +852,7 @@ bool store_get_intake(struct store *st, struct store_cold_codec *a)
 
 	if (!spec)
 		return false;
-	a->algo = (enum store_cold_algo)(spec >> 8 & 0xff);
+	a->algo = intake_algo(spec);
 	a->level = (int)(spec & 0xff);
 	return true;
 }

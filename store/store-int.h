@@ -73,7 +73,7 @@ struct recompression {
 
 #define INTAKE_COLD (1u << 16)
 
-/* The cold codec of an intake (or algo) word. */
+/* The cold codec of an intake or algo word (codec << 8 | level). */
 static inline enum store_cold_algo intake_algo(unsigned int spec)
 {
 	return (enum store_cold_algo)(spec >> 8 & 0xff);
