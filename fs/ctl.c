@@ -8,7 +8,8 @@
  * ops.c reaches through pf_ctl_show() and pf_ctl_write() at open and write.
  *
  * lock ordering: showing /.ctl/files takes fs->ns_lock then an inode's
- * attr_lock (through pf_fs_for_each_file); nothing else here takes a lock.
+ * attr_lock (through pf_fs_for_each_file); .ctl/stat takes ns_lock alone
+ * for the inode count; nothing else here takes a lock.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -256,8 +256,10 @@ static int pf_opt_proc(void *data, const char *arg, int key,
 static void usage(const char *prog)
 {
 	struct store_cold_codec cold;
+	struct store_config def;
 	char cold_name[32];
 
+	store_config_default(&def);	/* the build's: no groups without zstd */
 	store_cold_codec_default(&cold);
 	if (store_cold_codec_format(&cold, cold_name, sizeof(cold_name)) < 0)
 		snprintf(cold_name, sizeof(cold_name), "?");
@@ -322,7 +324,7 @@ static void usage(const char *prog)
 	       STORE_DEFRAG_RATIO_DEFAULT,
 	       OPT_THREADS_DEFAULT_MIN, OPT_THREADS_DEFAULT_MAX,
 	       STORE_RECOMPRESS_AFTER_DEFAULT, cold_name,
-	       STORE_GROUP_MAX, STORE_GROUP_DEFAULT,
+	       STORE_GROUP_MAX, def.group_size,
 	       (unsigned long long)(STORE_POOL_RESERVE_MAX >> 20),
 	       STORE_POOL_RESERVE_DEFAULT >> 10,
 	       PF_SPIN_US_DEFAULT);
